@@ -1,0 +1,195 @@
+/*
+ * switchboard plugin ABI, version 1.
+ *
+ * A plugin is a shared object that exports exactly one symbol, the descriptor named by
+ * SB_PLUGIN_SYMBOL ("sb_plugin_entry"), of type sb_plugin_t. The server loads it with
+ * dlopen(RTLD_NOW | RTLD_LOCAL), checks the descriptor's magic, ABI major version and size, calls
+ * init() once, and then calls the hooks the descriptor fills in.
+ *
+ * Compatibility rules (the same ones Redis modules and SQLite extensions follow):
+ *   - sb_plugin_t and sb_host_api_t only ever grow at their end. Each starts with its own size,
+ *     so either side can tell which fields the other one knows about.
+ *   - A change that is not an append (a removed or reordered field, a changed signature) bumps
+ *     SB_PLUGIN_ABI_MAJOR; the server refuses a plugin whose major differs from its own.
+ *   - An appended field bumps SB_PLUGIN_ABI_MINOR; an older plugin (smaller minor, smaller size)
+ *     still loads and the fields it does not have read as absent.
+ *
+ * Threading: every hook and every host function runs on the server's single event-loop thread.
+ * Hooks must not block; they may keep state in the pointer init() returned.
+ *
+ * Ownership: strings and handles the host passes to a hook are borrowed and valid until the hook
+ * returns. Strings a plugin passes to the host are copied by the host before the call returns.
+ */
+#ifndef SWITCHBOARD_PLUGIN_H
+#define SWITCHBOARD_PLUGIN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "errors.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define SB_PLUGIN_MAGIC     0x5342504cu /* "SBPL" */
+#define SB_PLUGIN_ABI_MAJOR 1
+#define SB_PLUGIN_ABI_MINOR 0
+#define SB_PLUGIN_SYMBOL    "sb_plugin_entry"
+
+#if defined(__GNUC__)
+#define SB_PLUGIN_EXPORT     __attribute__((visibility("default")))
+#define SB_PRINTF_LIKE(f, a) __attribute__((format(printf, f, a)))
+#else
+#define SB_PLUGIN_EXPORT
+#define SB_PRINTF_LIKE(f, a)
+#endif
+
+/* Log levels, from the most to the least important. */
+typedef enum sb_log_level {
+    SB_LOG_ERROR = 0,
+    SB_LOG_WARN = 1,
+    SB_LOG_INFO = 2,
+    SB_LOG_DEBUG = 3,
+} sb_log_level_t;
+
+/* Opaque handles. */
+typedef struct sb_host sb_host_t;         /* the server instance */
+typedef struct sb_socket sb_socket_t;     /* one client socket in one namespace */
+typedef struct sb_auth_req sb_auth_req_t; /* one authentication attempt */
+typedef struct sb_event sb_event_t;       /* one incoming event on its way to a gateway */
+typedef struct sb_reply sb_reply_t;       /* one reply a gateway handler returned */
+
+/* What an authenticate hook decides. */
+typedef enum sb_auth_verdict {
+    SB_AUTH_DECLINE = 0, /* not my kind of token: ask the next auth plugin */
+    SB_AUTH_ACCEPT = 1,  /* valid: the identity was set with auth_set_user() */
+    SB_AUTH_REFUSE = 2,  /* invalid: the connection is refused (see auth_set_message()) */
+} sb_auth_verdict_t;
+
+/* What an interceptor decides about an event or a reply. */
+typedef enum sb_verdict {
+    SB_CONTINUE = 0, /* pass it on to the next interceptor, then the handler / the client */
+    SB_DROP = 1,     /* drop it silently */
+    SB_REFUSE = 2,   /* drop it and send the client an `exception` event (event_set_error()) */
+} sb_verdict_t;
+
+/*
+ * A broadcast, as given to sb_host_api_t.emit(). The fields mirror socket.io's
+ * `io.of(nsp).to(rooms).except(except).emit(event, ...args)`.
+ */
+typedef struct sb_emit {
+    size_t size;              /* sizeof(sb_emit_t) as the plugin was compiled */
+    const char *nsp;          /* namespace; NULL means "/" */
+    const char *const *rooms; /* target rooms; none means every socket of the namespace */
+    size_t nrooms;
+    const char *const *except; /* rooms (a socket id is a room) whose sockets are skipped */
+    size_t nexcept;
+    const char *event;     /* event name, required */
+    const char *args_json; /* the arguments as a JSON array text; NULL means [] */
+} sb_emit_t;
+
+/*
+ * The function table the host gives init(). It starts with its own size: a plugin that wants a
+ * function appended after its own ABI minor must check `size` before calling it.
+ */
+typedef struct sb_host_api {
+    uint32_t size;      /* sizeof(sb_host_api_t) in the host */
+    uint16_t abi_major; /* SB_PLUGIN_ABI_MAJOR of the host */
+    uint16_t abi_minor; /* SB_PLUGIN_ABI_MINOR of the host */
+
+    /* Writes a log line, prefixed with the plugin's name, if `level` is enabled. */
+    void (*log_msg)(sb_host_t *host, int level, const char *fmt, ...) SB_PRINTF_LIKE(3, 4);
+
+    /* Returns the message of an error code (static string). */
+    const char *(*strerror)(int err);
+
+    /* Broadcasts an event through the bus (every instance). Returns 0 or SB_EINVAL/SB_EJSON. */
+    int (*emit)(sb_host_t *host, const sb_emit_t *emit);
+
+    /* Socket accessors. Returned strings are borrowed, valid until the hook returns. */
+    const char *(*socket_id)(const sb_socket_t *sock);
+    const char *(*socket_user)(const sb_socket_t *sock); /* NULL for an anonymous socket */
+    const char *(*socket_nsp)(const sb_socket_t *sock);
+    const char *(*socket_claims)(const sb_socket_t *sock); /* JSON object text, "{}" if none */
+    int (*socket_join)(sb_socket_t *sock, const char *room);
+    int (*socket_leave)(sb_socket_t *sock, const char *room);
+    /* Sends one event to this socket only. `args_json` is a JSON array text or NULL. */
+    int (*socket_emit)(sb_socket_t *sock, const char *event, const char *args_json);
+
+    /* Authentication request accessors (valid inside authenticate()). */
+    const char *(*auth_token)(const sb_auth_req_t *req); /* never NULL inside the hook */
+    const char *(*auth_nsp)(const sb_auth_req_t *req);   /* "/" for a plain WebSocket */
+    /* Sets the identity of an accepted token. `claims_json` is a JSON object text or NULL.
+     * Returns 0, SB_EINVAL (empty user id) or SB_EJSON (claims not an object). */
+    int (*auth_set_user)(sb_auth_req_t *req, const char *user_id, const char *claims_json);
+    /* Sets the message a refused client sees (default "not authorized"). */
+    int (*auth_set_message)(sb_auth_req_t *req, const char *message);
+
+    /* Event accessors (valid inside before_event() and after_reply()). */
+    sb_socket_t *(*event_socket)(const sb_event_t *ev);
+    const char *(*event_name)(const sb_event_t *ev);
+    const char *(*event_args)(const sb_event_t *ev); /* JSON array text of the arguments */
+    /* Replaces the arguments the handler will see. Returns 0 or SB_EJSON (not an array). */
+    int (*event_set_args)(sb_event_t *ev, const char *args_json);
+    /* Sets the message of the `exception` the client gets after SB_REFUSE. */
+    int (*event_set_error)(sb_event_t *ev, const char *message);
+
+    /* Reply accessors (valid inside after_reply()). */
+    const char *(*reply_event)(const sb_reply_t *reply);
+    const char *(*reply_args)(const sb_reply_t *reply); /* JSON array text */
+} sb_host_api_t;
+
+/* Hook types. `state` is what init() stored; it may be NULL. */
+typedef int (*sb_init_fn)(const sb_host_api_t *api, sb_host_t *host, const char *config,
+                          void **state, char *err, size_t errlen);
+typedef void (*sb_fini_fn)(void *state);
+typedef sb_auth_verdict_t (*sb_authenticate_fn)(void *state, sb_auth_req_t *req);
+typedef sb_verdict_t (*sb_before_event_fn)(void *state, sb_event_t *ev);
+typedef sb_verdict_t (*sb_after_reply_fn)(void *state, sb_event_t *ev, sb_reply_t *reply);
+
+/*
+ * The descriptor a plugin exports as SB_PLUGIN_SYMBOL. Fields are only ever appended.
+ *
+ * init(): called once at load with the host table, the host handle (keep both), and CONFIG
+ * from `--plugin NAME=CONFIG` (NULL when absent). Returns 0, or a negative sb_err_t after
+ * writing a one-line reason into `err`; the server then refuses to start. Optional.
+ * fini(): called once at shutdown. Optional.
+ * authenticate(): turns a token into an identity. Auth plugins run in ascending auth_priority.
+ * before_event(): sees an event before the gateway handler; after_reply(): sees each reply the
+ * handler returned before it is sent. Interceptors run in ascending intercept_priority, for the
+ * gateways that list the plugin in their `interceptors`.
+ */
+typedef struct sb_plugin {
+    uint32_t magic;     /* SB_PLUGIN_MAGIC */
+    uint16_t abi_major; /* SB_PLUGIN_ABI_MAJOR the plugin was built against */
+    uint16_t abi_minor; /* SB_PLUGIN_ABI_MINOR the plugin was built against */
+    uint32_t size;      /* sizeof(sb_plugin_t) the plugin was built against */
+
+    const char *name;    /* short name, e.g. "auth-jwt"; interceptors are listed by it */
+    const char *version; /* the plugin's own version string */
+
+    sb_init_fn init;
+    sb_fini_fn fini;
+
+    int auth_priority;
+    sb_authenticate_fn authenticate;
+
+    int intercept_priority;
+    sb_before_event_fn before_event;
+    sb_after_reply_fn after_reply;
+} sb_plugin_t;
+
+/* Fills in the version fields of a descriptor: `SB_PLUGIN_DEFINE { .name = "x", ... };` */
+#define SB_PLUGIN_DEFINE                                                                           \
+    SB_PLUGIN_EXPORT const sb_plugin_t sb_plugin_entry;                                            \
+    SB_PLUGIN_EXPORT const sb_plugin_t sb_plugin_entry =
+#define SB_PLUGIN_HEADER                                                                           \
+    .magic = SB_PLUGIN_MAGIC, .abi_major = SB_PLUGIN_ABI_MAJOR, .abi_minor = SB_PLUGIN_ABI_MINOR,  \
+    .size = sizeof(sb_plugin_t)
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif
