@@ -1,0 +1,91 @@
+/*
+ * Engine.IO v4 over WebSocket: one packet per text frame, the open packet, and the checks
+ * engine.io runs on the handshake request before it creates a session.
+ */
+#include <inttypes.h>
+#include <string.h>
+
+#include "proto.h"
+
+int eio_decode(const char *buf, size_t len, struct eio_packet *out)
+{
+    if (len == 0 || buf[0] < '0' || buf[0] > '0' + EIO_NOOP)
+        return SB_EPROTO;
+    out->type = (enum eio_type)(buf[0] - '0');
+    out->data = buf + 1;
+    out->len = len - 1;
+    return 0;
+}
+
+int eio_encode(struct sbuf *out, enum eio_type type, const char *data, size_t len)
+{
+    if ((int)type < EIO_OPEN || type > EIO_NOOP || (!data && len))
+        return SB_EINVAL;
+    int rc = sbuf_append_char(out, (char)('0' + type));
+    if (rc == 0 && len)
+        rc = sbuf_append(out, data, len);
+    return rc;
+}
+
+int eio_encode_open(struct sbuf *out, const struct eio_open_params *p)
+{
+    if (!p->sid)
+        return SB_EINVAL;
+    /* The key order matches engine.io's, so captures of real servers compare byte for byte. */
+    sbuf_append_str(out, "0{\"sid\":");
+    sbuf_append_json_string(out, p->sid, strlen(p->sid));
+    sbuf_append_str(out, p->upgrades ? ",\"upgrades\":[\"websocket\"]" : ",\"upgrades\":[]");
+    return sbuf_printf(out,
+                       ",\"pingInterval\":%" PRIu32 ",\"pingTimeout\":%" PRIu32
+                       ",\"maxPayload\":%" PRIu64 "}",
+                       p->ping_interval_ms, p->ping_timeout_ms, p->max_payload);
+}
+
+/* engine.io's Server.errorMessages, indexed by code. */
+static const char *const messages[] = {
+    [EIO_HS_TRANSPORT_UNKNOWN] = "Transport unknown",
+    [EIO_HS_SESSION_ID_UNKNOWN] = "Session ID unknown",
+    [EIO_HS_BAD_HANDSHAKE_METHOD] = "Bad handshake method",
+    [EIO_HS_BAD_REQUEST] = "Bad request",
+    [EIO_HS_FORBIDDEN] = "Forbidden",
+    [EIO_HS_UNSUPPORTED_PROTOCOL_VERSION] = "Unsupported protocol version",
+};
+
+const char *eio_hs_message(int code)
+{
+    if (code < 0 || (size_t)code >= ARRAY_SIZE(messages))
+        return "Unknown error";
+    return messages[code];
+}
+
+int eio_hs_check(const char *method, const struct query *q, bool websocket)
+{
+    const char *transport = query_get(q, "transport");
+    if (!transport || strcmp(transport, "websocket") != 0)
+        return EIO_HS_TRANSPORT_UNKNOWN;
+    /* engine.io tests the sid for truth, so "sid=" counts as no sid at all. Every sid is unknown
+     * here: sessions never outlive their WebSocket, so nothing can be resumed by id. */
+    const char *sid = query_get(q, "sid");
+    if (sid && sid[0])
+        return EIO_HS_SESSION_ID_UNKNOWN;
+    if (!method || strcmp(method, "GET") != 0)
+        return EIO_HS_BAD_HANDSHAKE_METHOD;
+    /* A plain GET that names the websocket transport without asking for the upgrade. */
+    if (!websocket)
+        return EIO_HS_BAD_REQUEST;
+    /* engine.io takes anything but exactly "4" for a v3 client. */
+    const char *eio = query_get(q, "EIO");
+    if (!eio || strcmp(eio, "4") != 0)
+        return EIO_HS_UNSUPPORTED_PROTOCOL_VERSION;
+    return EIO_HS_OK;
+}
+
+int eio_hs_encode_error(struct sbuf *out, int code)
+{
+    if (code < 0 || (size_t)code >= ARRAY_SIZE(messages))
+        return SB_EINVAL;
+    const char *msg = messages[code];
+    sbuf_printf(out, "{\"code\":%d,\"message\":", code);
+    sbuf_append_json_string(out, msg, strlen(msg));
+    return sbuf_append_char(out, '}');
+}

@@ -1,0 +1,207 @@
+/*
+ * Wire codecs: Engine.IO v4, Socket.IO v5, the plain JSON frame and the handshake query.
+ *
+ * Pure functions: bytes in, structs out (or structs in, bytes appended to an sbuf). No I/O, no
+ * globals, no logging, so every function here is unit-tested and fuzzed directly. Decoders never
+ * read past `len` and never require NUL-terminated input.
+ */
+#ifndef SB_PROTO_H
+#define SB_PROTO_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "../util/util.h"
+
+/* Flags every decoder gives jansson: any JSON value at the top, NUL allowed inside strings. */
+#define PROTO_JSON_FLAGS (JSON_DECODE_ANY | JSON_ALLOW_NUL)
+
+/* ------------------------------------------------------------------ Engine.IO v4 packets */
+
+enum eio_type {
+    EIO_OPEN = 0,
+    EIO_CLOSE = 1,
+    EIO_PING = 2,
+    EIO_PONG = 3,
+    EIO_MESSAGE = 4,
+    EIO_UPGRADE = 5,
+    EIO_NOOP = 6,
+};
+
+struct eio_packet {
+    enum eio_type type;
+    const char *data; /* borrowed: points into the decoded buffer, after the type digit */
+    size_t len;
+};
+
+/* Decodes one text WebSocket frame. Returns 0, or SB_EPROTO for an empty frame or an unknown
+ * type digit. */
+int eio_decode(const char *buf, size_t len, struct eio_packet *out);
+
+/* Appends the type digit and `data`. Returns 0, SB_EINVAL (unknown type) or SB_ENOMEM. */
+int eio_encode(struct sbuf *out, enum eio_type type, const char *data, size_t len);
+
+struct eio_open_params {
+    const char *sid;
+    uint32_t ping_interval_ms;
+    uint32_t ping_timeout_ms;
+    uint64_t max_payload;
+    bool upgrades; /* true: "upgrades":["websocket"] (polling session); false: [] */
+};
+
+/* Appends the open packet: 0{"sid":…,"upgrades":[],"pingInterval":…,"pingTimeout":…,
+ * "maxPayload":…}. */
+int eio_encode_open(struct sbuf *out, const struct eio_open_params *p);
+
+/* --------------------------------------------------------------- handshake query strings */
+
+struct query_pair {
+    char *key;   /* owned, percent-decoded */
+    char *value; /* owned, percent-decoded; "" for a key without '=' */
+};
+
+struct query {
+    struct query_pair *pairs; /* owned */
+    size_t count;
+};
+
+#define QUERY_MAX_PAIRS 64
+
+/* Parses "a=1&b=%20x" (no leading '?'). '+' decodes to a space, "%zz" stays literal. Empty
+ * pieces ("a&&b", a trailing '&') are skipped. So that every key and value is a valid UTF-8 C
+ * string, "%00" stays literal, a raw NUL byte ends the input, and bytes that are not UTF-8 become
+ * U+FFFD (as Node's querystring does). Returns 0, SB_ETOOBIG (more than QUERY_MAX_PAIRS pairs)
+ * or SB_ENOMEM; `out` is empty after a failure. */
+int query_parse(const char *qs, size_t len, struct query *out);
+/* The value of the first pair named `key` (borrowed), or NULL. */
+const char *query_get(const struct query *q, const char *key);
+/* A new JSON object of every pair (later duplicates win), or NULL on allocation failure. */
+json_t *query_to_json(const struct query *q);
+void query_free(struct query *q);
+
+/* Engine.IO handshake error codes, sent as {"code":N,"message":…} with HTTP 400. */
+enum eio_hs_error {
+    EIO_HS_OK = -1,
+    EIO_HS_TRANSPORT_UNKNOWN = 0,
+    EIO_HS_SESSION_ID_UNKNOWN = 1,
+    EIO_HS_BAD_HANDSHAKE_METHOD = 2,
+    EIO_HS_BAD_REQUEST = 3,
+    EIO_HS_FORBIDDEN = 4,
+    EIO_HS_UNSUPPORTED_PROTOCOL_VERSION = 5,
+};
+
+/* engine.io's message for a code ("Transport unknown", …); "Unknown error" outside 0…5. */
+const char *eio_hs_message(int code);
+
+/*
+ * Checks a request for the Socket.IO path in engine.io's order: transport, session id, method,
+ * upgrade, protocol version. `websocket` is true for a WebSocket upgrade request. This server
+ * supports only the websocket transport of Engine.IO v4 without a prior polling session, so a
+ * polling (or missing) transport answers EIO_HS_TRANSPORT_UNKNOWN, any non-empty sid
+ * EIO_HS_SESSION_ID_UNKNOWN, a method other than GET EIO_HS_BAD_HANDSHAKE_METHOD, a plain HTTP
+ * request (`websocket` false) EIO_HS_BAD_REQUEST as engine.io does, and EIO other than exactly
+ * "4" EIO_HS_UNSUPPORTED_PROTOCOL_VERSION. Returns EIO_HS_OK or a code.
+ */
+int eio_hs_check(const char *method, const struct query *q, bool websocket);
+
+/* Appends the JSON body of a handshake error: {"code":N,"message":"…"}. Returns 0, SB_EINVAL
+ * (a code outside 0…5) or SB_ENOMEM. */
+int eio_hs_encode_error(struct sbuf *out, int code);
+
+/* ------------------------------------------------------------------ Socket.IO v5 packets */
+
+enum sio_type {
+    SIO_CONNECT = 0,
+    SIO_DISCONNECT = 1,
+    SIO_EVENT = 2,
+    SIO_ACK = 3,
+    SIO_CONNECT_ERROR = 4,
+    SIO_BINARY_EVENT = 5,
+    SIO_BINARY_ACK = 6,
+};
+
+#define SIO_MAX_ACK_ID 999999999999999LL /* 15 digits, exact in a double */
+
+struct sio_packet {
+    enum sio_type type;
+    uint32_t attachments; /* BINARY_EVENT / BINARY_ACK only */
+    const char *nsp;      /* borrowed: into the input, or the static "/" */
+    size_t nsp_len;
+    int64_t ack_id; /* -1 when absent */
+    json_t *data;   /* new reference, or NULL when the packet has no payload */
+};
+
+/*
+ * Decodes the text form `<type>[<n>-][/<nsp>,][<id>][<JSON>]` (the part after the Engine.IO
+ * message digit) and checks the payload as socket.io-parser does: CONNECT an object or nothing,
+ * DISCONNECT nothing, EVENT a non-empty array whose first element is a string that is not a
+ * reserved name (or a number), ACK an array, CONNECT_ERROR an object or a string. An EVENT or
+ * ACK must have its payload. Stricter than socket.io-parser: the attachment count needs 1 to 10
+ * digits and fits 32 bits, an ack id has at most 15 digits, and neither the namespace nor an
+ * event name may contain a NUL byte. Returns 0, SB_EPROTO (invalid packet) or SB_EJSON (the
+ * payload is not JSON); `out` holds nothing to free after a failure.
+ */
+int sio_decode(const char *buf, size_t len, struct sio_packet *out);
+void sio_packet_clear(struct sio_packet *p);
+
+/* True when `name` may not be used as an event name (connect, disconnect, …). */
+bool sio_event_reserved(const char *name, size_t len);
+
+/* Checks `data` (NULL: no payload) as the payload of a `type` packet with the rules of
+ * sio_decode(). Returns 0 or SB_EPROTO. */
+int sio_validate(enum sio_type type, const json_t *data);
+
+/*
+ * Appends the text form of a packet. `nsp` NULL or "/" is omitted; `ack_id` < 0 is omitted;
+ * `data` NULL writes no payload. For BINARY_EVENT / BINARY_ACK the attachment count written is
+ * the number of {"_placeholder":true,…} objects in `data`, as socket.io-parser's encoder makes
+ * one per buffer. Whatever it writes, sio_decode() reads back. Returns 0, SB_EINVAL (`nsp` not
+ * starting with '/' or holding a ',', `ack_id` above SIO_MAX_ACK_ID, a payload sio_validate()
+ * refuses, or a value jansson cannot encode such as a string that is not UTF-8) or SB_ENOMEM;
+ * nothing is appended after a failure.
+ */
+int sio_encode(struct sbuf *out, enum sio_type type, const char *nsp, int64_t ack_id,
+               const json_t *data);
+
+/* Appends the text form of `p` (decoded, or filled in by hand; `nsp` NULL means "/"), with
+ * p->attachments as the attachment count of a binary type. Returns as sio_encode(). */
+int sio_encode_packet(struct sbuf *out, const struct sio_packet *p);
+
+/* Appends an EVENT `2[/nsp,][id]["event",args…]` where `args` is a JSON array (NULL = none).
+ * Returns as sio_encode(); a reserved `event` or one that is not UTF-8 is SB_EINVAL too, since
+ * socket.io-client would close the connection on it. */
+int sio_encode_event(struct sbuf *out, const char *nsp, int64_t ack_id, const char *event,
+                     const json_t *args);
+
+/* ------------------------------------------------------------ plain JSON WebSocket frames */
+
+struct wsjson_msg {
+    json_t *root;      /* new reference: the whole object */
+    const char *event; /* borrowed from root */
+    size_t event_len;
+    json_t *data; /* borrowed from root; NULL when the frame has no "data" */
+};
+
+/* Decodes {"event": NAME, "data": VALUE}. Returns 0, SB_EJSON (not JSON) or SB_EPROTO (not an
+ * object, or "event" missing or not a non-empty string, or a name holding a NUL byte). */
+int wsjson_decode(const char *buf, size_t len, struct wsjson_msg *out);
+void wsjson_msg_clear(struct wsjson_msg *m);
+
+/* Appends {"event":NAME,"data":VALUE}; `data` NULL writes null. Returns 0, SB_EINVAL (an empty
+ * `event` or one that is not UTF-8, or `data` jansson cannot encode) or SB_ENOMEM; nothing is
+ * appended after a failure. */
+int wsjson_encode(struct sbuf *out, const char *event, const json_t *data);
+
+/* Appends `value` as compact JSON (the encoding every codec uses): no spaces, keys in insertion
+ * order, UTF-8 as is. Returns 0, SB_EINVAL (NULL, or a value jansson cannot encode) or
+ * SB_ENOMEM; nothing is appended after a failure. */
+int proto_json_append(struct sbuf *out, const json_t *value);
+
+/* True when s[0..len) is valid UTF-8 (RFC 3629: no overlong forms, surrogates or code points
+ * above U+10FFFF), the same test jansson applies to every string it decodes. */
+bool proto_utf8_valid(const char *s, size_t len);
+
+#endif

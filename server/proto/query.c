@@ -1,0 +1,204 @@
+/*
+ * Handshake query strings, decoded the way Node's querystring module does it: '&' separates
+ * pairs, the first '=' separates key from value, '+' is a space, a malformed escape stays
+ * literal and bytes that are not UTF-8 become U+FFFD. Every key and value comes out as a valid
+ * UTF-8 C string, so the Lua layer and jansson can take them without checking again.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "proto.h"
+
+static int hexval(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+/* Percent-decodes s[0..len) into `dst` (room for len bytes) and returns the decoded length. A
+ * "%00" stays literal, because a NUL would silently cut the C string short (a token "a%00b"
+ * must not compare equal to "a"). */
+static size_t unescape(const char *s, size_t len, char *dst)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < len; i++) {
+        char c = s[i];
+        if (c == '+') {
+            c = ' ';
+        } else if (c == '%' && i + 2 < len) {
+            int hi = hexval(s[i + 1]), lo = hexval(s[i + 2]);
+            if (hi >= 0 && lo >= 0 && (hi | lo) != 0) {
+                c = (char)(hi << 4 | lo);
+                i += 2;
+            }
+        }
+        dst[n++] = c;
+    }
+    return n;
+}
+
+/* The length of the valid UTF-8 sequence at s[0..len), or 0 when it is invalid or cut short;
+ * `*bad` receives how many bytes make up the invalid prefix (its "maximal subpart", which the
+ * WHATWG decoder and Node replace with one U+FFFD). */
+static size_t utf8_seq(const unsigned char *s, size_t len, size_t *bad)
+{
+    unsigned char c = s[0];
+    size_t need;
+    unsigned char lo = 0x80, hi = 0xBF;
+    if (c < 0x80)
+        return 1;
+    if (c >= 0xC2 && c <= 0xDF) {
+        need = 1;
+    } else if (c >= 0xE0 && c <= 0xEF) {
+        need = 2;
+        /* Refuse overlong forms and UTF-16 surrogates, as jansson does. */
+        if (c == 0xE0)
+            lo = 0xA0;
+        else if (c == 0xED)
+            hi = 0x9F;
+    } else if (c >= 0xF0 && c <= 0xF4) {
+        need = 3;
+        if (c == 0xF0)
+            lo = 0x90;
+        else if (c == 0xF4)
+            hi = 0x8F;
+    } else {
+        *bad = 1;
+        return 0;
+    }
+    size_t i = 1;
+    for (; i <= need; i++) {
+        if (i >= len || s[i] < lo || s[i] > hi) {
+            *bad = i;
+            return 0;
+        }
+        lo = 0x80;
+        hi = 0xBF;
+    }
+    return i;
+}
+
+/* Returns a new NUL-terminated copy of s[0..len) with every invalid UTF-8 subpart replaced
+ * by U+FFFD, or NULL on allocation failure. */
+static char *utf8_copy(const char *s, size_t len)
+{
+    /* One replacement is at most three bytes for at least one byte of input. */
+    char *dst = malloc(len * 3 + 1);
+    if (!dst)
+        return NULL;
+    size_t n = 0, i = 0;
+    while (i < len) {
+        size_t bad = 0;
+        size_t k = utf8_seq((const unsigned char *)s + i, len - i, &bad);
+        if (k) {
+            memcpy(dst + n, s + i, k);
+            n += k;
+            i += k;
+        } else {
+            memcpy(dst + n, "\xEF\xBF\xBD", 3);
+            n += 3;
+            i += bad;
+        }
+    }
+    dst[n] = '\0';
+    return dst;
+}
+
+/* Decodes one key or value into a new string. */
+static char *decode(const char *s, size_t len)
+{
+    char *tmp = malloc(len + 1);
+    if (!tmp)
+        return NULL;
+    size_t n = unescape(s, len, tmp);
+    char *res = utf8_copy(tmp, n);
+    free(tmp);
+    return res;
+}
+
+int query_parse(const char *qs, size_t len, struct query *out)
+{
+    out->pairs = NULL;
+    out->count = 0;
+    /* A raw NUL cannot come from a URL; treat it as the end, as a C string would. */
+    const char *nul = len ? memchr(qs, '\0', len) : NULL;
+    if (nul)
+        len = (size_t)(nul - qs);
+
+    /* Count first, so the limit is enforced before anything is allocated. Empty pieces ("a&&b",
+     * a trailing '&') are skipped, as Node does. */
+    size_t count = 0;
+    for (size_t i = 0; i < len;) {
+        const char *amp = memchr(qs + i, '&', len - i);
+        size_t end = amp ? (size_t)(amp - qs) : len;
+        if (end > i)
+            count++;
+        i = end + 1;
+    }
+    if (count > QUERY_MAX_PAIRS)
+        return SB_ETOOBIG;
+    if (count == 0)
+        return 0;
+
+    struct query_pair *pairs = calloc(count, sizeof(*pairs));
+    if (!pairs)
+        return SB_ENOMEM;
+    out->pairs = pairs;
+    for (size_t i = 0; i < len;) {
+        const char *amp = memchr(qs + i, '&', len - i);
+        size_t end = amp ? (size_t)(amp - qs) : len;
+        if (end > i) {
+            const char *eq = memchr(qs + i, '=', end - i);
+            size_t klen = eq ? (size_t)(eq - (qs + i)) : end - i;
+            struct query_pair *p = &pairs[out->count++];
+            p->key = decode(qs + i, klen);
+            p->value = eq ? decode(eq + 1, end - i - klen - 1) : decode("", 0);
+            if (!p->key || !p->value) {
+                query_free(out);
+                return SB_ENOMEM;
+            }
+        }
+        i = end + 1;
+    }
+    return 0;
+}
+
+const char *query_get(const struct query *q, const char *key)
+{
+    for (size_t i = 0; i < q->count; i++) {
+        if (strcmp(q->pairs[i].key, key) == 0)
+            return q->pairs[i].value;
+    }
+    return NULL;
+}
+
+json_t *query_to_json(const struct query *q)
+{
+    json_t *obj = json_object();
+    if (!obj)
+        return NULL;
+    for (size_t i = 0; i < q->count; i++) {
+        json_t *v = json_string(q->pairs[i].value);
+        if (!v || json_object_set_new(obj, q->pairs[i].key, v) != 0) {
+            json_decref(obj);
+            return NULL;
+        }
+    }
+    return obj;
+}
+
+void query_free(struct query *q)
+{
+    for (size_t i = 0; i < q->count; i++) {
+        free(q->pairs[i].key);
+        free(q->pairs[i].value);
+    }
+    free(q->pairs);
+    q->pairs = NULL;
+    q->count = 0;
+}
