@@ -1,0 +1,58 @@
+/*
+ * Configuration from, in increasing precedence: built-in defaults, the config file, SWITCHBOARD_*
+ * environment variables, command-line flags. Every option has all three forms: the flag
+ * `--ping-interval`, the variable SWITCHBOARD_PING_INTERVAL and the file key `ping-interval`.
+ */
+#ifndef SB_CONFIG_H
+#define SB_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+struct config_plugin {
+    char *name;   /* owned: a shipped plugin's name or a path to a .so */
+    char *config; /* owned, NULL when absent */
+};
+
+struct config_static {
+    char *prefix; /* owned: URL prefix, "/" by default */
+    char *dir;    /* owned: directory served under the prefix */
+};
+
+struct config {
+    char *listen_host; /* owned */
+    int listen_port;
+    char *scripts_dir; /* owned */
+    struct config_plugin *plugins;
+    size_t nplugins;
+    char *redis_url;   /* owned, NULL = local bus */
+    char *config_file; /* owned, NULL = none */
+    char *plugin_dir;  /* owned, NULL = next to the binary, then the install dir */
+    int log_level;
+    uint32_t ping_interval_ms;
+    uint32_t ping_timeout_ms;
+    uint32_t connect_timeout_ms;
+    uint64_t max_payload;     /* largest inbound message, bytes */
+    uint64_t max_queue;       /* largest outbound queue per connection, bytes */
+    uint32_t max_connections; /* 0 = derived from the open-file limit */
+    struct config_static *statics;
+    size_t nstatics;
+    uint32_t shutdown_timeout_ms;
+    bool require_auth;
+};
+
+enum config_result {
+    CONFIG_OK = 0,
+    CONFIG_EXIT = 1,  /* --help or --version printed: exit 0 */
+    CONFIG_USAGE = 2, /* a bad flag or value: usage printed, exit 2 */
+};
+
+/* Fills `c` from defaults, file, environment and argv. Messages go to stdout (help) or stderr
+ * (errors). */
+enum config_result config_load(struct config *c, int argc, char **argv, char **envp);
+void config_free(struct config *c);
+void config_usage(FILE *out);
+
+#endif

@@ -1,0 +1,352 @@
+#include "conn.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include <libwebsockets.h>
+
+#include "../log/log.h"
+#include "../proto/proto.h"
+
+static const struct conn_transport *transport;
+
+void conn_transport_set(const struct conn_transport *t)
+{
+    transport = t;
+}
+
+struct conn *conn_new(enum conn_proto proto, size_t max_queue)
+{
+    struct conn *c = calloc(1, sizeof(*c));
+    if (!c)
+        return NULL;
+    c->proto = (uint8_t)proto;
+    c->max_queue = max_queue;
+    c->close_metric = 0xff;
+    sbuf_init(&c->rx, 0);
+    return c;
+}
+
+void conn_free(struct conn *c)
+{
+    if (!c)
+        return;
+    while (c->socks)
+        sock_free(c->socks);
+    conn_queue_clear(c);
+    free(c->q);
+    fifo_timer_disarm(&c->ping_timer);
+    fifo_timer_disarm(&c->connect_timer);
+    free(c->user);
+    json_decref(c->claims);
+    json_decref(c->query);
+    sbuf_free(&c->rx);
+    free(c);
+}
+
+static int grow_queue(struct conn *c)
+{
+    uint32_t cap = c->q_cap ? c->q_cap * 2 : 4;
+    struct frame **q = malloc(cap * sizeof(*q));
+    if (!q)
+        return SB_ENOMEM;
+    for (uint32_t i = 0; i < c->q_len; i++)
+        q[i] = c->q[(c->q_head + i) & (c->q_cap - 1)];
+    free(c->q);
+    c->q = q;
+    c->q_cap = cap;
+    c->q_head = 0;
+    return 0;
+}
+
+int conn_send(struct conn *c, struct frame *f)
+{
+    if (c->closing)
+        return SB_ECLOSED;
+    if (c->q_bytes + f->len > c->max_queue) {
+        /* A client that does not read must not grow our memory: drop what it has not taken
+         * and close it. Other sockets are not affected. */
+        metrics.queue_drops += c->q_len + 1;
+        LOG_INFO("conn", "closing a slow consumer: outbound queue over %zu bytes", c->max_queue);
+        conn_queue_clear(c);
+        metrics.closes[MC_SLOW_CONSUMER]++;
+        conn_close(c, CLOSE_SLOW_CONSUMER, "outbound queue full", false);
+        return SB_EFULL;
+    }
+    if (c->q_len == c->q_cap && grow_queue(c)) {
+        metrics.queue_drops++;
+        return SB_ENOMEM;
+    }
+    c->q[(c->q_head + c->q_len) & (c->q_cap - 1)] = frame_ref(f);
+    c->q_len++;
+    c->q_bytes += f->len;
+    if (c->q_len == 1 && transport)
+        transport->want_write(c);
+    return 0;
+}
+
+struct frame *conn_queue_peek(const struct conn *c)
+{
+    return c->q_len ? c->q[c->q_head] : NULL;
+}
+
+void conn_queue_pop(struct conn *c)
+{
+    if (!c->q_len)
+        return;
+    struct frame *f = c->q[c->q_head];
+    c->q_head = (c->q_head + 1) & (c->q_cap - 1);
+    c->q_len--;
+    c->q_bytes -= f->len;
+    frame_unref(f);
+    if (!c->q_len && c->q_cap > 16) {
+        /* A burst is over: give the big ring back. */
+        free(c->q);
+        c->q = NULL;
+        c->q_cap = 0;
+        c->q_head = 0;
+    }
+}
+
+void conn_queue_clear(struct conn *c)
+{
+    while (c->q_len)
+        conn_queue_pop(c);
+}
+
+void conn_close(struct conn *c, int code, const char *reason, bool flush)
+{
+    if (c->closing)
+        return;
+    c->closing = true;
+    c->close_code = (uint16_t)code;
+    if (transport)
+        transport->close(c, code, reason, flush);
+}
+
+struct frame *conn_frame_text(const char *text, size_t len)
+{
+    return frame_new(text, len, LWS_PRE, FRAME_TEXT);
+}
+
+struct frame *conn_frame_event(enum conn_proto proto, const char *nsp, int64_t ack_id,
+                               const char *event, const json_t *args)
+{
+    struct sbuf b;
+    int rc;
+    frame_sbuf_init(&b, LWS_PRE);
+    if (proto == CONN_SIO) {
+        sbuf_append_char(&b, '4');
+        rc = sio_encode_event(&b, nsp, ack_id, event, args);
+    } else {
+        const json_t *data = args && json_array_size(args) ? json_array_get(args, 0) : NULL;
+        rc = wsjson_encode(&b, event, data);
+    }
+    /* The encoders refuse what no client could decode (a reserved event name, say). */
+    struct frame *f = rc ? NULL : frame_from_sbuf(&b, FRAME_TEXT);
+    sbuf_free(&b);
+    return f;
+}
+
+/* ---- sockets ---- */
+
+struct sock *sock_new(struct conn *c)
+{
+    struct sock *s = calloc(1, sizeof(*s));
+    if (!s)
+        return NULL;
+    s->conn = c;
+    s->lua_ref = -2; /* LUA_NOREF */
+    id_generate(s->id);
+    s->conn_next = c->socks;
+    c->socks = s;
+    return s;
+}
+
+static void unlink_sock(struct sock *s)
+{
+    if (s->conn) {
+        struct sock **pp = &s->conn->socks;
+        while (*pp && *pp != s)
+            pp = &(*pp)->conn_next;
+        if (*pp)
+            *pp = s->conn_next;
+    }
+    /* Pending acks learn that the socket is gone. A callback may not free `s`. */
+    while (s->acks) {
+        struct ack_wait *w = s->acks;
+        s->acks = w->next;
+        w->cb(w->ud, NULL, SB_ECLOSED);
+        free(w);
+    }
+}
+
+/* Sockets released while something up the stack may still hold them. */
+static struct sock *zombies;
+
+void sock_release(struct sock *s)
+{
+    unlink_sock(s);
+    s->conn = NULL;
+    s->conn_next = zombies;
+    zombies = s;
+}
+
+void conn_reap(void)
+{
+    while (zombies) {
+        struct sock *s = zombies;
+        zombies = s->conn_next;
+        free(s->user);
+        json_decref(s->claims);
+        free(s->claims_text);
+        free(s);
+    }
+}
+
+void sock_disconnect(struct sock *s, const char *reason)
+{
+    if (s->conn && s->connected && transport && transport->sock_disconnect)
+        transport->sock_disconnect(s, reason);
+}
+
+void sock_free(struct sock *s)
+{
+    unlink_sock(s);
+    free(s->user);
+    json_decref(s->claims);
+    free(s->claims_text);
+    free(s);
+}
+
+struct sock *conn_sock_find(const struct conn *c, const char *nsp)
+{
+    for (struct sock *s = c->socks; s; s = s->conn_next)
+        if (s->nsp_name && strcmp(s->nsp_name, nsp) == 0)
+            return s;
+    return NULL;
+}
+
+int sock_set_identity(struct sock *s, const char *user, json_t *claims)
+{
+    char *u = user ? strdup(user) : NULL;
+    if (user && !u)
+        return SB_ENOMEM;
+    free(s->user);
+    s->user = u;
+    json_decref(s->claims);
+    s->claims = claims ? json_incref(claims) : NULL;
+    free(s->claims_text);
+    s->claims_text = NULL;
+    return 0;
+}
+
+const char *sock_claims_text(struct sock *s)
+{
+    if (!s->claims)
+        return "{}";
+    if (!s->claims_text)
+        s->claims_text = json_dumps(s->claims, JSON_COMPACT);
+    return s->claims_text ? s->claims_text : "{}";
+}
+
+int sock_emit(struct sock *s, const char *event, const json_t *args, int64_t ack_id)
+{
+    if (!s->conn)
+        return SB_ECLOSED;
+    struct frame *f = conn_frame_event(s->conn->proto, s->nsp_name, ack_id, event, args);
+    if (!f)
+        return SB_ENOMEM;
+    int rc = conn_send(s->conn, f);
+    frame_unref(f);
+    return rc;
+}
+
+static int send_sbuf(struct sock *s, struct sbuf *b)
+{
+    struct frame *f = frame_from_sbuf(b, FRAME_TEXT);
+    sbuf_free(b);
+    if (!f)
+        return SB_ENOMEM;
+    int rc = conn_send(s->conn, f);
+    frame_unref(f);
+    return rc;
+}
+
+int sock_send_ack(struct sock *s, int64_t ack_id, const json_t *args)
+{
+    if (!s->conn)
+        return SB_ECLOSED;
+    struct sbuf b;
+    frame_sbuf_init(&b, LWS_PRE);
+    sbuf_append_char(&b, '4');
+    sio_encode(&b, SIO_ACK, s->nsp_name, ack_id, args);
+    return send_sbuf(s, &b);
+}
+
+int sock_send_json(struct sock *s, const json_t *value)
+{
+    if (!s->conn)
+        return SB_ECLOSED;
+    struct sbuf b;
+    frame_sbuf_init(&b, LWS_PRE);
+    proto_json_append(&b, value);
+    return send_sbuf(s, &b);
+}
+
+int sock_exception(struct sock *s, const char *message)
+{
+    json_t *args = json_pack("[{s:s,s:s}]", "status", "error", "message", message);
+    if (!args)
+        return SB_ENOMEM;
+    metrics.exceptions++;
+    int rc = sock_emit(s, "exception", args, -1);
+    json_decref(args);
+    return rc;
+}
+
+int sock_ack_add(struct sock *s, void (*cb)(void *ud, json_t *args, int err), void *ud,
+                 uint64_t *id)
+{
+    struct ack_wait *w = malloc(sizeof(*w));
+    if (!w)
+        return SB_ENOMEM;
+    w->id = s->next_ack_id++;
+    w->cb = cb;
+    w->ud = ud;
+    w->next = s->acks;
+    s->acks = w;
+    *id = w->id;
+    return 0;
+}
+
+static struct ack_wait *take_ack(struct sock *s, uint64_t id)
+{
+    for (struct ack_wait **pp = &s->acks; *pp; pp = &(*pp)->next) {
+        if ((*pp)->id == id) {
+            struct ack_wait *w = *pp;
+            *pp = w->next;
+            return w;
+        }
+    }
+    return NULL;
+}
+
+int sock_ack_complete(struct sock *s, uint64_t id, json_t *args)
+{
+    struct ack_wait *w = take_ack(s, id);
+    if (!w)
+        return SB_ENOTFOUND;
+    w->cb(w->ud, args, 0);
+    free(w);
+    return 0;
+}
+
+void sock_ack_fail(struct sock *s, uint64_t id, int err)
+{
+    struct ack_wait *w = take_ack(s, id);
+    if (w) {
+        w->cb(w->ud, NULL, err);
+        free(w);
+    }
+}

@@ -1,0 +1,181 @@
+/*
+ * A client connection (`struct conn`: one WebSocket, its codec and its outbound queue) and the
+ * namespace sockets riding on it (`struct sock`: what gateways, rooms and users see).
+ *
+ * conn sits below the bus and the registry: delivering a frame never touches the network
+ * layer. The network layer installs a small function table (conn_transport_set()) through which
+ * a connection asks for a writable callback or to be closed; both are asynchronous, so nothing
+ * here ever frees a connection or a socket while the caller iterates over them.
+ */
+#ifndef SB_CONN_H
+#define SB_CONN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "../metrics/metrics.h"
+#include "../util/util.h"
+
+/* The codec of a connection, fixed at its handshake. Same numbering as enum metric_proto. */
+enum conn_proto { CONN_SIO = MP_SOCKETIO, CONN_JSON = MP_JSON, CONN__PROTOS = MP__COUNT };
+
+/* WebSocket close codes switchboard sends (README, "Bad input"). */
+enum conn_close_code {
+    CLOSE_NORMAL = 1000,
+    CLOSE_GOING_AWAY = 1001,     /* server shutdown */
+    CLOSE_PROTOCOL_ERROR = 1002, /* invalid Engine.IO / Socket.IO packet */
+    CLOSE_UNSUPPORTED = 1003,    /* binary data where only text is accepted */
+    CLOSE_POLICY = 1008,         /* connect timeout, ping timeout */
+    CLOSE_TOO_BIG = 1009,        /* inbound message over max-payload */
+    CLOSE_INTERNAL = 1011,       /* out of memory */
+    CLOSE_SLOW_CONSUMER = 1008,  /* outbound queue over max-queue (reason "outbound queue full") */
+};
+
+struct conn;
+struct sock;
+
+/* Installed by the network layer; called by conn to reach the transport. */
+struct conn_transport {
+    /* Asks for a writable callback (the queue became non-empty). */
+    void (*want_write)(struct conn *c);
+    /* Closes the connection after the queued frames were written (flush) or at once. The
+     * connection and its sockets are freed later, from the transport's close callback. */
+    void (*close)(struct conn *c, int code, const char *reason, bool flush);
+    /* Disconnects one namespace socket on the server's initiative (Socket.IO DISCONNECT, or a
+     * close for a plain WebSocket). Safe to call from a handler of that very socket: memory is
+     * released later (sock_release()). */
+    void (*sock_disconnect)(struct sock *s, const char *reason);
+};
+
+void conn_transport_set(const struct conn_transport *t);
+
+/* A server-to-client acknowledgement this server is waiting for. */
+struct ack_wait {
+    struct ack_wait *next;
+    uint64_t id;
+    /* Called once: with the client's answer (`args` borrowed, err 0), or with args NULL and err
+     * SB_ECLOSED (the socket went away) or SB_ETIMEOUT. */
+    void (*cb)(void *ud, json_t *args, int err);
+    void *ud;
+};
+
+struct sock {
+    struct conn *conn;      /* borrowed: the connection owns its sockets */
+    struct nsp *nsp;        /* borrowed: the registry namespace (opaque here) */
+    const char *nsp_name;   /* borrowed from the namespace, which outlives its sockets */
+    struct sock *conn_next; /* next socket of the same connection */
+    struct member *rooms;   /* owned by the registry: this socket's room memberships */
+    char *user;             /* owned; NULL for an anonymous socket */
+    json_t *claims;         /* new reference; NULL when none */
+    char *claims_text;      /* owned cache of claims as JSON text, for plugins */
+    uint64_t stamp;         /* registry bookkeeping during one broadcast */
+    struct ack_wait *acks;  /* owned: acks asked of the client and not yet answered */
+    uint64_t next_ack_id;
+    int lua_ref;    /* the gateways' proxy object, or LUA_NOREF (-2) */
+    bool connected; /* in the registry and announced to the gateways */
+    char id[SB_ID_LEN + 1];
+};
+
+struct conn {
+    struct conn *prev, *next; /* the network layer's list of every connection */
+    void *transport;          /* the transport's handle (an lws wsi), borrowed */
+    uint8_t proto;            /* enum conn_proto */
+    bool closing;             /* close requested: nothing more is queued */
+    bool awaiting_pong;       /* a ping was sent and its pong has not come */
+    bool established;         /* the WebSocket handshake completed */
+    uint8_t close_metric;     /* enum metric_close once known, else 0xff */
+    uint16_t close_code;
+    uint32_t skip_binary; /* binary frames still to discard (refused attachments) */
+
+    /* Outbound queue: a ring of frame references, grown on demand. */
+    struct frame **q;
+    uint32_t q_head, q_len, q_cap;
+    size_t q_bytes;
+    size_t max_queue;
+
+    struct sock *socks; /* owned: the namespace sockets of this connection */
+
+    /* Identity from the handshake's query or Authorization header; NULL = anonymous. */
+    char *user;     /* owned */
+    json_t *claims; /* new reference */
+    json_t *query;  /* new reference: the handshake query as an object, or NULL */
+
+    struct fifo_timer ping_timer;    /* next ping to send, or the pong deadline */
+    struct fifo_timer connect_timer; /* Socket.IO: a namespace must be joined before it */
+
+    /* Reassembly of a message that spans several receive callbacks (allocated lazily). */
+    struct sbuf rx;
+};
+
+/* A new connection with an empty queue, or NULL. */
+struct conn *conn_new(enum conn_proto proto, size_t max_queue);
+/* Frees the connection, its queue and its sockets' memory. The sockets must already be gone
+ * from the registry (see registry_sock_remove()). */
+void conn_free(struct conn *c);
+
+/* Queues a reference to `f`. Returns 0, SB_ECLOSED (connection closing: dropped) or SB_EFULL
+ * (over max_queue: the queue is dropped, the connection closed with 1008, counted). */
+int conn_send(struct conn *c, struct frame *f);
+/* The oldest queued frame (borrowed), or NULL. */
+struct frame *conn_queue_peek(const struct conn *c);
+/* Drops the oldest queued frame. */
+void conn_queue_pop(struct conn *c);
+void conn_queue_clear(struct conn *c);
+
+/* Requests a close (see struct conn_transport). Idempotent. */
+void conn_close(struct conn *c, int code, const char *reason, bool flush);
+
+/*
+ * Encodes an event for one codec: Socket.IO `42[/nsp,][id]["event",…args]` or plain JSON
+ * `{"event":…,"data":args[0]}`. `args` is a JSON array (borrowed; NULL = none). Returns a frame
+ * with one reference, or NULL when out of memory or the event cannot be encoded (reserved name).
+ */
+struct frame *conn_frame_event(enum conn_proto proto, const char *nsp, int64_t ack_id,
+                               const char *event, const json_t *args);
+/* Encodes a text frame from raw bytes. */
+struct frame *conn_frame_text(const char *text, size_t len);
+
+/* ---- sockets ---- */
+
+/* A new socket on `c` (added at the head of c->socks) with a fresh id, or NULL. */
+struct sock *sock_new(struct conn *c);
+/* Unlinks the socket from its connection and frees it; fails its pending acks with SB_ECLOSED.
+ * The caller removed it from the registry. */
+void sock_free(struct sock *s);
+/* Like sock_free(), but the memory is freed by the next conn_reap(), so a caller up the stack
+ * that still holds `s` (a running handler) may read it. s->conn is NULL afterwards. */
+void sock_release(struct sock *s);
+/* Frees the sockets released since the last call (the loop calls it once per iteration). */
+void conn_reap(void);
+/* Asks the transport to disconnect the socket (struct conn_transport.sock_disconnect). */
+void sock_disconnect(struct sock *s, const char *reason);
+/* The socket of `c` in namespace `nsp`, or NULL. */
+struct sock *conn_sock_find(const struct conn *c, const char *nsp);
+
+/* Sets the identity (copies `user`, takes a new reference to `claims`). */
+int sock_set_identity(struct sock *s, const char *user, json_t *claims);
+/* The claims as JSON text ("{}" when none), cached; borrowed. */
+const char *sock_claims_text(struct sock *s);
+
+/* Encodes and queues one event for this socket only. Returns as conn_send(). */
+int sock_emit(struct sock *s, const char *event, const json_t *args, int64_t ack_id);
+/* Sends the Socket.IO ACK `3[/nsp,]<id>[args…]` (`args` a JSON array, borrowed). */
+int sock_send_ack(struct sock *s, int64_t ack_id, const json_t *args);
+/* Sends `value` as one raw JSON text frame (the plain JSON protocol's answer to a plain return
+ * value, as NestJS's WsAdapter does). */
+int sock_send_json(struct sock *s, const json_t *value);
+/* Sends `exception` {"status":"error","message":message} (counted). */
+int sock_exception(struct sock *s, const char *message);
+
+/* Registers a wait for the client's ACK; returns the ack id to put in the packet. */
+int sock_ack_add(struct sock *s, void (*cb)(void *ud, json_t *args, int err), void *ud,
+                 uint64_t *id);
+/* Completes the wait `id` with `args` (borrowed). Returns 0 or SB_ENOTFOUND. */
+int sock_ack_complete(struct sock *s, uint64_t id, json_t *args);
+/* Fails the wait `id` with `err` if it is still pending. */
+void sock_ack_fail(struct sock *s, uint64_t id, int err);
+
+#endif

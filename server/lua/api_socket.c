@@ -1,0 +1,401 @@
+/*
+ * The socket object handlers receive. A full userdata that points at the C socket while it is
+ * connected; its environment table keeps what outlives the connection (id, the data table,
+ * cached claims and query), so a handler that kept the object around sees a closed socket,
+ * never freed memory.
+ */
+#include "api.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "../log/log.h"
+#include "../registry/registry.h"
+
+#define SOCKET_MT  "sb.socket"
+#define TIMEOUT_MT "sb.socket_timeout"
+
+struct lsock {
+    struct sock *s; /* NULL once the socket disconnected */
+};
+
+static struct lsock *check(lua_State *L, int idx)
+{
+    return luaL_checkudata(L, idx, SOCKET_MT);
+}
+
+/* The connected socket at `idx`, or NULL. */
+static struct sock *live(lua_State *L, int idx)
+{
+    struct lsock *ls = check(L, idx);
+    return ls->s && ls->s->connected ? ls->s : NULL;
+}
+
+void api_socket_push(struct lua_host *lh, struct sock *s)
+{
+    lua_State *L = lh->L;
+    if (s->lua_ref != LUA_NOREF) {
+        lua_rawgeti(L, LUA_REGISTRYINDEX, s->lua_ref);
+        return;
+    }
+    struct lsock *ls = lua_newuserdata(L, sizeof(*ls));
+    ls->s = s;
+    luaL_getmetatable(L, SOCKET_MT);
+    lua_setmetatable(L, -2);
+    lua_createtable(L, 0, 4);
+    lua_pushstring(L, s->id);
+    lua_setfield(L, -2, "id");
+    lua_pushstring(L, s->nsp_name);
+    lua_setfield(L, -2, "namespace");
+    if (s->user) {
+        lua_pushstring(L, s->user);
+        lua_setfield(L, -2, "user");
+    }
+    lua_pushstring(L, s->conn && s->conn->proto == CONN_JSON ? "json" : "socket.io");
+    lua_setfield(L, -2, "protocol");
+    lua_setfenv(L, -2);
+    lua_pushvalue(L, -1);
+    s->lua_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+}
+
+void api_socket_forget(struct lua_host *lh, struct sock *s)
+{
+    if (s->lua_ref == LUA_NOREF)
+        return;
+    lua_State *L = lh->L;
+    lua_rawgeti(L, LUA_REGISTRYINDEX, s->lua_ref);
+    struct lsock *ls = lua_touserdata(L, -1);
+    if (ls)
+        ls->s = NULL;
+    lua_pop(L, 1);
+    luaL_unref(L, LUA_REGISTRYINDEX, s->lua_ref);
+    s->lua_ref = LUA_NOREF;
+}
+
+/* Pushes env[key], creating it with `make` when absent and the socket is live. */
+static void cached(lua_State *L, const char *key, struct sock *s,
+                   void (*make)(lua_State *L, struct sock *s))
+{
+    lua_getfenv(L, 1);
+    lua_getfield(L, -1, key);
+    if (lua_isnil(L, -1) && make) {
+        lua_pop(L, 1);
+        make(L, s);
+        lua_pushvalue(L, -1);
+        lua_setfield(L, -3, key);
+    }
+    lua_remove(L, -2);
+}
+
+static void make_claims(lua_State *L, struct sock *s)
+{
+    if (s && s->claims)
+        json_push(L, s->claims, false);
+    else
+        lua_newtable(L);
+}
+
+static void make_query(lua_State *L, struct sock *s)
+{
+    if (s && s->conn && s->conn->query)
+        json_push(L, s->conn->query, false);
+    else
+        lua_newtable(L);
+}
+
+static void make_data(lua_State *L, struct sock *s)
+{
+    lua_newtable(L);
+}
+
+static int s_index(lua_State *L)
+{
+    struct lsock *ls = check(L, 1);
+    const char *key = luaL_checkstring(L, 2);
+    if (strcmp(key, "connected") == 0) {
+        lua_pushboolean(L, ls->s && ls->s->connected);
+        return 1;
+    }
+    if (strcmp(key, "claims") == 0) {
+        cached(L, "claims", ls->s, make_claims);
+        return 1;
+    }
+    if (strcmp(key, "query") == 0) {
+        cached(L, "query", ls->s, make_query);
+        return 1;
+    }
+    if (strcmp(key, "data") == 0) {
+        cached(L, "data", ls->s, make_data);
+        return 1;
+    }
+    if (strcmp(key, "id") == 0 || strcmp(key, "namespace") == 0 || strcmp(key, "user") == 0 ||
+        strcmp(key, "protocol") == 0) {
+        cached(L, key, ls->s, NULL);
+        return 1;
+    }
+    /* Methods. */
+    luaL_getmetatable(L, SOCKET_MT);
+    lua_getfield(L, -1, "methods");
+    lua_getfield(L, -1, key);
+    return 1;
+}
+
+static int s_newindex(lua_State *L)
+{
+    return luaL_error(L, "socket fields are read-only; keep your own values in socket.data");
+}
+
+static int s_tostring(lua_State *L)
+{
+    cached(L, "id", NULL, NULL);
+    lua_pushfstring(L, "socket %s", lua_tostring(L, -1));
+    return 1;
+}
+
+/* ---- acks the server asks of the client ---- */
+
+struct lua_ack {
+    struct lua_host *lh;
+    struct sock *s;
+    uint64_t id;
+    int fn;            /* the Lua callback */
+    uv_timer_t *timer; /* NULL without a timeout */
+};
+
+static void timer_closed_cb(uv_handle_t *h)
+{
+    free(h);
+}
+
+static void ack_cb(void *ud, json_t *args, int err)
+{
+    struct lua_ack *a = ud;
+    struct lua_host *lh = a->lh;
+    lua_State *L = lh->L;
+    if (a->timer) {
+        uv_timer_stop(a->timer);
+        uv_close((uv_handle_t *)a->timer, timer_closed_cb);
+    }
+    lua_rawgeti(L, LUA_REGISTRYINDEX, a->fn);
+    luaL_unref(L, LUA_REGISTRYINDEX, a->fn);
+    int nargs = 1;
+    if (err) {
+        lua_pushstring(L, err == SB_ETIMEOUT ? "operation has timed out" : "socket disconnected");
+    } else {
+        lua_pushnil(L);
+        size_t n = json_array_size(args);
+        luaL_checkstack(L, (int)n + 2, "ack arguments");
+        for (size_t i = 0; i < n; i++)
+            json_push(L, json_array_get(args, i), true);
+        nargs += (int)n;
+    }
+    free(a);
+    if (luah_pcall(lh, nargs, "ack callback"))
+        lua_pop(L, 1);
+    else
+        lua_settop(L, 0);
+}
+
+static void ack_timeout_cb(uv_timer_t *t)
+{
+    struct lua_ack *a = t->data;
+    sock_ack_fail(a->s, a->id, SB_ETIMEOUT);
+}
+
+/* socket:emit(event, ...[, callback]) with an optional timeout in ms. */
+static int emit_impl(lua_State *L, int self, int first, uint64_t timeout_ms)
+{
+    struct sock *s = live(L, self);
+    const char *event = luaL_checkstring(L, first);
+    int top = lua_gettop(L);
+    bool with_ack = top > first && lua_isfunction(L, top);
+    int last = with_ack ? top - 1 : top;
+    if (!s) {
+        lua_pushboolean(L, 0);
+        return 1;
+    }
+    char err[128];
+    json_t *args = json_array_from_lua(L, first + 1, last, err, sizeof(err));
+    if (!args)
+        return luaL_error(L, "socket:emit('%s'): %s", event, err);
+    int64_t ack_id = -1;
+    if (with_ack) {
+        struct lua_ack *a = calloc(1, sizeof(*a));
+        uint64_t id;
+        if (!a || sock_ack_add(s, ack_cb, a, &id)) {
+            free(a);
+            json_decref(args);
+            return luaL_error(L, "socket:emit: out of memory");
+        }
+        a->lh = luah_from(L);
+        a->s = s;
+        a->id = id;
+        lua_pushvalue(L, top);
+        a->fn = luaL_ref(L, LUA_REGISTRYINDEX);
+        if (timeout_ms) {
+            a->timer = malloc(sizeof(*a->timer));
+            if (a->timer) {
+                uv_timer_init(a->lh->loop, a->timer);
+                a->timer->data = a;
+                uv_timer_start(a->timer, ack_timeout_cb, timeout_ms, 0);
+            }
+        }
+        ack_id = (int64_t)id;
+    }
+    int rc = sock_emit(s, event, args, ack_id);
+    json_decref(args);
+    lua_pushboolean(L, rc == 0);
+    return 1;
+}
+
+static int m_emit(lua_State *L)
+{
+    return emit_impl(L, 1, 2, 0);
+}
+
+static int m_timeout(lua_State *L)
+{
+    check(L, 1);
+    lua_Number ms = luaL_checknumber(L, 2);
+    luaL_argcheck(L, ms >= 1 && ms <= 86400000, 2, "timeout must be 1 ms to 24 h");
+    lua_createtable(L, 0, 2);
+    lua_pushvalue(L, 1);
+    lua_setfield(L, -2, "socket");
+    lua_pushnumber(L, ms);
+    lua_setfield(L, -2, "ms");
+    luaL_getmetatable(L, TIMEOUT_MT);
+    lua_setmetatable(L, -2);
+    return 1;
+}
+
+/* (socket:timeout(ms)):emit(event, ..., callback) */
+static int t_emit(lua_State *L)
+{
+    luaL_checktype(L, 1, LUA_TTABLE);
+    lua_getfield(L, 1, "ms");
+    uint64_t ms = (uint64_t)lua_tonumber(L, -1);
+    lua_pop(L, 1);
+    lua_getfield(L, 1, "socket");
+    lua_replace(L, 1);
+    return emit_impl(L, 1, 2, ms);
+}
+
+static int join_or_leave(lua_State *L, bool join)
+{
+    struct sock *s = live(L, 1);
+    struct lua_host *lh = luah_from(L);
+    if (!s)
+        return luaL_error(L, "socket is disconnected");
+    if (lua_istable(L, 2)) {
+        for (int i = 1;; i++) {
+            lua_rawgeti(L, 2, i);
+            if (lua_isnil(L, -1))
+                break;
+            const char *room = luaL_checkstring(L, -1);
+            int rc = join ? registry_join(lh->reg, s, room) : registry_leave(lh->reg, s, room);
+            if (rc)
+                return luaL_error(L, "%s '%s': %s", join ? "join" : "leave", room, sb_strerror(rc));
+            lua_pop(L, 1);
+        }
+        return 0;
+    }
+    const char *room = luaL_checkstring(L, 2);
+    int rc = join ? registry_join(lh->reg, s, room) : registry_leave(lh->reg, s, room);
+    if (rc)
+        return luaL_error(L, "%s '%s': %s", join ? "join" : "leave", room, sb_strerror(rc));
+    return 0;
+}
+
+static int m_join(lua_State *L)
+{
+    return join_or_leave(L, true);
+}
+
+static int m_leave(lua_State *L)
+{
+    return join_or_leave(L, false);
+}
+
+static int m_rooms(lua_State *L)
+{
+    struct sock *s = live(L, 1);
+    lua_newtable(L);
+    if (!s)
+        return 1;
+    int i = 1;
+    lua_pushstring(L, s->id);
+    lua_rawseti(L, -2, i++);
+    for (struct member *m = s->rooms; m; m = m->sock_next) {
+        lua_pushstring(L, m->room->name);
+        lua_rawseti(L, -2, i++);
+    }
+    return 1;
+}
+
+static int m_in_room(lua_State *L)
+{
+    struct sock *s = live(L, 1);
+    const char *room = luaL_checkstring(L, 2);
+    lua_pushboolean(L, s && registry_in_room(s, room));
+    return 1;
+}
+
+static int m_disconnect(lua_State *L)
+{
+    struct sock *s = live(L, 1);
+    if (s)
+        sock_disconnect(s, "server namespace disconnect");
+    return 0;
+}
+
+/* socket:to(room) / socket:broadcast(): a broadcast operator that skips this socket. */
+static int m_to(lua_State *L)
+{
+    check(L, 1);
+    lua_getglobal(L, "sb");
+    lua_getfield(L, -1, "of");
+    cached(L, "namespace", NULL, NULL);
+    lua_call(L, 1, 1);
+    if (!lua_isnoneornil(L, 2)) {
+        lua_getfield(L, -1, "to");
+        lua_pushvalue(L, -2);
+        lua_pushvalue(L, 2);
+        lua_call(L, 2, 1);
+        lua_replace(L, -2);
+    }
+    lua_getfield(L, -1, "except");
+    lua_pushvalue(L, -2);
+    cached(L, "id", NULL, NULL);
+    lua_call(L, 2, 1);
+    return 1;
+}
+
+void api_socket_open(lua_State *L)
+{
+    static const luaL_Reg methods[] = {
+        {"emit", m_emit},   {"timeout", m_timeout}, {"join", m_join},
+        {"leave", m_leave}, {"rooms", m_rooms},     {"in_room", m_in_room},
+        {"to", m_to},       {"broadcast", m_to},    {"disconnect", m_disconnect},
+        {NULL, NULL},
+    };
+    luaL_newmetatable(L, SOCKET_MT);
+    lua_pushcfunction(L, s_index);
+    lua_setfield(L, -2, "__index");
+    lua_pushcfunction(L, s_newindex);
+    lua_setfield(L, -2, "__newindex");
+    lua_pushcfunction(L, s_tostring);
+    lua_setfield(L, -2, "__tostring");
+    lua_pushliteral(L, "locked");
+    lua_setfield(L, -2, "__metatable");
+    lua_createtable(L, 0, 10);
+    luaL_register(L, NULL, methods);
+    lua_setfield(L, -2, "methods");
+    lua_pop(L, 1);
+
+    luaL_newmetatable(L, TIMEOUT_MT);
+    lua_createtable(L, 0, 1);
+    lua_pushcfunction(L, t_emit);
+    lua_setfield(L, -2, "emit");
+    lua_setfield(L, -2, "__index");
+    lua_pop(L, 1);
+}

@@ -1,0 +1,370 @@
+/*
+ * The Lua state, its sandbox, protected calls, and turning what a handler returns into replies
+ * and acks. Gateway files are loaded by gateway.c.
+ */
+#include "api.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "../log/log.h"
+#include "../registry/registry.h"
+
+static const char host_key = 'h';
+
+struct lua_host *luah_from(lua_State *L)
+{
+    lua_pushlightuserdata(L, (void *)&host_key);
+    lua_rawget(L, LUA_REGISTRYINDEX);
+    struct lua_host *lh = lua_touserdata(L, -1);
+    lua_pop(L, 1);
+    return lh;
+}
+
+/* The message handler of every protected call: leaves sb.exception objects alone (they are
+ * answers, not bugs) and turns anything else into "message + traceback". */
+static int traceback(lua_State *L)
+{
+    if (api_is_exception(L, 1))
+        return 1;
+    struct lua_host *lh = luah_from(L);
+    const char *msg = lua_tostring(L, 1);
+    if (!msg) {
+        if (luaL_callmeta(L, 1, "__tostring") && lua_type(L, -1) == LUA_TSTRING)
+            msg = lua_tostring(L, -1);
+        else
+            msg = lua_pushfstring(L, "(error object is a %s value)", luaL_typename(L, 1));
+    }
+    lua_rawgeti(L, LUA_REGISTRYINDEX, lh->traceback_ref);
+    lua_pushstring(L, msg);
+    lua_pushinteger(L, 2);
+    lua_call(L, 2, 1);
+    return 1;
+}
+
+int luah_pcall(struct lua_host *lh, int nargs, const char *what)
+{
+    lua_State *L = lh->L;
+    int base = lua_gettop(L) - nargs;
+    lua_pushcfunction(L, traceback);
+    lua_insert(L, base);
+    int rc = lua_pcall(L, nargs, LUA_MULTRET, base);
+    lua_remove(L, base);
+    if (rc == 0)
+        return 0;
+    if (api_is_exception(L, -1)) {
+        LOG_DEBUG("lua", "%s raised an exception", what);
+        return rc;
+    }
+    metrics.lua_errors++;
+    const char *msg = lua_tostring(L, -1);
+    LOG_ERROR("lua", "%s failed: %s", what,
+              rc == LUA_ERRMEM ? "not enough memory" : (msg ? msg : "(no message)"));
+    return rc;
+}
+
+char *luah_error_message(lua_State *L, json_t **data)
+{
+    char *msg = NULL;
+    *data = NULL;
+    if (api_is_exception(L, -1)) {
+        lua_getfield(L, -1, "message");
+        if (lua_type(L, -1) == LUA_TSTRING) {
+            msg = strdup(lua_tostring(L, -1));
+        } else {
+            char err[128];
+            *data = json_from_lua(L, -1, err, sizeof(err));
+            msg = strdup(*data ? "exception" : "Internal server error");
+        }
+        lua_pop(L, 1);
+    } else {
+        /* Like NestJS: only a deliberate exception's message reaches the client. */
+        msg = strdup("Internal server error");
+    }
+    lua_pop(L, 1);
+    return msg;
+}
+
+void lua_result_clear(struct lua_result *r)
+{
+    for (size_t i = 0; i < r->nreplies; i++) {
+        free(r->replies[i].event);
+        json_decref(r->replies[i].args);
+    }
+    free(r->replies);
+    json_decref(r->ack);
+    free(r->error);
+    json_decref(r->error_data);
+    memset(r, 0, sizeof(*r));
+}
+
+/* True when the table at `idx` looks like a reply: a string `event` field. */
+static bool is_reply(lua_State *L, int idx)
+{
+    if (!lua_istable(L, idx))
+        return false;
+    lua_getfield(L, idx, "event");
+    bool yes = lua_type(L, -1) == LUA_TSTRING;
+    lua_pop(L, 1);
+    return yes;
+}
+
+/* Appends the reply table at `idx` to `out`. Returns 0 or -1 with `err` set. */
+static int take_reply(lua_State *L, int idx, struct lua_result *out, char *err, size_t errlen)
+{
+    if (!is_reply(L, idx)) {
+        snprintf(err, errlen, "a list of replies holds a value that is not {event=, data=}");
+        return -1;
+    }
+    lua_getfield(L, idx, "event");
+    char *event = strdup(lua_tostring(L, -1));
+    lua_pop(L, 1);
+    json_t *args;
+    lua_getfield(L, idx, "args");
+    if (lua_istable(L, -1)) {
+        int top = lua_gettop(L);
+        int n = (int)lua_objlen(L, top);
+        luaL_checkstack(L, n + 1, "reply args");
+        for (int i = 1; i <= n; i++)
+            lua_rawgeti(L, top, i);
+        args = json_array_from_lua(L, top + 1, top + n, err, errlen);
+        lua_settop(L, top);
+    } else {
+        lua_getfield(L, idx, "data");
+        args = lua_isnil(L, -1) ? json_array()
+                                : json_array_from_lua(L, lua_gettop(L), lua_gettop(L), err, errlen);
+        lua_pop(L, 1);
+    }
+    lua_pop(L, 1);
+    struct reply *r = realloc(out->replies, (out->nreplies + 1) * sizeof(*r));
+    if (!args || !event || !r) {
+        if (r)
+            out->replies = r;
+        free(event);
+        json_decref(args);
+        if (!err[0])
+            snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    out->replies = r;
+    r[out->nreplies].event = event;
+    r[out->nreplies].args = args;
+    out->nreplies++;
+    return 0;
+}
+
+/* Turns the handler's results at [first, last] into replies or an ack. */
+static int collect(lua_State *L, int first, int last, struct lua_result *out, char *err,
+                   size_t errlen)
+{
+    if (last < first || (last == first && lua_isnil(L, first)))
+        return 0;
+    if (is_reply(L, first))
+        return take_reply(L, first, out, err, errlen);
+    if (lua_istable(L, first) && lua_objlen(L, first) > 0) {
+        lua_rawgeti(L, first, 1);
+        bool list = is_reply(L, lua_gettop(L));
+        lua_pop(L, 1);
+        if (list) {
+            int n = (int)lua_objlen(L, first);
+            for (int i = 1; i <= n; i++) {
+                lua_rawgeti(L, first, i);
+                int rc = take_reply(L, lua_gettop(L), out, err, errlen);
+                lua_pop(L, 1);
+                if (rc)
+                    return rc;
+            }
+            return 0;
+        }
+    }
+    out->ack = json_array_from_lua(L, first, last, err, errlen);
+    return out->ack ? 0 : -1;
+}
+
+void luah_call_handler(struct lua_host *lh, struct handler *h, struct sock *s, const json_t *args,
+                       struct lua_result *out)
+{
+    lua_State *L = lh->L;
+    memset(out, 0, sizeof(*out));
+    int base = lua_gettop(L);
+    size_t nargs = json_array_size(args);
+    luaL_checkstack(L, (int)nargs + 4, "handler arguments");
+    lua_rawgeti(L, LUA_REGISTRYINDEX, h->ref);
+    api_socket_push(lh, s);
+    for (size_t i = 0; i < nargs; i++)
+        json_push(L, json_array_get(args, i), true);
+
+    const char *saved_nsp = lh->current_nsp;
+    struct gateway *saved_gw = lh->current_gw;
+    lh->current_nsp = h->gw->nsp;
+    lh->current_gw = h->gw;
+    char what[256];
+    snprintf(what, sizeof(what), "gateway %s, event '%s'", h->gw->name, h->event);
+    int rc = luah_pcall(lh, 1 + (int)nargs, what);
+    lh->current_nsp = saved_nsp;
+    lh->current_gw = saved_gw;
+
+    if (rc) {
+        out->error = luah_error_message(L, &out->error_data);
+    } else {
+        char err[160] = "";
+        if (collect(L, base + 1, lua_gettop(L), out, err, sizeof(err))) {
+            metrics.lua_errors++;
+            LOG_ERROR("lua", "%s returned a value that cannot be sent: %s", what, err);
+            lua_result_clear(out);
+            out->error = strdup("Internal server error");
+        }
+    }
+    lua_settop(L, base);
+}
+
+/* Runs one hook (function ref) with the socket and an optional string argument. */
+static int run_hook(struct lua_host *lh, struct gateway *gw, int ref, struct sock *s,
+                    const char *arg, const char *what, char **message)
+{
+    lua_State *L = lh->L;
+    int base = lua_gettop(L);
+    lua_rawgeti(L, LUA_REGISTRYINDEX, ref);
+    api_socket_push(lh, s);
+    if (arg)
+        lua_pushstring(L, arg);
+    const char *saved_nsp = lh->current_nsp;
+    struct gateway *saved_gw = lh->current_gw;
+    lh->current_nsp = gw->nsp;
+    lh->current_gw = gw;
+    char buf[256];
+    snprintf(buf, sizeof(buf), "gateway %s, %s", gw->name, what);
+    int rc = luah_pcall(lh, arg ? 2 : 1, buf);
+    lh->current_nsp = saved_nsp;
+    lh->current_gw = saved_gw;
+    if (rc) {
+        json_t *data;
+        char *msg = luah_error_message(L, &data);
+        json_decref(data);
+        if (message && !*message)
+            *message = msg;
+        else
+            free(msg);
+    }
+    lua_settop(L, base);
+    return rc ? SB_ELUA : 0;
+}
+
+int luah_call_connect(struct lua_host *lh, struct sock *s, char **message)
+{
+    struct lua_nsp *n = map_get(&lh->nsps, s->nsp_name);
+    *message = NULL;
+    if (!n)
+        return 0;
+    for (size_t i = 0; i < n->ngws; i++) {
+        struct gateway *gw = n->gws[i];
+        if (gw->on_connect == LUA_NOREF)
+            continue;
+        if (run_hook(lh, gw, gw->on_connect, s, NULL, "on_connect", message))
+            return SB_ELUA;
+        if (!s->connected)
+            break; /* the hook disconnected the socket */
+    }
+    return 0;
+}
+
+void luah_call_disconnect(struct lua_host *lh, struct sock *s, const char *reason)
+{
+    struct lua_nsp *n = s->nsp_name ? map_get(&lh->nsps, s->nsp_name) : NULL;
+    for (size_t i = 0; n && i < n->ngws; i++) {
+        struct gateway *gw = n->gws[i];
+        if (gw->on_disconnect != LUA_NOREF)
+            run_hook(lh, gw, gw->on_disconnect, s, reason, "on_disconnect", NULL);
+    }
+    api_socket_forget(lh, s);
+}
+
+bool luah_nsp_exists(const struct lua_host *lh, const char *nsp)
+{
+    return map_get(&lh->nsps, nsp) != NULL;
+}
+
+struct handler *luah_find(const struct lua_host *lh, const char *nsp, const char *event)
+{
+    struct lua_nsp *n = map_get(&lh->nsps, nsp);
+    return n ? map_get(&n->events, event) : NULL;
+}
+
+size_t luah_gateway_count(const struct lua_host *lh)
+{
+    return lh->ngws;
+}
+
+/* ---- the state and its sandbox ---- */
+
+/* Globals a gateway sees. Left out on purpose: io, os.exit/execute/getenv/remove, load,
+ * loadstring, loadfile, dofile, debug, package, jit, ffi, getfenv/setfenv, collectgarbage. */
+static const char *const safe_globals[] = {
+    "assert",   "error",    "ipairs",   "next",         "pairs",        "pcall",
+    "select",   "tonumber", "tostring", "type",         "unpack",       "xpcall",
+    "rawequal", "rawget",   "rawset",   "setmetatable", "getmetatable", "_VERSION",
+    "string",   "table",    "math",     "coroutine",    "bit",          NULL,
+};
+
+static void build_sandbox(lua_State *L)
+{
+    lua_newtable(L); /* the sandbox */
+    for (const char *const *g = safe_globals; *g; g++) {
+        lua_getglobal(L, *g);
+        lua_setfield(L, -2, *g);
+    }
+    /* os: the clock only. */
+    lua_createtable(L, 0, 4);
+    static const char *const os_ok[] = {"time", "clock", "date", "difftime", NULL};
+    lua_getglobal(L, "os");
+    for (const char *const *f = os_ok; *f; f++) {
+        lua_getfield(L, -1, *f);
+        lua_setfield(L, -3, *f);
+    }
+    lua_pop(L, 1);
+    lua_setfield(L, -2, "os");
+    lua_getglobal(L, "sb");
+    lua_getfield(L, -1, "print");
+    lua_setfield(L, -3, "print");
+    lua_setfield(L, -2, "sb");
+    lua_getglobal(L, "require");
+    lua_setfield(L, -2, "require");
+    lua_setfield(L, LUA_REGISTRYINDEX, "sb.sandbox");
+}
+
+void luah_push_env(lua_State *L)
+{
+    lua_newtable(L);
+    lua_createtable(L, 0, 1);
+    lua_getfield(L, LUA_REGISTRYINDEX, "sb.sandbox");
+    lua_setfield(L, -2, "__index");
+    lua_setmetatable(L, -2);
+}
+
+lua_State *luah_state_new(struct lua_host *lh)
+{
+    lua_State *L = luaL_newstate();
+    if (!L)
+        return NULL;
+    luaL_openlibs(L);
+    lua_pushlightuserdata(L, (void *)&host_key);
+    lua_pushlightuserdata(L, lh);
+    lua_rawset(L, LUA_REGISTRYINDEX);
+
+    lua_getglobal(L, "debug");
+    lua_getfield(L, -1, "traceback");
+    lh->traceback_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    lua_pop(L, 1);
+
+    lua_newtable(L); /* sb */
+    lua_pushliteral(L, SB_VERSION);
+    lua_setfield(L, -2, "version");
+    api_json_open(L);
+    api_log_open(L);
+    api_socket_open(L);
+    api_emit_open(L);
+    lua_setglobal(L, "sb");
+    luah_require_open(L);
+    build_sandbox(L);
+    return L;
+}

@@ -1,0 +1,124 @@
+/*
+ * switchboard: wiring the subsystems together on one libuv loop, in the order of the flow in
+ * DESIGN.md (config -> registry -> bus -> plugins -> gateways -> pipeline -> net), and taking
+ * them down in reverse on SIGTERM/SIGINT.
+ */
+#include <libgen.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <uv.h>
+
+#include "config/config.h"
+#include "log/log.h"
+#include "net/net.h"
+#include "registry/registry.h"
+
+extern char **environ;
+
+struct app {
+    struct config cfg;
+    uv_loop_t loop;
+    struct registry reg;
+    struct bus bus;
+    struct plugins plugins;
+    struct lua_host *lua;
+    struct pipeline pipe;
+    struct net net;
+    uv_signal_t sigterm, sigint;
+    int exit_code;
+};
+
+static struct app app;
+
+static void stopped_cb(struct net *n)
+{
+    LOG_INFO("main", "all connections closed; stopping");
+    uv_close((uv_handle_t *)&app.sigterm, NULL);
+    uv_close((uv_handle_t *)&app.sigint, NULL);
+    net_destroy(n);
+}
+
+static void signal_cb(uv_signal_t *h, int signum)
+{
+    static int count;
+    if (++count > 1) {
+        LOG_WARN("main", "second signal: exiting at once");
+        exit(1);
+    }
+    LOG_INFO("main", "%s received: graceful shutdown", signum == SIGTERM ? "SIGTERM" : "SIGINT");
+    net_shutdown(&app.net, stopped_cb);
+}
+
+static char *exe_dir(void)
+{
+    char path[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", path, sizeof(path) - 1);
+    if (n <= 0)
+        return NULL;
+    path[n] = '\0';
+    return strdup(dirname(path));
+}
+
+int main(int argc, char **argv)
+{
+    switch (config_load(&app.cfg, argc, argv, environ)) {
+    case CONFIG_EXIT:
+        return 0;
+    case CONFIG_USAGE:
+        return 2;
+    case CONFIG_OK:
+        break;
+    }
+    log_level = app.cfg.log_level;
+    if (app.cfg.redis_url) {
+        fprintf(stderr, "switchboard: --redis: the Redis bus is not supported yet; run without "
+                        "it for the local bus\n");
+        config_free(&app.cfg);
+        return 2;
+    }
+    signal(SIGPIPE, SIG_IGN);
+    LOG_INFO("main", "switchboard %s starting (pid %d)", SB_VERSION, (int)getpid());
+
+    int rc = 1;
+    uv_loop_init(&app.loop);
+    registry_init(&app.reg);
+    bus_init_local(&app.bus, &app.reg);
+
+    char *dir = exe_dir();
+    int err = plugins_load(&app.plugins, &app.cfg, dir, &app.bus, &app.reg);
+    free(dir);
+    if (err)
+        goto out_plugins;
+    if (luah_new(&app.lua, &app.loop, app.cfg.scripts_dir, &app.bus, &app.plugins))
+        goto out_plugins;
+    app.pipe = (struct pipeline){.lua = app.lua, .plugins = &app.plugins, .bus = &app.bus};
+    if (net_start(&app.net, &app.loop, &app.cfg, &app.reg, &app.bus, &app.plugins, &app.pipe))
+        goto out_lua;
+
+    uv_signal_init(&app.loop, &app.sigterm);
+    uv_signal_start(&app.sigterm, signal_cb, SIGTERM);
+    uv_signal_init(&app.loop, &app.sigint);
+    uv_signal_start(&app.sigint, signal_cb, SIGINT);
+
+    uv_run(&app.loop, UV_RUN_DEFAULT);
+    rc = 0;
+    LOG_INFO("main", "stopped");
+
+out_lua:
+    if (rc)
+        net_destroy(&app.net), uv_run(&app.loop, UV_RUN_DEFAULT);
+    luah_free(app.lua);
+out_plugins:
+    plugins_unload(&app.plugins);
+    bus_close(&app.bus);
+    registry_free(&app.reg);
+    if (uv_loop_close(&app.loop) != 0)
+        LOG_DEBUG("main", "loop closed with handles still open");
+    config_free(&app.cfg);
+    return rc;
+}

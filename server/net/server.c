@@ -1,0 +1,574 @@
+/*
+ * libwebsockets glue: the context on our libuv loop, the one protocol callback, writing queued
+ * frames, closing, the connection timers and graceful shutdown.
+ *
+ * A connection's `struct conn` is attached to its wsi with lws_set_opaque_user_data() when the
+ * upgrade is confirmed (lws resets per-session user space when it binds the WebSocket
+ * protocol; the opaque pointer survives), and freed from LWS_CALLBACK_CLOSED or
+ * LWS_CALLBACK_WSI_DESTROY, whichever comes first.
+ */
+#include "net.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+
+#include <libwebsockets.h>
+
+#include "../log/log.h"
+#include "../registry/registry.h"
+
+/* The net instance, for the transport functions conn calls (there is one per process). */
+static struct net *the_net;
+
+/* ---- connection list ---- */
+
+static void conn_link(struct net *n, struct conn *c)
+{
+    c->prev = NULL;
+    c->next = n->conns;
+    if (n->conns)
+        n->conns->prev = c;
+    n->conns = c;
+    n->nconns++;
+}
+
+static void conn_unlink(struct net *n, struct conn *c)
+{
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        n->conns = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    c->prev = c->next = NULL;
+    n->nconns--;
+}
+
+void net_conn_adopt(struct net *n, struct lws *wsi, struct conn *c)
+{
+    c->transport = wsi;
+    lws_set_opaque_user_data(wsi, c);
+    conn_link(n, c);
+}
+
+/* ---- timers ---- */
+
+static void timer_cb(uv_timer_t *t);
+
+static void timer_reschedule(struct net *n)
+{
+    uint64_t due = fifo_timer_next_due(&n->ping_list);
+    uint64_t d2 = fifo_timer_next_due(&n->pong_list);
+    uint64_t d3 = fifo_timer_next_due(&n->connect_list);
+    if (d2 < due)
+        due = d2;
+    if (d3 < due)
+        due = d3;
+    if (due == n->timer_due)
+        return;
+    n->timer_due = due;
+    if (due == UINT64_MAX) {
+        uv_timer_stop(&n->timer);
+        return;
+    }
+    uint64_t now = uv_now(n->loop);
+    uv_timer_start(&n->timer, timer_cb, due > now ? due - now : 0, 0);
+}
+
+static void arm(struct net *n, struct fifo_timer_list *l, struct fifo_timer *t)
+{
+    fifo_timer_arm(l, t, uv_now(n->loop));
+    if (t->due < n->timer_due)
+        timer_reschedule(n);
+}
+
+void net_ping_schedule(struct net *n, struct conn *c)
+{
+    c->awaiting_pong = false;
+    arm(n, &n->ping_list, &c->ping_timer);
+}
+
+void net_connect_deadline(struct net *n, struct conn *c)
+{
+    arm(n, &n->connect_list, &c->connect_timer);
+}
+
+static void send_ping(struct net *n, struct conn *c)
+{
+    struct frame *f = c->proto == CONN_SIO ? frame_new("2", 1, LWS_PRE, FRAME_TEXT)
+                                           : frame_new("", 0, LWS_PRE, FRAME_PING);
+    if (f) {
+        conn_send(c, f);
+        frame_unref(f);
+    }
+    c->awaiting_pong = true;
+    arm(n, &n->pong_list, &c->ping_timer);
+}
+
+static void timer_cb(uv_timer_t *t)
+{
+    struct net *n = t->data;
+    uint64_t now = uv_now(n->loop);
+    struct fifo_timer *ft;
+    n->timer_due = UINT64_MAX;
+    while ((ft = fifo_timer_expired(&n->ping_list, now))) {
+        fifo_timer_disarm(ft);
+        send_ping(n, container_of(ft, struct conn, ping_timer));
+    }
+    while ((ft = fifo_timer_expired(&n->pong_list, now))) {
+        fifo_timer_disarm(ft);
+        struct conn *c = container_of(ft, struct conn, ping_timer);
+        LOG_DEBUG("net", "ping timeout");
+        net_conn_close(n, c, MC_PING_TIMEOUT, CLOSE_POLICY, "ping timeout", false);
+    }
+    while ((ft = fifo_timer_expired(&n->connect_list, now))) {
+        fifo_timer_disarm(ft);
+        struct conn *c = container_of(ft, struct conn, connect_timer);
+        if (!c->socks) {
+            LOG_DEBUG("net", "connect timeout: no namespace joined");
+            net_conn_close(n, c, MC_CONNECT_TIMEOUT, CLOSE_POLICY, "connect timeout", false);
+        }
+    }
+    timer_reschedule(n);
+}
+
+/* ---- sockets ---- */
+
+struct sock *net_sock_attach(struct net *n, struct conn *c, const char *nsp_name, const char *user,
+                             json_t *claims)
+{
+    struct nsp *nsp = registry_nsp(n->reg, nsp_name, true);
+    struct sock *s = nsp ? sock_new(c) : NULL;
+    if (!s)
+        return NULL;
+    if (sock_set_identity(s, user, claims) || registry_sock_add(n->reg, nsp, s)) {
+        sock_free(s);
+        return NULL;
+    }
+    if (user) {
+        /* The seed's targets are rooms: a user's sockets and every authenticated socket. */
+        size_t len = strlen(user);
+        char *room = malloc(sizeof(ROOM_USER_PREFIX) + len);
+        int rc = room ? 0 : SB_ENOMEM;
+        if (room) {
+            memcpy(room, ROOM_USER_PREFIX, sizeof(ROOM_USER_PREFIX) - 1);
+            memcpy(room + sizeof(ROOM_USER_PREFIX) - 1, user, len + 1);
+            rc = registry_join(n->reg, s, room);
+            free(room);
+        }
+        if (!rc)
+            rc = registry_join(n->reg, s, ROOM_AUTHENTICATED);
+        if (rc) {
+            registry_sock_remove(n->reg, s);
+            sock_free(s);
+            return NULL;
+        }
+    }
+    s->connected = true;
+    fifo_timer_disarm(&c->connect_timer);
+    return s;
+}
+
+void net_sock_detach(struct net *n, struct sock *s, const char *reason)
+{
+    if (!s->connected)
+        return;
+    pipeline_disconnect(n->pipe, s, reason);
+    s->connected = false;
+    registry_sock_remove(n->reg, s);
+}
+
+/* ---- transport functions for conn ---- */
+
+static void t_want_write(struct conn *c)
+{
+    if (c->transport && c->established)
+        lws_callback_on_writable(c->transport);
+}
+
+static void t_close(struct conn *c, int code, const char *reason, bool flush)
+{
+    if (!c->transport)
+        return;
+    if (!flush)
+        conn_queue_clear(c);
+    if (reason) {
+        size_t len = strlen(reason);
+        if (len > 123)
+            len = 123;
+        lws_close_reason(c->transport, (enum lws_close_status)code, (unsigned char *)reason, len);
+    }
+    /* The close frame goes out from the writable callback, after what is queued. A client that
+     * never reads would never let it out: give up on it after a few seconds. */
+    lws_set_timeout(c->transport, PENDING_TIMEOUT_CLOSE_SEND, 5);
+    lws_callback_on_writable(c->transport);
+}
+
+static void t_sock_disconnect(struct sock *s, const char *reason)
+{
+    struct net *n = the_net;
+    struct conn *c = s->conn;
+    if (!n || !c)
+        return;
+    if (c->proto == CONN_SIO) {
+        sio_sock_disconnect(n, s, reason);
+        return;
+    }
+    net_sock_detach(n, s, reason);
+    sock_release(s);
+    net_conn_close(n, c, MC_SERVER_DISCONNECT, CLOSE_NORMAL, "server disconnect", true);
+}
+
+static const struct conn_transport transport = {
+    .want_write = t_want_write,
+    .close = t_close,
+    .sock_disconnect = t_sock_disconnect,
+};
+
+void net_conn_close(struct net *n, struct conn *c, enum metric_close why, int code,
+                    const char *reason, bool flush)
+{
+    if (c->close_metric == 0xff)
+        c->close_metric = (uint8_t)why;
+    conn_close(c, code, reason, flush);
+}
+
+/* ---- the lws callback ---- */
+
+static const char *disconnect_reason(const struct conn *c)
+{
+    switch (c->close_metric) {
+    case MC_PING_TIMEOUT:
+        return "ping timeout";
+    case MC_SHUTDOWN:
+        return "server shutting down";
+    case MC_INVALID_PACKET:
+        return "parse error";
+    case MC_SLOW_CONSUMER:
+        return "slow consumer";
+    case MC_TOO_BIG:
+    case MC_TRANSPORT:
+        return "transport error";
+    case MC_SERVER_DISCONNECT:
+        return "server namespace disconnect";
+    default:
+        return "transport close";
+    }
+}
+
+static void conn_closed(struct net *n, struct lws *wsi, struct conn *c)
+{
+    lws_set_opaque_user_data(wsi, NULL);
+    if (c->established) {
+        const char *reason = disconnect_reason(c);
+        for (struct sock *s = c->socks, *next; s; s = next) {
+            next = s->conn_next;
+            net_sock_detach(n, s, reason);
+        }
+        metrics.connections[c->proto]--;
+        metrics.closes[c->close_metric == 0xff ? MC_TRANSPORT : c->close_metric]++;
+    }
+    c->transport = NULL;
+    conn_unlink(n, c);
+    conn_free(c);
+    if (n->shutting_down && n->nconns == 0 && n->stopped_cb) {
+        void (*cb)(struct net *) = n->stopped_cb;
+        n->stopped_cb = NULL;
+        cb(n);
+    }
+}
+
+/* Reassembles a message spanning callbacks and hands complete ones to the session. */
+static int receive(struct net *n, struct lws *wsi, struct conn *c, const char *in, size_t len)
+{
+    bool binary = lws_frame_is_binary(wsi);
+    bool first = lws_is_first_fragment(wsi), last = lws_is_final_fragment(wsi);
+    size_t remaining = lws_remaining_packet_payload(wsi);
+    size_t have = first ? 0 : c->rx.len;
+    metrics.bytes_in[c->proto] += len;
+
+    if (have + len + remaining > n->cfg->max_payload) {
+        LOG_INFO("net", "closing a connection that sent a message over %llu bytes",
+                 (unsigned long long)n->cfg->max_payload);
+        metrics.closes[MC_TOO_BIG]++;
+        c->close_metric = MC_TOO_BIG;
+        lws_close_reason(wsi, LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE,
+                         (unsigned char *)"message too big", 15);
+        return -1;
+    }
+    if (c->closing)
+        return 0;
+    if (first && last) {
+        /* The common case: the whole message in one callback, no copy. */
+        if (c->proto == CONN_SIO)
+            sio_session_receive(n, c, in, len, binary);
+        else
+            json_session_receive(n, c, in, len, binary);
+        return 0;
+    }
+    if (first)
+        sbuf_reset(&c->rx);
+    if (sbuf_append(&c->rx, in, len)) {
+        net_conn_close(n, c, MC_TRANSPORT, CLOSE_INTERNAL, "out of memory", false);
+        return 0;
+    }
+    if (!last)
+        return 0;
+    if (c->proto == CONN_SIO)
+        sio_session_receive(n, c, sbuf_data(&c->rx), c->rx.len, binary);
+    else
+        json_session_receive(n, c, sbuf_data(&c->rx), c->rx.len, binary);
+    /* Keep big buffers only while they are needed. */
+    if (c->rx.cap > 4096)
+        sbuf_free(&c->rx);
+    else
+        sbuf_reset(&c->rx);
+    return 0;
+}
+
+static int writable(struct net *n, struct lws *wsi, struct conn *c)
+{
+    struct frame *f = conn_queue_peek(c);
+    if (!f) {
+        /* Nothing left: a requested close can go now. */
+        return c->closing ? -1 : 0;
+    }
+    enum lws_write_protocol kind = f->kind == FRAME_BINARY ? LWS_WRITE_BINARY
+                                   : f->kind == FRAME_PING ? LWS_WRITE_PING
+                                                           : LWS_WRITE_TEXT;
+    int w = lws_write(wsi, (unsigned char *)frame_payload(f), f->len, kind);
+    if (w < 0) {
+        c->close_metric = MC_TRANSPORT;
+        return -1;
+    }
+    metrics.messages_out[c->proto]++;
+    metrics.bytes_out[c->proto] += f->len;
+    conn_queue_pop(c);
+    if (c->q_len || c->closing)
+        lws_callback_on_writable(wsi);
+    return 0;
+}
+
+static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
+                    size_t len)
+{
+    struct net *n = the_net;
+    struct conn *c = lws_get_opaque_user_data(wsi);
+
+    switch (reason) {
+    case LWS_CALLBACK_HTTP:
+        return http_request(n, wsi, in);
+
+    case LWS_CALLBACK_HTTP_FILE_COMPLETION:
+        return lws_http_transaction_completed(wsi) ? -1 : 0;
+
+    case LWS_CALLBACK_HTTP_CONFIRM_UPGRADE:
+        if (!in || strcmp(in, "websocket") != 0)
+            return -1;
+        return http_confirm_upgrade(n, wsi);
+
+    case LWS_CALLBACK_ESTABLISHED:
+        if (!c)
+            return -1;
+        c->transport = wsi;
+        c->established = true;
+        metrics.connections[c->proto]++;
+        metrics.connections_total[c->proto]++;
+        if (c->proto == CONN_SIO)
+            sio_session_open(n, c);
+        else
+            json_session_open(n, c);
+        return 0;
+
+    case LWS_CALLBACK_RECEIVE:
+        if (!c)
+            return -1;
+        return receive(n, wsi, c, in, len);
+
+    case LWS_CALLBACK_RECEIVE_PONG:
+        if (c && c->proto == CONN_JSON && c->awaiting_pong)
+            net_ping_schedule(n, c);
+        return 0;
+
+    case LWS_CALLBACK_WS_PEER_INITIATED_CLOSE:
+        if (c && c->close_metric == 0xff)
+            c->close_metric = MC_CLIENT;
+        /* RFC 6455: a close payload of one byte is invalid; answer 1002, not an echo. */
+        if (len == 1) {
+            lws_close_reason(wsi, LWS_CLOSE_STATUS_PROTOCOL_ERR,
+                             (unsigned char *)"invalid close payload", 21);
+            return -1;
+        }
+        return 0;
+
+    case LWS_CALLBACK_SERVER_WRITEABLE:
+        if (!c)
+            return -1;
+        return writable(n, wsi, c);
+
+    case LWS_CALLBACK_CLOSED:
+    case LWS_CALLBACK_WSI_DESTROY:
+        if (c)
+            conn_closed(n, wsi, c);
+        return 0;
+
+    default:
+        break;
+    }
+    return lws_callback_http_dummy(wsi, reason, user, in, len);
+}
+
+/* ---- lifetime ---- */
+
+static struct lws_protocols protocols[] = {
+    {"switchboard", callback, 0, 4096, 0, NULL, 0},
+    {NULL, NULL, 0, 0, 0, NULL, 0},
+};
+
+static void reaper_cb(uv_check_t *h)
+{
+    conn_reap();
+}
+
+static void lws_log_cb(int level, const char *line)
+{
+    /* lws lines end with a newline; ours add one. */
+    size_t len = strlen(line);
+    while (len && (line[len - 1] == '\n' || line[len - 1] == '\r'))
+        len--;
+    log_write(level == LLL_ERR    ? SB_LOG_ERROR
+              : level == LLL_WARN ? SB_LOG_WARN
+                                  : SB_LOG_DEBUG,
+              "lws", "%.*s", (int)len, line);
+}
+
+int net_start(struct net *n, uv_loop_t *loop, const struct config *cfg, struct registry *reg,
+              struct bus *bus, struct plugins *plugins, struct pipeline *pipe)
+{
+    memset(n, 0, sizeof(*n));
+    n->loop = loop;
+    n->cfg = cfg;
+    n->reg = reg;
+    n->bus = bus;
+    n->plugins = plugins;
+    n->pipe = pipe;
+    the_net = n;
+    conn_transport_set(&transport);
+
+    n->max_conns = cfg->max_connections;
+    if (!n->max_conns) {
+        struct rlimit rl;
+        rlim_t lim = getrlimit(RLIMIT_NOFILE, &rl) == 0 ? rl.rlim_cur : 1024;
+        n->max_conns = lim > 128 ? (uint32_t)(lim > 10000000 ? 10000000 : lim - 64) : 64;
+    }
+
+    fifo_timer_list_init(&n->ping_list, cfg->ping_interval_ms);
+    fifo_timer_list_init(&n->pong_list, cfg->ping_timeout_ms);
+    fifo_timer_list_init(&n->connect_list, cfg->connect_timeout_ms);
+    uv_timer_init(loop, &n->timer);
+    n->timer.data = n;
+    n->timer_due = UINT64_MAX;
+    uv_check_init(loop, &n->reaper);
+    uv_check_start(&n->reaper, reaper_cb);
+    uv_timer_init(loop, &n->shutdown_timer);
+    n->shutdown_timer.data = n;
+
+    lws_set_log_level(log_level >= SB_LOG_DEBUG ? LLL_ERR | LLL_WARN | LLL_NOTICE
+                                                : LLL_ERR | LLL_WARN,
+                      lws_log_cb);
+
+    struct lws_context_creation_info info;
+    memset(&info, 0, sizeof(info));
+    void *loops[] = {loop};
+    info.options = LWS_SERVER_OPTION_LIBUV | LWS_SERVER_OPTION_VALIDATE_UTF8 |
+                   LWS_SERVER_OPTION_UV_NO_SIGSEGV_SIGFPE_SPIN;
+    info.foreign_loops = loops;
+    info.port = cfg->listen_port;
+    info.iface =
+        strcmp(cfg->listen_host, "0.0.0.0") == 0 || !*cfg->listen_host ? NULL : cfg->listen_host;
+    info.protocols = protocols;
+    info.gid = (gid_t)-1;
+    info.uid = (uid_t)-1;
+    info.max_http_header_data = 8192;
+    info.max_http_header_pool = 256;
+    info.timeout_secs = 10;
+    info.fd_limit_per_thread = n->max_conns + 256;
+    info.user = n;
+
+    n->ctx = lws_create_context(&info);
+    if (!n->ctx) {
+        LOG_ERROR("net", "cannot listen on %s:%d (see the lws lines above)", cfg->listen_host,
+                  cfg->listen_port);
+        return SB_EIO;
+    }
+    LOG_INFO("net", "listening on %s:%d (max %u connections)", cfg->listen_host, cfg->listen_port,
+             n->max_conns);
+    return 0;
+}
+
+/* ---- graceful shutdown ---- */
+
+static void shutdown_deadline_cb(uv_timer_t *t)
+{
+    struct net *n = t->data;
+    LOG_WARN("net", "shutdown timeout: %u connection(s) still open, closing them", n->nconns);
+    if (n->stopped_cb) {
+        void (*cb)(struct net *) = n->stopped_cb;
+        n->stopped_cb = NULL;
+        cb(n);
+    }
+}
+
+static int deprecated_cb(void)
+{
+    return 0;
+}
+
+void net_shutdown(struct net *n, void (*stopped_cb)(struct net *n))
+{
+    if (n->shutting_down)
+        return;
+    n->shutting_down = true;
+    n->stopped_cb = stopped_cb;
+    LOG_INFO("net", "shutting down: %u connection(s) to close, %u ms to flush", n->nconns,
+             n->cfg->shutdown_timeout_ms);
+    /* Stop accepting: the listening socket closes, open connections stay. */
+    lws_context_deprecate(n->ctx, deprecated_cb);
+    for (struct conn *c = n->conns, *next; c; c = next) {
+        next = c->next;
+        if (!c->established) {
+            continue;
+        }
+        if (c->proto == CONN_SIO) {
+            /* Socket.IO: a DISCONNECT per namespace so the client does not reconnect on its
+             * own, then the transport closes. */
+            for (struct sock *s = c->socks, *sn; s; s = sn) {
+                sn = s->conn_next;
+                sio_sock_disconnect(n, s, "server shutting down");
+            }
+        }
+        net_conn_close(n, c, MC_SHUTDOWN, CLOSE_GOING_AWAY, "server shutting down", true);
+    }
+    if (n->nconns == 0) {
+        n->stopped_cb = NULL;
+        stopped_cb(n);
+        return;
+    }
+    uv_timer_start(&n->shutdown_timer, shutdown_deadline_cb, n->cfg->shutdown_timeout_ms, 0);
+}
+
+void net_destroy(struct net *n)
+{
+    uv_timer_stop(&n->timer);
+    uv_timer_stop(&n->shutdown_timer);
+    uv_check_stop(&n->reaper);
+    if (n->ctx) {
+        lws_context_destroy(n->ctx);
+        n->ctx = NULL;
+    }
+    uv_close((uv_handle_t *)&n->timer, NULL);
+    uv_close((uv_handle_t *)&n->shutdown_timer, NULL);
+    uv_close((uv_handle_t *)&n->reaper, NULL);
+    conn_reap();
+}

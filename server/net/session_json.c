@@ -1,0 +1,58 @@
+/*
+ * A plain WebSocket session: `{"event": NAME, "data": VALUE}` text frames both ways (NestJS
+ * WsAdapter's format) in namespace "/". Liveness uses WebSocket ping/pong with the same interval
+ * and timeout as Socket.IO. Malformed frames get an `exception` event and the connection stays.
+ */
+#include "net.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "../log/log.h"
+#include "../proto/proto.h"
+
+void json_session_open(struct net *n, struct conn *c)
+{
+    struct sock *s = net_sock_attach(n, c, "/", c->user, c->claims);
+    if (!s) {
+        net_conn_close(n, c, MC_TRANSPORT, CLOSE_INTERNAL, "out of memory", false);
+        return;
+    }
+    net_ping_schedule(n, c);
+    char *message = NULL;
+    if (pipeline_connect(n->pipe, s, &message) && s->connected) {
+        metrics.refusals[MR_CONNECT_HOOK]++;
+        sock_exception(s, message ? message : "Internal server error");
+        net_sock_detach(n, s, "server namespace disconnect");
+        sock_release(s);
+        net_conn_close(n, c, MC_SERVER_DISCONNECT, CLOSE_POLICY, "refused by the gateway", true);
+    }
+    free(message);
+}
+
+void json_session_receive(struct net *n, struct conn *c, const char *data, size_t len, bool binary)
+{
+    metrics.messages_in[MP_JSON]++;
+    struct sock *s = c->socks;
+    if (!s || !s->connected)
+        return;
+    if (binary) {
+        metrics.invalid_packets[MP_JSON]++;
+        net_conn_close(n, c, MC_INVALID_PACKET, CLOSE_UNSUPPORTED,
+                       "binary frames are not supported", false);
+        return;
+    }
+    struct wsjson_msg m;
+    int rc = wsjson_decode(data, len, &m);
+    if (rc) {
+        metrics.invalid_packets[MP_JSON]++;
+        sock_exception(s, rc == SB_EJSON ? "invalid JSON"
+                                         : "expected {\"event\": string, \"data\": any}");
+        return;
+    }
+    json_t *args = m.data ? json_pack("[O]", m.data) : json_array();
+    if (args)
+        pipeline_event(n->pipe, s, m.event, args, PIPELINE_RAW_ACK);
+    json_decref(args);
+    wsjson_msg_clear(&m);
+}

@@ -1,0 +1,259 @@
+/*
+ * A Socket.IO v5 session over one Engine.IO v4 WebSocket: the open packet, the heartbeat, the
+ * namespace handshake (CONNECT with an optional auth object), events and acks both ways,
+ * DISCONNECT, and the answers to bad input (PROTOCOLS.md has the byte-level rules).
+ */
+#include "net.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <libwebsockets.h>
+
+#include "../log/log.h"
+#include "../proto/proto.h"
+
+#define MAX_NSP_LEN 256
+
+static void send_sbuf(struct conn *c, struct sbuf *b)
+{
+    struct frame *f = frame_from_sbuf(b, FRAME_TEXT);
+    sbuf_free(b);
+    if (f) {
+        conn_send(c, f);
+        frame_unref(f);
+    }
+}
+
+/* Queues `4<packet>`. */
+static void send_packet(struct conn *c, enum sio_type type, const char *nsp, const json_t *data)
+{
+    struct sbuf b;
+    frame_sbuf_init(&b, LWS_PRE);
+    sbuf_append_char(&b, '4');
+    sio_encode(&b, type, nsp, -1, data);
+    send_sbuf(c, &b);
+}
+
+static void connect_error(struct conn *c, const char *nsp, const char *message,
+                          enum metric_refusal why)
+{
+    metrics.refusals[why]++;
+    json_t *data = json_pack("{s:s}", "message", message);
+    send_packet(c, SIO_CONNECT_ERROR, nsp, data);
+    json_decref(data);
+}
+
+void sio_session_open(struct net *n, struct conn *c)
+{
+    char sid[SB_ID_LEN + 1];
+    id_generate(sid);
+    struct eio_open_params p = {
+        .sid = sid,
+        .ping_interval_ms = n->cfg->ping_interval_ms,
+        .ping_timeout_ms = n->cfg->ping_timeout_ms,
+        .max_payload = n->cfg->max_payload,
+        .upgrades = false,
+    };
+    struct sbuf b;
+    frame_sbuf_init(&b, LWS_PRE);
+    eio_encode_open(&b, &p);
+    send_sbuf(c, &b);
+    net_ping_schedule(n, c);
+    net_connect_deadline(n, c);
+}
+
+static void invalid(struct net *n, struct conn *c, const char *why)
+{
+    metrics.invalid_packets[MP_SOCKETIO]++;
+    LOG_DEBUG("sio", "closing: %s", why);
+    net_conn_close(n, c, MC_INVALID_PACKET, CLOSE_PROTOCOL_ERROR, why, false);
+}
+
+static void handle_connect(struct net *n, struct conn *c, const char *nsp,
+                           const struct sio_packet *p)
+{
+    if (conn_sock_find(c, nsp)) {
+        LOG_DEBUG("sio", "CONNECT to %s, already connected: ignored", nsp);
+        return;
+    }
+    if (!luah_nsp_exists(n->pipe->lua, nsp)) {
+        connect_error(c, nsp, "Invalid namespace", MR_INVALID_NAMESPACE);
+        return;
+    }
+
+    /* The auth object's token wins over the one of the handshake. */
+    const char *user = c->user;
+    json_t *claims = c->claims;
+    struct identity_result id = {0};
+    json_t *token = p->data ? json_object_get(p->data, "token") : NULL;
+    if (token && !json_is_null(token)) {
+        if (!json_is_string(token) || json_string_length(token) == 0 ||
+            strlen(json_string_value(token)) != json_string_length(token)) {
+            connect_error(c, nsp, "invalid token", MR_UNAUTHORIZED);
+            return;
+        }
+        net_authenticate(n, json_string_value(token), nsp, &id);
+        if (id.outcome == AUTH_REFUSED) {
+            LOG_INFO("sio", "CONNECT to %s refused: %s", nsp, id.message);
+            connect_error(c, nsp, id.message, MR_UNAUTHORIZED);
+            identity_result_clear(&id);
+            return;
+        }
+        if (id.outcome == AUTH_ACCEPTED) {
+            user = id.user;
+            claims = id.claims;
+        }
+    }
+    if (!user && n->cfg->require_auth) {
+        connect_error(c, nsp, "authentication required", MR_UNAUTHORIZED);
+        identity_result_clear(&id);
+        return;
+    }
+
+    struct sock *s = net_sock_attach(n, c, nsp, user, claims);
+    identity_result_clear(&id);
+    if (!s) {
+        net_conn_close(n, c, MC_TRANSPORT, CLOSE_INTERNAL, "out of memory", false);
+        return;
+    }
+    json_t *data = json_pack("{s:s}", "sid", s->id);
+    send_packet(c, SIO_CONNECT, nsp, data);
+    json_decref(data);
+
+    /* As in socket.io, the connection handlers run once the client knows it is connected. */
+    char *message = NULL;
+    if (pipeline_connect(n->pipe, s, &message) && s->connected) {
+        metrics.refusals[MR_CONNECT_HOOK]++;
+        sock_exception(s, message ? message : "Internal server error");
+        sio_sock_disconnect(n, s, "server namespace disconnect");
+    }
+    free(message);
+}
+
+void sio_sock_disconnect(struct net *n, struct sock *s, const char *reason)
+{
+    struct conn *c = s->conn;
+    if (!c || !s->connected)
+        return;
+    send_packet(c, SIO_DISCONNECT, s->nsp_name, NULL);
+    net_sock_detach(n, s, reason);
+    sock_release(s);
+}
+
+/* The event name and the arguments of an EVENT payload ["name", args…]. */
+static json_t *event_args(const json_t *data, char *name, size_t size)
+{
+    const json_t *first = json_array_get(data, 0);
+    if (json_is_string(first))
+        snprintf(name, size, "%s", json_string_value(first));
+    else
+        snprintf(name, size, "%.17g", json_number_value(first));
+    json_t *args = json_array();
+    for (size_t i = 1; args && i < json_array_size(data); i++)
+        json_array_append(args, json_array_get(data, i));
+    return args;
+}
+
+static void handle_message(struct net *n, struct conn *c, const char *data, size_t len)
+{
+    struct sio_packet p;
+    int rc = sio_decode(data, len, &p);
+    if (rc) {
+        invalid(n, c, rc == SB_EJSON ? "invalid JSON in packet" : "invalid packet");
+        return;
+    }
+    if (p.nsp_len > MAX_NSP_LEN) {
+        if (p.type == SIO_CONNECT) {
+            connect_error(c, "/", "Invalid namespace", MR_INVALID_NAMESPACE);
+        }
+        sio_packet_clear(&p);
+        return;
+    }
+    char nsp[MAX_NSP_LEN + 1];
+    memcpy(nsp, p.nsp, p.nsp_len);
+    nsp[p.nsp_len] = '\0';
+    struct sock *s = p.type == SIO_CONNECT ? NULL : conn_sock_find(c, nsp);
+
+    switch (p.type) {
+    case SIO_CONNECT:
+        handle_connect(n, c, nsp, &p);
+        break;
+    case SIO_DISCONNECT:
+        if (s) {
+            net_sock_detach(n, s, "client namespace disconnect");
+            sock_release(s);
+        }
+        break;
+    case SIO_EVENT:
+        if (!s) {
+            LOG_DEBUG("sio", "EVENT for namespace %s which is not connected: ignored", nsp);
+            break;
+        } else {
+            char name[1024];
+            json_t *args = event_args(p.data, name, sizeof(name));
+            if (args)
+                pipeline_event(n->pipe, s, name, args, p.ack_id >= 0 ? p.ack_id : PIPELINE_NO_ACK);
+            json_decref(args);
+        }
+        break;
+    case SIO_ACK:
+        if (s && p.ack_id >= 0 && sock_ack_complete(s, (uint64_t)p.ack_id, p.data))
+            LOG_DEBUG("sio", "ACK %lld matches no pending ack: ignored", (long long)p.ack_id);
+        break;
+    case SIO_BINARY_EVENT:
+    case SIO_BINARY_ACK:
+        /* Refused cleanly until binary support lands: skip the attachments that follow and
+         * tell the client why. */
+        c->skip_binary += p.attachments;
+        if (s)
+            sock_exception(s, "binary attachments are not supported by this server");
+        break;
+    case SIO_CONNECT_ERROR:
+    default:
+        invalid(n, c, "invalid packet type from a client");
+        break;
+    }
+    sio_packet_clear(&p);
+}
+
+void sio_session_receive(struct net *n, struct conn *c, const char *data, size_t len, bool binary)
+{
+    metrics.messages_in[MP_SOCKETIO]++;
+    if (binary) {
+        if (c->skip_binary) {
+            c->skip_binary--;
+            return;
+        }
+        metrics.invalid_packets[MP_SOCKETIO]++;
+        net_conn_close(n, c, MC_INVALID_PACKET, CLOSE_UNSUPPORTED,
+                       "binary messages are not supported", false);
+        return;
+    }
+    struct eio_packet e;
+    if (eio_decode(data, len, &e)) {
+        invalid(n, c, "invalid Engine.IO packet");
+        return;
+    }
+    switch (e.type) {
+    case EIO_PONG:
+        if (c->awaiting_pong)
+            net_ping_schedule(n, c);
+        break;
+    case EIO_MESSAGE:
+        handle_message(n, c, e.data, e.len);
+        break;
+    case EIO_CLOSE:
+        net_conn_close(n, c, MC_CLIENT, CLOSE_NORMAL, "client close", true);
+        break;
+    case EIO_NOOP:
+        break;
+    case EIO_PING:
+        invalid(n, c, "invalid heartbeat direction");
+        break;
+    default:
+        invalid(n, c, "invalid Engine.IO packet type from a client");
+        break;
+    }
+}

@@ -1,0 +1,103 @@
+#include "pipeline.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../log/log.h"
+
+static void send_exception(struct sock *s, const char *message, json_t *data)
+{
+    if (!data) {
+        sock_exception(s, message);
+        return;
+    }
+    /* An exception raised with a table is sent as that table, as NestJS does. */
+    json_t *args = json_pack("[O]", data);
+    if (args) {
+        metrics.exceptions++;
+        sock_emit(s, "exception", args, -1);
+        json_decref(args);
+    }
+}
+
+/* Runs the before-interceptors. Returns true when the event goes on to the handler. */
+static bool before(struct gateway *gw, struct sb_event *ev)
+{
+    for (size_t i = 0; i < gw->ninterceptors; i++) {
+        struct plugin *p = gw->interceptors[i];
+        if (!p->before_event)
+            continue;
+        sb_verdict_t v = p->before_event(p->state, ev);
+        if (v == SB_DROP)
+            return false;
+        if (v == SB_REFUSE) {
+            char msg[160];
+            snprintf(msg, sizeof(msg), "event refused by %s", p->desc->name);
+            send_exception(ev->sock, ev->error ? ev->error : msg, NULL);
+            return false;
+        }
+    }
+    return true;
+}
+
+/* Runs the after-interceptors on one reply. Returns true when the reply is sent. */
+static bool after(struct gateway *gw, struct sb_event *ev, struct reply *r)
+{
+    struct sb_reply reply = {.event = r->event, .args = r->args};
+    bool keep = true;
+    for (size_t i = 0; keep && i < gw->ninterceptors; i++) {
+        struct plugin *p = gw->interceptors[i];
+        if (p->after_reply && p->after_reply(p->state, ev, &reply) != SB_CONTINUE)
+            keep = false;
+    }
+    free(reply.args_text);
+    return keep;
+}
+
+void pipeline_event(struct pipeline *p, struct sock *s, const char *event, const json_t *args,
+                    int64_t ack_id)
+{
+    struct handler *h = luah_find(p->lua, s->nsp_name, event);
+    if (!h) {
+        char msg[320];
+        snprintf(msg, sizeof(msg), "no handler for event '%.256s'", event);
+        LOG_DEBUG("pipeline", "socket %s: %s", s->id, msg);
+        sock_exception(s, msg);
+        return;
+    }
+
+    struct sb_event ev = {.sock = s, .name = event, .args = json_incref((json_t *)args)};
+    if (!before(h->gw, &ev)) {
+        sb_event_clear(&ev);
+        return;
+    }
+
+    struct lua_result res;
+    luah_call_handler(p->lua, h, s, ev.args, &res);
+    if (!s->connected) {
+        /* The handler disconnected its own socket: nothing more goes to it. */
+    } else if (res.error) {
+        send_exception(s, res.error, res.error_data);
+    } else {
+        for (size_t i = 0; i < res.nreplies; i++)
+            if (after(h->gw, &ev, &res.replies[i]))
+                sock_emit(s, res.replies[i].event, res.replies[i].args, -1);
+        if (res.ack && ack_id >= 0)
+            sock_send_ack(s, ack_id, res.ack);
+        else if (res.ack && ack_id == PIPELINE_RAW_ACK && json_array_size(res.ack))
+            sock_send_json(s, json_array_get(res.ack, 0));
+    }
+    lua_result_clear(&res);
+    sb_event_clear(&ev);
+}
+
+int pipeline_connect(struct pipeline *p, struct sock *s, char **message)
+{
+    return luah_call_connect(p->lua, s, message);
+}
+
+void pipeline_disconnect(struct pipeline *p, struct sock *s, const char *reason)
+{
+    luah_call_disconnect(p->lua, s, reason);
+}
