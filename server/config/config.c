@@ -37,8 +37,8 @@ static const struct opt opts[] = {
      "where shipped plugins are found (default: plugins/ next to the binary, then the\n"
      "install directory)"},
     {"redis", "SWITCHBOARD_REDIS", "URL", OT_STRING, OFF(redis_url), 0, 0,
-     "redis://[:password@]host:port[/db] for the cluster bus (default: local bus);\n"
-     "also SWITCHBOARD_REDIS_URL"},
+     "redis://[:password@]host:port[/db] for the cluster bus (not supported yet:\n"
+     "refused with exit 2; default: the local bus); also SWITCHBOARD_REDIS_URL"},
     {"config", "SWITCHBOARD_CONFIG", "FILE", OT_STRING, OFF(config_file), 0, 0,
      "read options from FILE: one `key value` per line, # comments"},
     {"log-level", "SWITCHBOARD_LOG_LEVEL", "LEVEL", OT_LEVEL, OFF(log_level), 0, 0,
@@ -59,7 +59,7 @@ static const struct opt opts[] = {
      "serve the files of DIR over HTTP under PREFIX (default /); repeatable"},
     {"shutdown-timeout", "SWITCHBOARD_SHUTDOWN_TIMEOUT", "MS", OT_U32, OFF(shutdown_timeout_ms), 0,
      3600000, "on SIGTERM/SIGINT, time allowed to flush queues (default 10000)"},
-    {"require-auth", "SWITCHBOARD_REQUIRE_AUTH", "BOOL", OT_BOOL, OFF(require_auth), 0, 0,
+    {"require-auth", "SWITCHBOARD_REQUIRE_AUTH", "[=BOOL]", OT_BOOL, OFF(require_auth), 0, 0,
      "refuse connections without a token (default false)"},
 };
 
@@ -71,7 +71,8 @@ void config_usage(FILE *out)
             "in the config file; flags win over the environment, which wins over the file):\n");
     for (size_t i = 0; i < ARRAY_SIZE(opts); i++) {
         char flag[64];
-        snprintf(flag, sizeof(flag), "--%s %s", opts[i].name, opts[i].metavar);
+        snprintf(flag, sizeof(flag), "--%s%s%s", opts[i].name, opts[i].type == OT_BOOL ? "" : " ",
+                 opts[i].metavar);
         fprintf(out, "  %-30s ", flag);
         for (const char *p = opts[i].help; *p; p++) {
             fputc(*p, out);

@@ -54,39 +54,3 @@ void log_write(int level, const char *area, const char *fmt, ...)
     log_vwrite(level, area, fmt, ap);
     va_end(ap);
 }
-
-static int secret_key(const char *key, size_t len)
-{
-    return (len == 5 && strncmp(key, "token", 5) == 0) ||
-           (len == 12 && strncmp(key, "access_token", 12) == 0);
-}
-
-void log_redact_query(const char *query, char *out, size_t size)
-{
-    size_t o = 0;
-    if (!size)
-        return;
-    const char *p = query ? query : "";
-    while (*p && o + 1 < size) {
-        const char *amp = strchr(p, '&');
-        size_t plen = amp ? (size_t)(amp - p) : strlen(p);
-        const char *eq = memchr(p, '=', plen);
-        size_t keylen = eq ? (size_t)(eq - p) : plen;
-        const char *src = p;
-        size_t srclen = plen;
-        char tmp[64];
-        if (eq && secret_key(p, keylen)) {
-            int k = snprintf(tmp, sizeof(tmp), "%.*s=***", (int)keylen, p);
-            src = tmp;
-            srclen = (size_t)k;
-        }
-        for (size_t i = 0; i < srclen && o + 1 < size; i++)
-            out[o++] = src[i];
-        if (!amp)
-            break;
-        if (o + 1 < size)
-            out[o++] = '&';
-        p = amp + 1;
-    }
-    out[o] = '\0';
-}

@@ -1,6 +1,6 @@
 /*
  * Logging: one line per event on stderr, `<time> <level> [<area>] <message>`. Messages never
- * carry tokens or secrets; callers that log client input use log_redact_query() first.
+ * carry tokens or secrets.
  */
 #ifndef SB_LOG_H
 #define SB_LOG_H
@@ -33,9 +33,5 @@ void log_vwrite(int level, const char *area, const char *fmt, va_list ap);
         if (log_enabled(SB_LOG_DEBUG))                                                             \
             log_write(SB_LOG_DEBUG, area, __VA_ARGS__);                                            \
     } while (0)
-
-/* Copies a query string into `out` with the value of every `token` (and `access_token`) key
- * replaced by "***", truncating to `size`. */
-void log_redact_query(const char *query, char *out, size_t size);
 
 #endif

@@ -233,10 +233,12 @@ static int register_gateway(struct lua_host *lh, const char *path)
             const char *name = lua_tostring(L, -1);
             struct plugin *p = name ? plugins_find(lh->plugins, name) : NULL;
             if (!p || (!p->before_event && !p->after_reply)) {
-                LOG_ERROR("lua", "gateway %s: interceptor '%s' is %s", path,
-                          name ? name : "(not a string)",
-                          p ? "a plugin without interceptor hooks"
-                            : "not loaded (add --plugin NAME)");
+                if (p)
+                    LOG_ERROR("lua", "gateway %s: plugin '%s' has no interceptor hooks", path,
+                              name);
+                else
+                    LOG_ERROR("lua", "gateway %s: interceptor '%s' is not loaded (add --plugin %s)",
+                              path, name ? name : "(not a string)", name ? name : "NAME");
                 goto fail;
             }
             gw->interceptors[gw->ninterceptors++] = p;

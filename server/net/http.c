@@ -180,6 +180,19 @@ int http_confirm_upgrade(struct net *n, struct lws *wsi)
         return 1;
     }
     bool sio = is_sio_path(path);
+    if (log_enabled(SB_LOG_DEBUG)) {
+        /* Tokens are secrets: the log gets their keys only. */
+        struct sbuf b;
+        sbuf_init(&b, 0);
+        for (size_t i = 0; i < q.count; i++) {
+            bool secret =
+                strcmp(q.pairs[i].key, "token") == 0 || strcmp(q.pairs[i].key, "access_token") == 0;
+            sbuf_printf(&b, "%s%s=%s", i ? "&" : "", q.pairs[i].key,
+                        secret ? "***" : q.pairs[i].value);
+        }
+        LOG_DEBUG("net", "upgrade request %s?%s", path, b.len ? sbuf_data(&b) : "");
+        sbuf_free(&b);
+    }
     if (sio) {
         int code = eio_hs_check("GET", &q, true);
         if (code != EIO_HS_OK) {

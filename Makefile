@@ -1,0 +1,68 @@
+# A thin wrapper: CMake builds, this file installs what is missing and runs things.
+#   make run    install, build, start the server with the example gateways and the demo page
+#   make test   install, build, run every test, then again under ASan+UBSan
+
+BUILD      ?= build
+ASAN_BUILD ?= build-asan
+FUZZ_BUILD ?= build-fuzz
+LISTEN     ?= 127.0.0.1:3000
+JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
+CMAKE_ARGS ?=
+
+.PHONY: all deps build build-asan build-fuzz run test test-unit test-integration test-asan \
+        test-fuzz format clean
+
+all: build
+
+deps:
+	@tools/install-deps.sh
+
+build: deps
+	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo $(CMAKE_ARGS) >/dev/null
+	@cmake --build $(BUILD) -j $(JOBS)
+
+build-asan: deps
+	@cmake -S . -B $(ASAN_BUILD) -DCMAKE_BUILD_TYPE=Debug -DSB_SANITIZE=ON $(CMAKE_ARGS) >/dev/null
+	@cmake --build $(ASAN_BUILD) -j $(JOBS)
+
+run: build
+	./$(BUILD)/switchboard --listen $(LISTEN) --scripts scripts \
+	  --plugin auth-static=examples/demo/tokens.txt --plugin propagate \
+	  --static examples/demo \
+	  --static /vendor/socket.io-client=node_modules/socket.io-client/dist
+
+test: build build-asan
+	@echo "== unit tests and fuzz corpus replays"
+	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
+	@echo "== integration tests"
+	SWITCHBOARD_BIN=$(CURDIR)/$(BUILD)/switchboard node --test --test-concurrency=2 tests/integration/
+	@$(MAKE) --no-print-directory test-asan
+	@$(MAKE) --no-print-directory test-fuzz
+
+test-asan:
+	@echo "== unit and integration tests under AddressSanitizer + UndefinedBehaviorSanitizer"
+	cd $(ASAN_BUILD) && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+	  LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp:print_suppressions=0 \
+	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 ctest --output-on-failure -j $(JOBS)
+	SWITCHBOARD_BIN=$(CURDIR)/$(ASAN_BUILD)/switchboard SWITCHBOARD_SANITIZED=1 \
+	  ASAN_OPTIONS=detect_leaks=1 \
+	  LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp:print_suppressions=0 \
+	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	  node --test --test-concurrency=2 tests/integration/
+
+# libFuzzer targets need clang; without it the corpus still replays in the ctest runs above.
+test-fuzz:
+	@if command -v clang >/dev/null 2>&1; then \
+	  echo "== libFuzzer targets (clang): replaying the seed corpora"; \
+	  CC=clang cmake -S . -B $(FUZZ_BUILD) -DSB_FUZZ=ON -DSB_TESTS=ON >/dev/null && \
+	  cmake --build $(FUZZ_BUILD) -j $(JOBS) --target fuzz_eio fuzz_sio fuzz_wsjson fuzz_query && \
+	  for t in eio sio wsjson query; do \
+	    ./$(FUZZ_BUILD)/tests/fuzz/fuzz_$$t -runs=0 tests/fuzz/corpus/$$t 2>&1 | tail -1 || exit 1; \
+	  done; \
+	else echo "== clang not found: libFuzzer targets skipped (corpora replayed by ctest)"; fi
+
+format:
+	clang-format -i $$(git ls-files '*.c' '*.h')
+
+clean:
+	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD)
