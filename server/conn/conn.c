@@ -69,8 +69,7 @@ int conn_send(struct conn *c, struct frame *f)
         metrics.queue_drops += c->q_len + 1;
         LOG_INFO("conn", "closing a slow consumer: outbound queue over %zu bytes", c->max_queue);
         conn_queue_clear(c);
-        metrics.closes[MC_SLOW_CONSUMER]++;
-        conn_close(c, CLOSE_SLOW_CONSUMER, "outbound queue full", false);
+        conn_close(c, MC_SLOW_CONSUMER, CLOSE_SLOW_CONSUMER, "outbound queue full", false);
         return SB_EFULL;
     }
     if (c->q_len == c->q_cap && grow_queue(c)) {
@@ -114,12 +113,15 @@ void conn_queue_clear(struct conn *c)
         conn_queue_pop(c);
 }
 
-void conn_close(struct conn *c, int code, const char *reason, bool flush)
+void conn_close(struct conn *c, enum metric_close why, int code, const char *reason, bool flush)
 {
     if (c->closing)
         return;
+    if (c->close_metric == 0xff)
+        c->close_metric = (uint8_t)why;
     c->closing = true;
     c->close_code = (uint16_t)code;
+    c->close_reason = reason;
     if (transport)
         transport->close(c, code, reason, flush);
 }

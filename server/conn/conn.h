@@ -88,7 +88,8 @@ struct conn {
     bool established;         /* the WebSocket handshake completed */
     uint8_t close_metric;     /* enum metric_close once known, else 0xff */
     uint16_t close_code;
-    uint32_t skip_binary; /* binary frames still to discard (refused attachments) */
+    const char *close_reason; /* static string, sent with the close frame */
+    uint32_t skip_binary;     /* binary frames still to discard (refused attachments) */
 
     /* Outbound queue: a ring of frame references, grown on demand. */
     struct frame **q;
@@ -125,8 +126,10 @@ struct frame *conn_queue_peek(const struct conn *c);
 void conn_queue_pop(struct conn *c);
 void conn_queue_clear(struct conn *c);
 
-/* Requests a close (see struct conn_transport). Idempotent. */
-void conn_close(struct conn *c, int code, const char *reason, bool flush);
+/* Requests a close (see struct conn_transport), counted in metrics under `why` when the
+ * connection closes. Idempotent. `reason` must be a static string (at most 123 bytes are
+ * sent). */
+void conn_close(struct conn *c, enum metric_close why, int code, const char *reason, bool flush);
 
 /*
  * Encodes an event for one codec: Socket.IO `42[/nsp,][id]["event",…args]` or plain JSON

@@ -263,6 +263,7 @@ static int register_gateway(struct lua_host *lh, const char *path)
     }
 
     struct lua_nsp *nsp = nsp_get(lh, gw->nsp);
+    unsigned nhandlers = 0;
     if (!nsp)
         goto fail;
     lua_getfield(L, t, "events");
@@ -301,6 +302,7 @@ static int register_gateway(struct lua_host *lh, const char *path)
                 goto fail;
             }
             h->gw = gw;
+            nhandlers++;
             memcpy(h->event, event, elen + 1);
             h->ref = luaL_ref(L, LUA_REGISTRYINDEX);
             if (map_put(&nsp->events, h->event, h)) {
@@ -323,8 +325,7 @@ static int register_gateway(struct lua_host *lh, const char *path)
     nsp->gws[nsp->ngws++] = gw;
     lh->gws[lh->ngws++] = gw;
     gw->ref = luaL_ref(L, LUA_REGISTRYINDEX); /* pops the table */
-    LOG_INFO("lua", "gateway %s: namespace %s, %u handler(s)", gw->name, gw->nsp,
-             (unsigned)nsp->events.count);
+    LOG_INFO("lua", "gateway %s: namespace %s, %u handler(s)", gw->name, gw->nsp, nhandlers);
     return 0;
 
 fail:

@@ -309,7 +309,11 @@ static int static_path(const struct config *cfg, const char *uri, char *out, siz
         size_t l = strlen(full);
         snprintf(full + l, sizeof(full) - l, "%sindex.html", full[l - 1] == '/' ? "" : "/");
     }
-    if (!realpath(full, out) || strncmp(out, root, strlen(root)) != 0)
+    /* The resolved file (symlinks followed) must still be inside the root: "/srv/www" must not
+     * admit "/srv/www-private/x". */
+    size_t rlen = strlen(root);
+    if (!realpath(full, out) || strncmp(out, root, rlen) != 0 ||
+        (out[rlen] != '/' && !(rlen == 1 && root[0] == '/')))
         return 404;
     if (stat(out, &st) != 0 || !S_ISREG(st.st_mode))
         return 404;

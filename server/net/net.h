@@ -77,10 +77,6 @@ void net_sock_detach(struct net *n, struct sock *s, const char *reason);
 /* Attaches a new connection to the wsi being upgraded and lists it. */
 void net_conn_adopt(struct net *n, struct lws *wsi, struct conn *c);
 
-/* Closes a connection for a reason counted in metrics. */
-void net_conn_close(struct net *n, struct conn *c, enum metric_close why, int code,
-                    const char *reason, bool flush);
-
 /* Socket.IO and plain JSON sessions (session_sio.c, session_json.c). */
 void sio_session_open(struct net *n, struct conn *c);
 void sio_session_receive(struct net *n, struct conn *c, const char *data, size_t len, bool binary);

@@ -18,6 +18,9 @@
 #include "../log/log.h"
 #include "../registry/registry.h"
 
+/* lws's own opcode for a close frame (private in 4.1.6, "handled by lws_close_reason()"). */
+#define WRITE_CLOSE ((enum lws_write_protocol)4)
+
 /* The net instance, for the transport functions conn calls (there is one per process). */
 static struct net *the_net;
 
@@ -96,8 +99,9 @@ void net_connect_deadline(struct net *n, struct conn *c)
 
 static void send_ping(struct net *n, struct conn *c)
 {
+    /* A WebSocket ping carries a payload: lws 4.1.6 drops an empty pong without telling us. */
     struct frame *f = c->proto == CONN_SIO ? frame_new("2", 1, LWS_PRE, FRAME_TEXT)
-                                           : frame_new("", 0, LWS_PRE, FRAME_PING);
+                                           : frame_new("sb", 2, LWS_PRE, FRAME_PING);
     if (f) {
         conn_send(c, f);
         frame_unref(f);
@@ -120,14 +124,14 @@ static void timer_cb(uv_timer_t *t)
         fifo_timer_disarm(ft);
         struct conn *c = container_of(ft, struct conn, ping_timer);
         LOG_DEBUG("net", "ping timeout");
-        net_conn_close(n, c, MC_PING_TIMEOUT, CLOSE_POLICY, "ping timeout", false);
+        conn_close(c, MC_PING_TIMEOUT, CLOSE_POLICY, "ping timeout", false);
     }
     while ((ft = fifo_timer_expired(&n->connect_list, now))) {
         fifo_timer_disarm(ft);
         struct conn *c = container_of(ft, struct conn, connect_timer);
         if (!c->socks) {
             LOG_DEBUG("net", "connect timeout: no namespace joined");
-            net_conn_close(n, c, MC_CONNECT_TIMEOUT, CLOSE_POLICY, "connect timeout", false);
+            conn_close(c, MC_CONNECT_TIMEOUT, CLOSE_POLICY, "connect timeout", false);
         }
     }
     timer_reschedule(n);
@@ -193,12 +197,6 @@ static void t_close(struct conn *c, int code, const char *reason, bool flush)
         return;
     if (!flush)
         conn_queue_clear(c);
-    if (reason) {
-        size_t len = strlen(reason);
-        if (len > 123)
-            len = 123;
-        lws_close_reason(c->transport, (enum lws_close_status)code, (unsigned char *)reason, len);
-    }
     /* The close frame goes out from the writable callback, after what is queued. A client that
      * never reads would never let it out: give up on it after a few seconds. */
     lws_set_timeout(c->transport, PENDING_TIMEOUT_CLOSE_SEND, 5);
@@ -217,7 +215,7 @@ static void t_sock_disconnect(struct sock *s, const char *reason)
     }
     net_sock_detach(n, s, reason);
     sock_release(s);
-    net_conn_close(n, c, MC_SERVER_DISCONNECT, CLOSE_NORMAL, "server disconnect", true);
+    conn_close(c, MC_SERVER_DISCONNECT, CLOSE_NORMAL, "server disconnect", true);
 }
 
 static const struct conn_transport transport = {
@@ -225,14 +223,6 @@ static const struct conn_transport transport = {
     .close = t_close,
     .sock_disconnect = t_sock_disconnect,
 };
-
-void net_conn_close(struct net *n, struct conn *c, enum metric_close why, int code,
-                    const char *reason, bool flush)
-{
-    if (c->close_metric == 0xff)
-        c->close_metric = (uint8_t)why;
-    conn_close(c, code, reason, flush);
-}
 
 /* ---- the lws callback ---- */
 
@@ -291,7 +281,6 @@ static int receive(struct net *n, struct lws *wsi, struct conn *c, const char *i
     if (have + len + remaining > n->cfg->max_payload) {
         LOG_INFO("net", "closing a connection that sent a message over %llu bytes",
                  (unsigned long long)n->cfg->max_payload);
-        metrics.closes[MC_TOO_BIG]++;
         c->close_metric = MC_TOO_BIG;
         lws_close_reason(wsi, LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE,
                          (unsigned char *)"message too big", 15);
@@ -310,7 +299,7 @@ static int receive(struct net *n, struct lws *wsi, struct conn *c, const char *i
     if (first)
         sbuf_reset(&c->rx);
     if (sbuf_append(&c->rx, in, len)) {
-        net_conn_close(n, c, MC_TRANSPORT, CLOSE_INTERNAL, "out of memory", false);
+        conn_close(c, MC_TRANSPORT, CLOSE_INTERNAL, "out of memory", false);
         return 0;
     }
     if (!last)
@@ -331,8 +320,21 @@ static int writable(struct net *n, struct lws *wsi, struct conn *c)
 {
     struct frame *f = conn_queue_peek(c);
     if (!f) {
-        /* Nothing left: a requested close can go now. */
-        return c->closing ? -1 : 0;
+        if (!c->closing)
+            return 0;
+        /* Nothing left: the close frame goes now. lws 4.1.6 does not send a prepared close
+         * reason when a writable callback asks to close (it takes the socket for unusable), so
+         * the frame is written here, then the connection is dropped. */
+        unsigned char buf[LWS_PRE + 125];
+        const char *reason = c->close_reason ? c->close_reason : "";
+        size_t len = strlen(reason);
+        if (len > 123)
+            len = 123;
+        buf[LWS_PRE] = (unsigned char)(c->close_code >> 8);
+        buf[LWS_PRE + 1] = (unsigned char)(c->close_code & 0xff);
+        memcpy(buf + LWS_PRE + 2, reason, len);
+        lws_write(wsi, buf + LWS_PRE, len + 2, WRITE_CLOSE);
+        return -1;
     }
     enum lws_write_protocol kind = f->kind == FRAME_BINARY ? LWS_WRITE_BINARY
                                    : f->kind == FRAME_PING ? LWS_WRITE_PING
@@ -496,10 +498,13 @@ int net_start(struct net *n, uv_loop_t *loop, const struct config *cfg, struct r
     info.fd_limit_per_thread = n->max_conns + 256;
     info.user = n;
 
+    /* The vhost is created on its own: lws_create_context() succeeds even when the default
+     * vhost cannot listen (a port in use), lws_create_vhost() says so. */
+    info.options |= LWS_SERVER_OPTION_EXPLICIT_VHOSTS;
     n->ctx = lws_create_context(&info);
-    if (!n->ctx) {
-        LOG_ERROR("net", "cannot listen on %s:%d (see the lws lines above)", cfg->listen_host,
-                  cfg->listen_port);
+    if (!n->ctx || !lws_create_vhost(n->ctx, &info)) {
+        LOG_ERROR("net", "cannot listen on %s:%d (address in use, or not an address here?)",
+                  cfg->listen_host, cfg->listen_port);
         return SB_EIO;
     }
     LOG_INFO("net", "listening on %s:%d (max %u connections)", cfg->listen_host, cfg->listen_port,
@@ -548,7 +553,7 @@ void net_shutdown(struct net *n, void (*stopped_cb)(struct net *n))
                 sio_sock_disconnect(n, s, "server shutting down");
             }
         }
-        net_conn_close(n, c, MC_SHUTDOWN, CLOSE_GOING_AWAY, "server shutting down", true);
+        conn_close(c, MC_SHUTDOWN, CLOSE_GOING_AWAY, "server shutting down", true);
     }
     if (n->nconns == 0) {
         n->stopped_cb = NULL;

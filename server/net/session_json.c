@@ -15,7 +15,7 @@ void json_session_open(struct net *n, struct conn *c)
 {
     struct sock *s = net_sock_attach(n, c, "/", c->user, c->claims);
     if (!s) {
-        net_conn_close(n, c, MC_TRANSPORT, CLOSE_INTERNAL, "out of memory", false);
+        conn_close(c, MC_TRANSPORT, CLOSE_INTERNAL, "out of memory", false);
         return;
     }
     net_ping_schedule(n, c);
@@ -25,7 +25,7 @@ void json_session_open(struct net *n, struct conn *c)
         sock_exception(s, message ? message : "Internal server error");
         net_sock_detach(n, s, "server namespace disconnect");
         sock_release(s);
-        net_conn_close(n, c, MC_SERVER_DISCONNECT, CLOSE_POLICY, "refused by the gateway", true);
+        conn_close(c, MC_SERVER_DISCONNECT, CLOSE_POLICY, "refused by the gateway", true);
     }
     free(message);
 }
@@ -38,8 +38,8 @@ void json_session_receive(struct net *n, struct conn *c, const char *data, size_
         return;
     if (binary) {
         metrics.invalid_packets[MP_JSON]++;
-        net_conn_close(n, c, MC_INVALID_PACKET, CLOSE_UNSUPPORTED,
-                       "binary frames are not supported", false);
+        conn_close(c, MC_INVALID_PACKET, CLOSE_UNSUPPORTED, "binary frames are not supported",
+                   false);
         return;
     }
     struct wsjson_msg m;

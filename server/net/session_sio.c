@@ -68,7 +68,7 @@ static void invalid(struct net *n, struct conn *c, const char *why)
 {
     metrics.invalid_packets[MP_SOCKETIO]++;
     LOG_DEBUG("sio", "closing: %s", why);
-    net_conn_close(n, c, MC_INVALID_PACKET, CLOSE_PROTOCOL_ERROR, why, false);
+    conn_close(c, MC_INVALID_PACKET, CLOSE_PROTOCOL_ERROR, why, false);
 }
 
 static void handle_connect(struct net *n, struct conn *c, const char *nsp,
@@ -115,7 +115,7 @@ static void handle_connect(struct net *n, struct conn *c, const char *nsp,
     struct sock *s = net_sock_attach(n, c, nsp, user, claims);
     identity_result_clear(&id);
     if (!s) {
-        net_conn_close(n, c, MC_TRANSPORT, CLOSE_INTERNAL, "out of memory", false);
+        conn_close(c, MC_TRANSPORT, CLOSE_INTERNAL, "out of memory", false);
         return;
     }
     json_t *data = json_pack("{s:s}", "sid", s->id);
@@ -227,8 +227,8 @@ void sio_session_receive(struct net *n, struct conn *c, const char *data, size_t
             return;
         }
         metrics.invalid_packets[MP_SOCKETIO]++;
-        net_conn_close(n, c, MC_INVALID_PACKET, CLOSE_UNSUPPORTED,
-                       "binary messages are not supported", false);
+        conn_close(c, MC_INVALID_PACKET, CLOSE_UNSUPPORTED, "binary messages are not supported",
+                   false);
         return;
     }
     struct eio_packet e;
@@ -245,7 +245,7 @@ void sio_session_receive(struct net *n, struct conn *c, const char *data, size_t
         handle_message(n, c, e.data, e.len);
         break;
     case EIO_CLOSE:
-        net_conn_close(n, c, MC_CLIENT, CLOSE_NORMAL, "client close", true);
+        conn_close(c, MC_CLIENT, CLOSE_NORMAL, "client close", true);
         break;
     case EIO_NOOP:
         break;
