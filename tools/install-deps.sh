@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what building, running and testing switchboard need on Debian 12, and only what is
-# missing: the -dev packages, redis-server, Node.js and npm (unless a node is already on PATH),
-# then the npm packages of the committed lockfile. Safe to run again; quiet when all is there.
+# missing: the -dev packages, redis-server, Chromium, Node.js and npm (unless a node is already
+# on PATH), then the npm packages of the committed lockfile. Safe to run again; quiet when all
+# is there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -10,6 +11,7 @@ packages=(
   libwebsockets-dev libuv1-dev libluajit-5.1-dev luajit libjansson-dev
   libhiredis-dev libmsgpack-dev libssl-dev libcmocka-dev
   redis-server curl
+  chromium  # the demo page's browser test (tests/integration/demo_page.test.mjs)
 )
 command -v node >/dev/null 2>&1 || packages+=(nodejs)
 command -v npm >/dev/null 2>&1 || packages+=(npm)

@@ -1,0 +1,49 @@
+-- Fixture of acks.test.mjs: acks both ways.
+return {
+  namespace = "/",
+
+  events = {
+    -- one return value -> the ack
+    echo = function(socket, data)
+      return data
+    end,
+
+    -- several return values -> several ack arguments
+    multi = function(socket)
+      return 1, "two", { three = 3 }, sb.null
+    end,
+
+    -- {event, data} -> that event to the caller, no ack
+    reply = function(socket, data)
+      return { event = "replied", data = data }
+    end,
+
+    -- nothing -> no ack
+    nothing = function(socket)
+    end,
+
+    -- server -> client ack: the client's answer comes back as `answer`
+    ask = function(socket, x)
+      socket:emit("question", x, function(err, a, b)
+        socket:emit("answer", { err = err or sb.null, a = a or sb.null, b = b or sb.null })
+      end)
+      return "asked"
+    end,
+
+    -- the same with a timeout
+    ask_timeout = function(socket, ms)
+      socket:timeout(ms):emit("question", "will you answer?", function(err, a)
+        socket:emit("answer", { err = err or sb.null, a = a or sb.null })
+      end)
+      return "asked"
+    end,
+
+    -- emits by hand, a broadcast, then an ack
+    emit_then_ack = function(socket)
+      socket:emit("first", 1)
+      socket:emit("second", 2)
+      sb.to(socket.id):emit("third", 3)
+      return "ack"
+    end,
+  },
+}
