@@ -73,6 +73,8 @@ static int l_broadcast(lua_State *L)
     int rc = bus_emit(lh->bus, &m);
     json_decref(args);
     free(rooms);
+    if (rc == SB_EINVAL)
+        return luaL_error(L, "emit: '%s' is not a valid event name (empty or reserved)", event);
     if (rc < 0)
         return luaL_error(L, "emit('%s'): %s", event, sb_strerror(rc));
     lua_pushinteger(L, rc);

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "../log/log.h"
+#include "../proto/proto.h"
 #include "../registry/registry.h"
 
 #define SOCKET_MT  "sb.socket"
@@ -206,7 +207,11 @@ static void ack_timeout_cb(uv_timer_t *t)
 static int emit_impl(lua_State *L, int self, int first, uint64_t timeout_ms)
 {
     struct sock *s = live(L, self);
-    const char *event = luaL_checkstring(L, first);
+    size_t elen;
+    const char *event = luaL_checklstring(L, first, &elen);
+    if (elen == 0 || sio_event_reserved(event, elen))
+        return luaL_error(L, "socket:emit: '%s' is not a valid event name (empty or reserved)",
+                          event);
     int top = lua_gettop(L);
     bool with_ack = top > first && lua_isfunction(L, top);
     int last = with_ack ? top - 1 : top;
