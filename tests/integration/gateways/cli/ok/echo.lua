@@ -1,0 +1,2 @@
+-- Fixture of cli.test.mjs: a valid gateway.
+return { namespace = "/", events = { echo = function(socket, data) return data end } }
