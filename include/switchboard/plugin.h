@@ -23,8 +23,10 @@
 #ifndef SWITCHBOARD_PLUGIN_H
 #define SWITCHBOARD_PLUGIN_H
 
+#include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "errors.h"
 
@@ -139,6 +141,25 @@ typedef struct sb_host_api {
     const char *(*reply_event)(const sb_reply_t *reply);
     const char *(*reply_args)(const sb_reply_t *reply); /* JSON array text */
 } sb_host_api_t;
+
+/* True when the host's table, which may be older than the plugin, has the function `fn`:
+ * `if (SB_HOST_HAS(api, socket_emit)) api->socket_emit(...)`. */
+#define SB_HOST_HAS(api, fn) ((api)->size >= offsetof(sb_host_api_t, fn) + sizeof((api)->fn))
+
+/* Writes a printf-style reason into init()'s `err` buffer and returns `rc`:
+ * `return sb_init_error(err, errlen, SB_EINVAL, "bad CONFIG: %s", why);` */
+static inline int sb_init_error(char *err, size_t errlen, int rc, const char *fmt, ...)
+    SB_PRINTF_LIKE(4, 5);
+static inline int sb_init_error(char *err, size_t errlen, int rc, const char *fmt, ...)
+{
+    if (err && errlen) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(err, errlen, fmt, ap);
+        va_end(ap);
+    }
+    return rc;
+}
 
 /* Hook types. `state` is what init() stored; it may be NULL. */
 typedef int (*sb_init_fn)(const sb_host_api_t *api, sb_host_t *host, const char *config,

@@ -48,22 +48,6 @@ struct state {
     struct jwt_verifier verifier;
 };
 
-/* Whether the host's table, which may be older than ours, has the function `fn`. */
-#define HOST_HAS(api, fn) ((api)->size >= offsetof(sb_host_api_t, fn) + sizeof((api)->fn))
-
-static int fail(char *err, size_t errlen, int rc, const char *fmt, ...) SB_PRINTF_LIKE(4, 5);
-
-static int fail(char *err, size_t errlen, int rc, const char *fmt, ...)
-{
-    if (err && errlen) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, errlen, fmt, ap);
-        va_end(ap);
-    }
-    return rc;
-}
-
 static int parse_leeway(const char *s, int *out)
 {
     int v = 0;
@@ -90,21 +74,22 @@ static int parse_item(char *item, unsigned n, struct options *o, char *err, size
     } sources[] = {{"secret", SRC_TEXT}, {"secret_env", SRC_ENV}, {"secret_file", SRC_FILE}};
     char *eq = strchr(item, '=');
     if (!*item)
-        return fail(err, errlen, SB_EINVAL, "CONFIG item %u is empty", n);
+        return sb_init_error(err, errlen, SB_EINVAL, "CONFIG item %u is empty", n);
     if (!eq)
-        return fail(err, errlen, SB_EINVAL,
-                    "CONFIG item %u is not key=value (keys: secret, secret_env, secret_file, "
-                    "leeway)",
-                    n);
+        return sb_init_error(
+            err, errlen, SB_EINVAL,
+            "CONFIG item %u is not key=value (keys: secret, secret_env, secret_file, "
+            "leeway)",
+            n);
     *eq = '\0';
     const char *value = eq + 1;
 
     if (strcmp(item, "leeway") == 0) {
         if (o->has_leeway)
-            return fail(err, errlen, SB_EINVAL, "leeway is given twice");
+            return sb_init_error(err, errlen, SB_EINVAL, "leeway is given twice");
         if (parse_leeway(value, &o->leeway))
-            return fail(err, errlen, SB_EINVAL, "leeway must be a whole number of seconds, 0..%d",
-                        JWT_MAX_LEEWAY);
+            return sb_init_error(err, errlen, SB_EINVAL,
+                                 "leeway must be a whole number of seconds, 0..%d", JWT_MAX_LEEWAY);
         o->has_leeway = true;
         return 0;
     }
@@ -112,18 +97,19 @@ static int parse_item(char *item, unsigned n, struct options *o, char *err, size
         if (strcmp(item, sources[i].key) != 0)
             continue;
         if (o->source != SRC_DEFAULT)
-            return fail(err, errlen, SB_EINVAL,
-                        "give only one of secret=, secret_env= and secret_file=");
+            return sb_init_error(err, errlen, SB_EINVAL,
+                                 "give only one of secret=, secret_env= and secret_file=");
         if (!*value)
-            return fail(err, errlen, SB_EINVAL, "%s= needs a value", sources[i].key);
+            return sb_init_error(err, errlen, SB_EINVAL, "%s= needs a value", sources[i].key);
         o->source = sources[i].source;
         o->value = value;
         return 0;
     }
-    return fail(err, errlen, SB_EINVAL,
-                "CONFIG item %u has an unknown key (keys: secret, secret_env, secret_file, "
-                "leeway)",
-                n);
+    return sb_init_error(
+        err, errlen, SB_EINVAL,
+        "CONFIG item %u has an unknown key (keys: secret, secret_env, secret_file, "
+        "leeway)",
+        n);
 }
 
 /* Parses CONFIG, which `copy` holds (it is cut in place and `o` points into it). */
@@ -158,10 +144,11 @@ static int secret_from_env(const char *var, unsigned char **secret, size_t *len,
 {
     const char *v = getenv(var);
     if (!v)
-        return fail(err, errlen, SB_EINVAL,
-                    "environment variable %s is not set (it must hold the JWT secret)", var);
+        return sb_init_error(err, errlen, SB_EINVAL,
+                             "environment variable %s is not set (it must hold the JWT secret)",
+                             var);
     if (!*v)
-        return fail(err, errlen, SB_EINVAL, "environment variable %s is empty", var);
+        return sb_init_error(err, errlen, SB_EINVAL, "environment variable %s is empty", var);
     return copy_secret(v, strlen(v), secret, len);
 }
 
@@ -173,7 +160,8 @@ static int secret_from_file(const char *path, unsigned char **secret, size_t *le
     int rc = 0;
     FILE *f = fopen(path, "rb");
     if (!f)
-        return fail(err, errlen, SB_EIO, "cannot read secret file %s: %s", path, strerror(errno));
+        return sb_init_error(err, errlen, SB_EIO, "cannot read secret file %s: %s", path,
+                             strerror(errno));
     buf = malloc(MAX_SECRET_FILE + 1);
     if (!buf) {
         rc = SB_ENOMEM;
@@ -181,12 +169,13 @@ static int secret_from_file(const char *path, unsigned char **secret, size_t *le
     }
     n = fread(buf, 1, MAX_SECRET_FILE + 1, f);
     if (ferror(f)) {
-        rc = fail(err, errlen, SB_EIO, "cannot read secret file %s: %s", path, strerror(errno));
+        rc = sb_init_error(err, errlen, SB_EIO, "cannot read secret file %s: %s", path,
+                           strerror(errno));
         goto out;
     }
     if (n > MAX_SECRET_FILE) {
-        rc = fail(err, errlen, SB_ETOOBIG, "secret file %s is larger than %d bytes", path,
-                  MAX_SECRET_FILE);
+        rc = sb_init_error(err, errlen, SB_ETOOBIG, "secret file %s is larger than %d bytes", path,
+                           MAX_SECRET_FILE);
         goto out;
     }
     /* Files written by editors, `echo` and secret stores end with a newline that is not part of
@@ -196,7 +185,7 @@ static int secret_from_file(const char *path, unsigned char **secret, size_t *le
     if (n > 0 && buf[n - 1] == '\r')
         n--;
     if (n == 0) {
-        rc = fail(err, errlen, SB_EINVAL, "secret file %s is empty", path);
+        rc = sb_init_error(err, errlen, SB_EINVAL, "secret file %s is empty", path);
         goto out;
     }
     rc = copy_secret(buf, n, secret, len);
@@ -246,15 +235,17 @@ static int jwt_init(const sb_host_api_t *api, sb_host_t *host, const char *confi
     int rc;
 
     if (!api || !state)
-        return fail(err, errlen, SB_EINVAL, "no host API");
-    if (!HOST_HAS(api, log_msg) || !HOST_HAS(api, strerror) || !HOST_HAS(api, auth_token) ||
-        !HOST_HAS(api, auth_set_user) || !HOST_HAS(api, auth_set_message))
-        return fail(err, errlen, SB_EABI, "the host API lacks the authentication functions");
+        return sb_init_error(err, errlen, SB_EINVAL, "no host API");
+    if (!SB_HOST_HAS(api, log_msg) || !SB_HOST_HAS(api, strerror) ||
+        !SB_HOST_HAS(api, auth_token) || !SB_HOST_HAS(api, auth_set_user) ||
+        !SB_HOST_HAS(api, auth_set_message))
+        return sb_init_error(err, errlen, SB_EABI,
+                             "the host API lacks the authentication functions");
 
     copy = strndup(config ? config : "", copylen);
     st = calloc(1, sizeof(*st));
     if (!copy || !st) {
-        rc = fail(err, errlen, SB_ENOMEM, "out of memory");
+        rc = sb_init_error(err, errlen, SB_ENOMEM, "out of memory");
         goto fail;
     }
     st->api = api;
@@ -263,12 +254,12 @@ static int jwt_init(const sb_host_api_t *api, sb_host_t *host, const char *confi
         goto fail;
     if ((rc = load_secret(&o, &st->secret, &st->secret_len, err, errlen)) < 0) {
         if (rc == SB_ENOMEM)
-            fail(err, errlen, rc, "out of memory");
+            sb_init_error(err, errlen, rc, "out of memory");
         goto fail;
     }
     if ((rc = jwt_verifier_init(&st->verifier, JWT_HS256, st->secret, st->secret_len, o.leeway)) <
         0) {
-        rc = fail(err, errlen, rc, "the secret is too large");
+        rc = sb_init_error(err, errlen, rc, "the secret is too large");
         goto fail;
     }
     if (st->secret_len < MIN_SECRET_LEN)

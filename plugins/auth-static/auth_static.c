@@ -24,37 +24,23 @@ struct state {
     struct tokens tokens;
 };
 
-/* Whether the host's table, which may be older than ours, has the function `fn`. */
-#define HOST_HAS(api, fn) ((api)->size >= offsetof(sb_host_api_t, fn) + sizeof((api)->fn))
-
-static int fail(char *err, size_t errlen, int rc, const char *fmt, ...) SB_PRINTF_LIKE(4, 5);
-
-static int fail(char *err, size_t errlen, int rc, const char *fmt, ...)
-{
-    if (err && errlen) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, errlen, fmt, ap);
-        va_end(ap);
-    }
-    return rc;
-}
-
 static int static_init(const sb_host_api_t *api, sb_host_t *host, const char *config, void **state,
                        char *err, size_t errlen)
 {
     if (!api || !state)
-        return fail(err, errlen, SB_EINVAL, "no host API");
-    if (!HOST_HAS(api, log_msg) || !HOST_HAS(api, strerror) || !HOST_HAS(api, auth_token) ||
-        !HOST_HAS(api, auth_set_user))
-        return fail(err, errlen, SB_EABI, "the host API lacks the authentication functions");
+        return sb_init_error(err, errlen, SB_EINVAL, "no host API");
+    if (!SB_HOST_HAS(api, log_msg) || !SB_HOST_HAS(api, strerror) ||
+        !SB_HOST_HAS(api, auth_token) || !SB_HOST_HAS(api, auth_set_user))
+        return sb_init_error(err, errlen, SB_EABI,
+                             "the host API lacks the authentication functions");
     if (!config || !*config)
-        return fail(err, errlen, SB_EINVAL,
-                    "CONFIG must be the path of a tokens file (--plugin auth-static=PATH)");
+        return sb_init_error(
+            err, errlen, SB_EINVAL,
+            "CONFIG must be the path of a tokens file (--plugin auth-static=PATH)");
 
     struct state *st = calloc(1, sizeof(*st));
     if (!st)
-        return fail(err, errlen, SB_ENOMEM, "out of memory");
+        return sb_init_error(err, errlen, SB_ENOMEM, "out of memory");
     st->api = api;
     st->host = host;
     tokens_init(&st->tokens);
@@ -95,7 +81,7 @@ static sb_auth_verdict_t static_authenticate(void *state, sb_auth_req_t *req)
         /* Accepting without an identity would make an anonymous socket out of a known token. */
         st->api->log_msg(st->host, SB_LOG_ERROR, "cannot set the identity of a static token: %s",
                          st->api->strerror(rc));
-        if (HOST_HAS(st->api, auth_set_message))
+        if (SB_HOST_HAS(st->api, auth_set_message))
             st->api->auth_set_message(req, "internal error");
         return SB_AUTH_REFUSE;
     }

@@ -19,11 +19,8 @@ struct state {
 static int init(const sb_host_api_t *api, sb_host_t *host, const char *config, void **state,
                 char *err, size_t errlen)
 {
-    if (config && *config) {
-        strncpy(err, "propagate takes no CONFIG", errlen - 1);
-        err[errlen - 1] = '\0';
-        return SB_EINVAL;
-    }
+    if (config && *config)
+        return sb_init_error(err, errlen, SB_EINVAL, "propagate takes no CONFIG");
     struct state *st = malloc(sizeof(*st));
     if (!st)
         return SB_ENOMEM;

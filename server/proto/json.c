@@ -26,46 +26,55 @@ int proto_json_append(struct sbuf *out, const json_t *value)
     return out->failed ? SB_ENOMEM : SB_EINVAL;
 }
 
+/* The length of the valid UTF-8 sequence at s[0..len), or 0 when it is invalid or cut short;
+ * `*bad` receives how many bytes make up the invalid prefix (its "maximal subpart", which the
+ * WHATWG decoder and Node replace with one U+FFFD). */
+size_t proto_utf8_seq(const unsigned char *s, size_t len, size_t *bad)
+{
+    unsigned char c = s[0];
+    size_t need;
+    unsigned char lo = 0x80, hi = 0xBF;
+    if (c < 0x80)
+        return 1;
+    if (c >= 0xC2 && c <= 0xDF) {
+        need = 1;
+    } else if (c >= 0xE0 && c <= 0xEF) {
+        need = 2;
+        /* Refuse overlong forms and UTF-16 surrogates, as jansson does. */
+        if (c == 0xE0)
+            lo = 0xA0;
+        else if (c == 0xED)
+            hi = 0x9F;
+    } else if (c >= 0xF0 && c <= 0xF4) {
+        need = 3;
+        if (c == 0xF0)
+            lo = 0x90;
+        else if (c == 0xF4)
+            hi = 0x8F;
+    } else {
+        *bad = 1;
+        return 0;
+    }
+    size_t i = 1;
+    for (; i <= need; i++) {
+        if (i >= len || s[i] < lo || s[i] > hi) {
+            *bad = i;
+            return 0;
+        }
+        lo = 0x80;
+        hi = 0xBF;
+    }
+    return i;
+}
+
 bool proto_utf8_valid(const char *s, size_t len)
 {
-    const unsigned char *p = (const unsigned char *)s;
-    size_t i = 0;
+    size_t i = 0, bad;
     while (i < len) {
-        unsigned char c = p[i];
-        size_t need;
-        unsigned char lo = 0x80, hi = 0xBF;
-        if (c < 0x80) {
-            i++;
-            continue;
-        }
-        /* The ranges of RFC 3629: no overlong forms, no UTF-16 surrogates, nothing above
-         * U+10FFFF; jansson refuses the same. */
-        if (c >= 0xC2 && c <= 0xDF) {
-            need = 1;
-        } else if (c >= 0xE0 && c <= 0xEF) {
-            need = 2;
-            if (c == 0xE0)
-                lo = 0xA0;
-            else if (c == 0xED)
-                hi = 0x9F;
-        } else if (c >= 0xF0 && c <= 0xF4) {
-            need = 3;
-            if (c == 0xF0)
-                lo = 0x90;
-            else if (c == 0xF4)
-                hi = 0x8F;
-        } else {
+        size_t k = proto_utf8_seq((const unsigned char *)s + i, len - i, &bad);
+        if (!k)
             return false;
-        }
-        if (len - i <= need)
-            return false;
-        for (size_t k = 1; k <= need; k++) {
-            if (p[i + k] < lo || p[i + k] > hi)
-                return false;
-            lo = 0x80;
-            hi = 0xBF;
-        }
-        i += need + 1;
+        i += k;
     }
     return true;
 }

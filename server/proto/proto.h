@@ -203,5 +203,9 @@ int proto_json_append(struct sbuf *out, const json_t *value);
 /* True when s[0..len) is valid UTF-8 (RFC 3629: no overlong forms, surrogates or code points
  * above U+10FFFF), the same test jansson applies to every string it decodes. */
 bool proto_utf8_valid(const char *s, size_t len);
+/* The length of the valid UTF-8 sequence at s[0..len) (RFC 3629: no overlong forms, no
+ * surrogates, nothing above U+10FFFF), or 0 when it is invalid or cut short; then `*bad` is the
+ * length of the invalid prefix (its "maximal subpart", which Node replaces with one U+FFFD). */
+size_t proto_utf8_seq(const unsigned char *s, size_t len, size_t *bad);
 
 #endif

@@ -42,47 +42,6 @@ static size_t unescape(const char *s, size_t len, char *dst)
     return n;
 }
 
-/* The length of the valid UTF-8 sequence at s[0..len), or 0 when it is invalid or cut short;
- * `*bad` receives how many bytes make up the invalid prefix (its "maximal subpart", which the
- * WHATWG decoder and Node replace with one U+FFFD). */
-static size_t utf8_seq(const unsigned char *s, size_t len, size_t *bad)
-{
-    unsigned char c = s[0];
-    size_t need;
-    unsigned char lo = 0x80, hi = 0xBF;
-    if (c < 0x80)
-        return 1;
-    if (c >= 0xC2 && c <= 0xDF) {
-        need = 1;
-    } else if (c >= 0xE0 && c <= 0xEF) {
-        need = 2;
-        /* Refuse overlong forms and UTF-16 surrogates, as jansson does. */
-        if (c == 0xE0)
-            lo = 0xA0;
-        else if (c == 0xED)
-            hi = 0x9F;
-    } else if (c >= 0xF0 && c <= 0xF4) {
-        need = 3;
-        if (c == 0xF0)
-            lo = 0x90;
-        else if (c == 0xF4)
-            hi = 0x8F;
-    } else {
-        *bad = 1;
-        return 0;
-    }
-    size_t i = 1;
-    for (; i <= need; i++) {
-        if (i >= len || s[i] < lo || s[i] > hi) {
-            *bad = i;
-            return 0;
-        }
-        lo = 0x80;
-        hi = 0xBF;
-    }
-    return i;
-}
-
 /* Returns a new NUL-terminated copy of s[0..len) with every invalid UTF-8 subpart replaced
  * by U+FFFD, or NULL on allocation failure. */
 static char *utf8_copy(const char *s, size_t len)
@@ -94,7 +53,7 @@ static char *utf8_copy(const char *s, size_t len)
     size_t n = 0, i = 0;
     while (i < len) {
         size_t bad = 0;
-        size_t k = utf8_seq((const unsigned char *)s + i, len - i, &bad);
+        size_t k = proto_utf8_seq((const unsigned char *)s + i, len - i, &bad);
         if (k) {
             memcpy(dst + n, s + i, k);
             n += k;
