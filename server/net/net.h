@@ -70,6 +70,9 @@ void net_connect_deadline(struct net *n, struct conn *c);
  * user:<id> and authenticated rooms). Returns NULL when out of memory. */
 struct sock *net_sock_attach(struct net *n, struct conn *c, const char *nsp, const char *user,
                              json_t *claims);
+/* Runs the on_connect hooks of a socket that just joined its namespace. A hook that raises
+ * refuses it: the client gets the `exception` event, then a server disconnect. */
+void net_sock_announce(struct net *n, struct sock *s);
 /* Runs the disconnect hooks and removes the socket from the registry; memory is released
  * later. */
 void net_sock_detach(struct net *n, struct sock *s, const char *reason);

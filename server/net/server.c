@@ -174,6 +174,17 @@ struct sock *net_sock_attach(struct net *n, struct conn *c, const char *nsp_name
     return s;
 }
 
+void net_sock_announce(struct net *n, struct sock *s)
+{
+    char *message = NULL;
+    if (pipeline_connect(n->pipe, s, &message) && s->connected) {
+        metrics.refusals[MR_CONNECT_HOOK]++;
+        sock_exception(s, message ? message : "Internal server error");
+        sock_disconnect(s, "server namespace disconnect");
+    }
+    free(message);
+}
+
 void net_sock_detach(struct net *n, struct sock *s, const char *reason)
 {
     if (!s->connected)

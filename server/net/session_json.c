@@ -5,7 +5,6 @@
  */
 #include "net.h"
 
-#include <stdlib.h>
 #include <string.h>
 
 #include "../log/log.h"
@@ -19,15 +18,7 @@ void json_session_open(struct net *n, struct conn *c)
         return;
     }
     net_ping_schedule(n, c);
-    char *message = NULL;
-    if (pipeline_connect(n->pipe, s, &message) && s->connected) {
-        metrics.refusals[MR_CONNECT_HOOK]++;
-        sock_exception(s, message ? message : "Internal server error");
-        net_sock_detach(n, s, "server namespace disconnect");
-        sock_release(s);
-        conn_close(c, MC_SERVER_DISCONNECT, CLOSE_POLICY, "refused by the gateway", true);
-    }
-    free(message);
+    net_sock_announce(n, s);
 }
 
 void json_session_receive(struct net *n, struct conn *c, const char *data, size_t len, bool binary)

@@ -123,13 +123,7 @@ static void handle_connect(struct net *n, struct conn *c, const char *nsp,
     json_decref(data);
 
     /* As in socket.io, the connection handlers run once the client knows it is connected. */
-    char *message = NULL;
-    if (pipeline_connect(n->pipe, s, &message) && s->connected) {
-        metrics.refusals[MR_CONNECT_HOOK]++;
-        sock_exception(s, message ? message : "Internal server error");
-        sio_sock_disconnect(n, s, "server namespace disconnect");
-    }
-    free(message);
+    net_sock_announce(n, s);
 }
 
 void sio_sock_disconnect(struct net *n, struct sock *s, const char *reason)
