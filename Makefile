@@ -25,7 +25,9 @@ build-asan: deps
 	@cmake -S . -B $(ASAN_BUILD) -DCMAKE_BUILD_TYPE=Debug -DSB_SANITIZE=ON $(CMAKE_ARGS) >/dev/null
 	@cmake --build $(ASAN_BUILD) -j $(JOBS)
 
-run: build
+run: deps
+	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo $(CMAKE_ARGS) >/dev/null
+	@cmake --build $(BUILD) -j $(JOBS) --target runtime
 	./$(BUILD)/switchboard --listen $(LISTEN) --scripts scripts \
 	  --plugin auth-static=examples/demo/tokens.txt --plugin propagate \
 	  --static examples/demo \
