@@ -39,6 +39,10 @@ static const struct opt opts[] = {
     {"redis", "SWITCHBOARD_REDIS", "URL", OT_STRING, OFF(redis_url), 0, 0,
      "redis://[:password@]host:port[/db] for the cluster bus (not supported yet:\n"
      "refused with exit 2; default: the local bus); also SWITCHBOARD_REDIS_URL"},
+    {"redis-prefix", "SWITCHBOARD_REDIS_PREFIX", "PREFIX", OT_STRING, OFF(redis_prefix), 0, 0,
+     "channel prefix of the socket.io Redis adapter protocol (default socket.io)"},
+    {"api-key", "SWITCHBOARD_API_KEY", "KEY", OT_STRING, OFF(api_key), 0, 0,
+     "enables POST /api/emit for requests with `Authorization: Bearer KEY`"},
     {"config", "SWITCHBOARD_CONFIG", "FILE", OT_STRING, OFF(config_file), 0, 0,
      "read options from FILE: one `key value` per line, # comments"},
     {"log-level", "SWITCHBOARD_LOG_LEVEL", "LEVEL", OT_LEVEL, OFF(log_level), 0, 0,
@@ -90,6 +94,7 @@ static void set_defaults(struct config *c)
     c->listen_host = strdup("0.0.0.0");
     c->listen_port = 3000;
     c->scripts_dir = strdup("./scripts");
+    c->redis_prefix = strdup("socket.io");
     c->log_level = SB_LOG_INFO;
     c->ping_interval_ms = 25000;
     c->ping_timeout_ms = 20000;
@@ -127,6 +132,8 @@ void config_free(struct config *c)
     free(c->listen_host);
     free(c->scripts_dir);
     free(c->redis_url);
+    free(c->redis_prefix);
+    free(c->api_key);
     free(c->config_file);
     free(c->plugin_dir);
     free_plugins(c);

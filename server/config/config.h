@@ -28,6 +28,8 @@ struct config {
     struct config_plugin *plugins;
     size_t nplugins;
     char *redis_url;   /* owned, NULL = local bus */
+    char *redis_prefix; /* owned: channel prefix of the Redis adapter protocol */
+    char *api_key;     /* owned, NULL = POST /api/emit disabled */
     char *config_file; /* owned, NULL = none */
     char *plugin_dir;  /* owned, NULL = next to the binary, then the install dir */
     int log_level;

@@ -208,4 +208,52 @@ bool proto_utf8_valid(const char *s, size_t len);
  * length of the invalid prefix (its "maximal subpart", which Node replaces with one U+FFFD). */
 size_t proto_utf8_seq(const unsigned char *s, size_t len, size_t *bad);
 
+/* ------------------------------------------- the socket.io Redis adapter protocol (msgpack) */
+
+/*
+ * A broadcast between servers: the msgpack array [uid, packet, opts] that
+ * @socket.io/redis-adapter 8 and every socket.io emitter publish, with
+ * packet = {type: 2, data: [event, ...args], nsp} and opts = {rooms: [...], except: [...],
+ * flags: {...}}. Map keys are matched in any order; unknown keys are ignored.
+ */
+struct adapter_msg {
+    char *uid;         /* owned: the sender ("emitter" for emitters) */
+    int type;          /* the Socket.IO packet type, 2 (EVENT) for a broadcast */
+    char *nsp;         /* owned; "/" when the packet has none */
+    char *event;       /* owned: data[0] (a number becomes its decimal text) */
+    json_t *args;      /* new reference: data[1..] as a JSON array */
+    char **rooms;      /* owned array of owned strings */
+    size_t nrooms;
+    char **except;     /* owned array of owned strings */
+    size_t nexcept;
+    json_t *flags;     /* new reference: opts.flags as an object ({} when absent) */
+};
+
+/*
+ * Decodes one message. msgpack values become JSON this way: nil -> null, bin -> the
+ * {"type":"Buffer","data":[bytes…]} object JSON.stringify gives a Node Buffer, float -> a real
+ * (NaN and infinities -> null, as JSON.stringify does), the timestamp extension (a Node Date)
+ * -> its ISO 8601 text, other extensions -> null; map keys must be strings. Numeric room names
+ * (Node allows numbers) become their decimal text. Returns 0, SB_EPROTO (not this shape: no
+ * string uid, no packet map, data not a non-empty array with a string or number first) or
+ * SB_ENOMEM. Never reads past len; `out` holds nothing to free after a failure.
+ */
+int adapter_decode(const char *buf, size_t len, struct adapter_msg *out);
+void adapter_msg_clear(struct adapter_msg *m);
+
+/* Appends the msgpack of [uid, {type:2, data:[event, ...args], nsp}, {rooms, except, flags:{}}]
+ * exactly as the Node adapter writes it (the key order of PROTOCOLS.md's example; integers in
+ * their smallest form, other numbers as float64). `args` is a JSON array or NULL. */
+int adapter_encode(struct sbuf *out, const char *uid, const char *nsp, const char *event,
+                   const json_t *args, const char *const *rooms, size_t nrooms,
+                   const char *const *except, size_t nexcept);
+
+/* Converts one msgpack value (the whole buffer) to JSON with the rules of adapter_decode().
+ * Requests between servers are JSON text or, for broadcasts with acks, msgpack maps: this
+ * reads either (a buffer starting with '{' is JSON). Returns a new reference or NULL. */
+json_t *adapter_request_decode(const char *buf, size_t len);
+
+/* Appends the msgpack of any JSON value (for requests and responses sent as msgpack). */
+int adapter_pack_json(struct sbuf *out, const json_t *value);
+
 #endif
