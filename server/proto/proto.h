@@ -230,20 +230,40 @@ struct adapter_msg {
 };
 
 /*
- * Decodes one message. msgpack values become JSON this way: nil -> null, bin -> the
- * {"type":"Buffer","data":[bytes…]} object JSON.stringify gives a Node Buffer, float -> a real
- * (NaN and infinities -> null, as JSON.stringify does), the timestamp extension (a Node Date)
- * -> its ISO 8601 text, other extensions -> null; map keys must be strings. Numeric room names
- * (Node allows numbers) become their decimal text. Returns 0, SB_EPROTO (not this shape: no
- * string uid, no packet map, data not a non-empty array with a string or number first) or
- * SB_ENOMEM. Never reads past len; `out` holds nothing to free after a failure.
+ * Decodes one message. msgpack values become JSON the way a Node server sees them (notepack.io's
+ * decoder, then JSON.stringify): nil -> null, bin -> the {"type":"Buffer","data":[bytes…]} object
+ * JSON.stringify gives a Node Buffer, float -> a real (NaN and infinities -> null, as
+ * JSON.stringify does), a uint 64 above INT64_MAX -> the nearest real, the timestamp extension
+ * (a Node Date; and notepack's old fixext 8 Date of type 0) -> its ISO 8601 text as
+ * Date.prototype.toISOString() writes it ("2024-01-02T03:04:05.678Z", "+010000-…" outside years
+ * 0…9999, null for a time beyond ±8.64e15 ms), other extensions -> null. Map keys must be valid
+ * UTF-8 strings and a repeated key keeps its last value; every string must be valid UTF-8; the
+ * top-level value is at depth 1 and a value deeper than 64 is refused; the buffer must hold
+ * exactly one value.
+ *
+ * The shape: an array of at least 3 elements (more are ignored, as Node ignores them); uid a
+ * string; packet a map whose "type" is an integer, whose "nsp" is a string when present, and
+ * whose "data" is a non-empty array with a string or number first; opts a map or nil (nil, or
+ * absent keys: no rooms, no except, flags {}), its "rooms" and "except" arrays of strings or
+ * numbers (numbers become their text as JavaScript's String() writes it, "5", "1.5") and its
+ * "flags" a map. uid, nsp, event and room names become C strings, so a NUL byte in them is
+ * refused. Returns 0, SB_EPROTO (anything else) or SB_ENOMEM. Never reads past len; `out` holds
+ * nothing to free after a failure.
  */
 int adapter_decode(const char *buf, size_t len, struct adapter_msg *out);
+/* Frees what `m` owns and zeroes it; safe to call again. */
 void adapter_msg_clear(struct adapter_msg *m);
 
-/* Appends the msgpack of [uid, {type:2, data:[event, ...args], nsp}, {rooms, except, flags:{}}]
- * exactly as the Node adapter writes it (the key order of PROTOCOLS.md's example; integers in
- * their smallest form, other numbers as float64). `args` is a JSON array or NULL. */
+/*
+ * Appends the msgpack of [uid, {type:2, data:[event, ...args], nsp}, {rooms, except, flags:{}}]
+ * exactly as the Node adapter writes it (the key order of PROTOCOLS.md's example; integers, and
+ * reals that are integral within ±2^53, in their smallest integer form as notepack.io writes
+ * them, other numbers as float 64; strings, arrays and maps in their smallest form). `nsp` NULL
+ * means "/"; `args` is a JSON array or NULL; `rooms` and `except` may be NULL when empty.
+ * Whatever it writes, adapter_decode() reads back. Returns 0, SB_EINVAL (a NULL uid, event or
+ * name, `args` not an array, a string that is not UTF-8, or an arg nested deeper than
+ * adapter_decode() reads) or SB_ENOMEM; nothing is appended after a failure.
+ */
 int adapter_encode(struct sbuf *out, const char *uid, const char *nsp, const char *event,
                    const json_t *args, const char *const *rooms, size_t nrooms,
                    const char *const *except, size_t nexcept);
@@ -253,7 +273,9 @@ int adapter_encode(struct sbuf *out, const char *uid, const char *nsp, const cha
  * reads either (a buffer starting with '{' is JSON). Returns a new reference or NULL. */
 json_t *adapter_request_decode(const char *buf, size_t len);
 
-/* Appends the msgpack of any JSON value (for requests and responses sent as msgpack). */
+/* Appends the msgpack of any JSON value (for requests and responses sent as msgpack), with the
+ * forms of adapter_encode(). Returns 0, SB_EINVAL (NULL, a string that is not UTF-8, a value
+ * nested deeper than 64) or SB_ENOMEM; nothing is appended after a failure. */
 int adapter_pack_json(struct sbuf *out, const json_t *value);
 
 #endif
