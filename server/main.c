@@ -41,6 +41,8 @@ static void stopped_cb(struct net *n)
     uv_close((uv_handle_t *)&app.sigterm, NULL);
     uv_close((uv_handle_t *)&app.sigint, NULL);
     net_destroy(n);
+    /* After the connections: their last room departures still reach the engine. */
+    bus_close(&app.bus);
 }
 
 static void signal_cb(uv_signal_t *h, int signum)
@@ -75,19 +77,25 @@ int main(int argc, char **argv)
         break;
     }
     log_level = app.cfg.log_level;
-    if (app.cfg.redis_url) {
-        fprintf(stderr, "switchboard: --redis: the Redis bus is not supported yet; run without "
-                        "it for the local bus\n");
-        config_free(&app.cfg);
-        return 2;
-    }
     signal(SIGPIPE, SIG_IGN);
     LOG_INFO("main", "switchboard %s starting (pid %d)", SB_VERSION, (int)getpid());
 
     int rc = 1;
     uv_loop_init(&app.loop);
     registry_init(&app.reg);
-    bus_init_local(&app.bus, &app.reg);
+    if (app.cfg.redis_url) {
+        char err[256];
+        if (bus_init_redis(&app.bus, &app.reg, &app.loop, app.cfg.redis_url, app.cfg.redis_prefix,
+                           err, sizeof(err))) {
+            fprintf(stderr, "switchboard: --redis: %s\n", err);
+            registry_free(&app.reg);
+            uv_loop_close(&app.loop);
+            config_free(&app.cfg);
+            return 2;
+        }
+    } else {
+        bus_init_local(&app.bus, &app.reg);
+    }
 
     char *dir = exe_dir();
     int err = plugins_load(&app.plugins, &app.cfg, dir, &app.bus, &app.reg);
@@ -111,11 +119,16 @@ int main(int argc, char **argv)
 
 out_lua:
     if (rc)
-        net_destroy(&app.net), uv_run(&app.loop, UV_RUN_DEFAULT);
+        net_destroy(&app.net);
     luah_free(app.lua);
 out_plugins:
     plugins_unload(&app.plugins);
-    bus_close(&app.bus);
+    if (rc) {
+        /* On the way out after a failed start: close what the bus opened and let the loop
+         * finish closing it. A clean stop closed it already. */
+        bus_close(&app.bus);
+        uv_run(&app.loop, UV_RUN_DEFAULT);
+    }
     registry_free(&app.reg);
     if (uv_loop_close(&app.loop) != 0)
         LOG_DEBUG("main", "loop closed with handles still open");

@@ -64,16 +64,18 @@ bool bus_ready(const struct bus *b)
     return !b->engine->ready || b->engine->ready(b);
 }
 
-void bus_close(struct bus *b)
-{
-    if (b->engine && b->engine->close)
-        b->engine->close(b);
-}
-
 /* The local engine: one instance, nothing to carry anywhere. */
 static const struct bus_engine local_engine = {
     .name = "local",
 };
+
+void bus_close(struct bus *b)
+{
+    if (b->engine && b->engine->close)
+        b->engine->close(b);
+    /* Whatever still leaves a room after this (a late close) has no engine to tell. */
+    b->engine = &local_engine;
+}
 
 static void room_changed_cb(void *ud, const struct nsp *nsp, const char *room, bool exists)
 {

@@ -12,8 +12,9 @@
 #include "lua.h"
 
 struct lua_nsp {
-    struct map events;    /* event name -> struct handler (owned) */
-    struct gateway **gws; /* owned array of borrowed gateways */
+    struct map events;        /* event name -> struct handler (owned) */
+    struct map server_events; /* server-side emits from other servers -> struct handler */
+    struct gateway **gws;     /* owned array of borrowed gateways */
     size_t ngws;
     char name[];
 };
@@ -76,6 +77,15 @@ void api_socket_forget(struct lua_host *lh, struct sock *s);
 /* ---- api_emit.c: broadcasts ---- */
 
 void api_emit_open(lua_State *L); /* adds sb.to, sb.of, sb.emit, … to the table on top */
+
+/* ---- api_cluster.c: the cluster's sockets and server-side emits ---- */
+
+void api_cluster_open(lua_State *L); /* adds sb.server_emit, fetch_sockets, … */
+/* Makes this host receive server-side emits from other servers. */
+void luah_cluster_bind(struct lua_host *lh);
+/* The `server_events` handler of `event` in `nsp`, or NULL. */
+struct handler *luah_find_server_event(const struct lua_host *lh, const char *nsp,
+                                       const char *event);
 
 /* ---- api_log.c: logging and exceptions ---- */
 

@@ -174,7 +174,8 @@ static const char prelude[] =
     "function sb.to_user(id) return new(nil):to_user(id) end\n"
     "function sb.to_authenticated() return new(nil):to_authenticated() end\n"
     "function sb.except(room) return new(nil):except(room) end\n"
-    "function sb.emit(event, ...) return new(nil):emit(event, ...) end\n";
+    "function sb.emit(event, ...) return new(nil):emit(event, ...) end\n"
+    "return Op\n";
 
 void api_emit_open(lua_State *L)
 {
@@ -186,5 +187,7 @@ void api_emit_open(lua_State *L)
         lua_error(L);
     lua_pushvalue(L, -2);
     lua_pushcfunction(L, l_broadcast);
-    lua_call(L, 2, 0);
+    lua_call(L, 2, 1);
+    /* The operator class, for the cluster operations (api_cluster.c) to extend. */
+    lua_setfield(L, LUA_REGISTRYINDEX, "sb.Op");
 }

@@ -166,11 +166,83 @@ static struct lua_nsp *nsp_get(struct lua_host *lh, const char *name)
         return NULL;
     memcpy(n->name, name, len + 1);
     map_init(&n->events);
+    map_init(&n->server_events);
     if (map_put(&lh->nsps, n->name, n)) {
         free(n);
         return NULL;
     }
+    /* A namespace a gateway serves is a namespace of the cluster: its channels are needed. */
+    bus_namespace_add(lh->bus, n->name);
     return n;
+}
+
+/* Checks the table `field` of the gateway table at `t`: names to functions, none of them
+ * already handled in the namespace. Returns 0 or SB_ELUA after logging why. */
+static int check_handlers(lua_State *L, int t, const char *field, const struct map *map,
+                          const struct gateway *gw, const char *path)
+{
+    lua_getfield(L, t, field);
+    if (lua_isnil(L, -1)) {
+        lua_pop(L, 1);
+        return 0;
+    }
+    if (!lua_istable(L, -1)) {
+        LOG_ERROR("lua", "gateway %s: %s must be a table of event name = function", path, field);
+        lua_pop(L, 1);
+        return SB_ELUA;
+    }
+    lua_pushnil(L);
+    while (lua_next(L, -2)) {
+        const char *event = lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : NULL;
+        const struct handler *other = event ? map_get(map, event) : NULL;
+        if (!event || !lua_isfunction(L, -1)) {
+            LOG_ERROR("lua", "gateway %s: %s.%s must be a function", path, field,
+                      event ? event : "(key not a string)");
+        } else if (other) {
+            LOG_ERROR("lua", "gateway %s: %s '%s' of namespace %s is already handled by %s", path,
+                      field, event, gw->nsp, other->gw->file);
+        } else {
+            lua_pop(L, 1);
+            continue;
+        }
+        lua_pop(L, 3);
+        return SB_ELUA;
+    }
+    lua_pop(L, 1);
+    return 0;
+}
+
+/* Registers the handlers check_handlers() accepted. */
+static int add_handlers(lua_State *L, int t, const char *field, struct map *map, struct gateway *gw,
+                        unsigned *count)
+{
+    lua_getfield(L, t, field);
+    if (!lua_istable(L, -1)) {
+        lua_pop(L, 1);
+        return 0;
+    }
+    lua_pushnil(L);
+    while (lua_next(L, -2)) {
+        const char *event = lua_tostring(L, -2);
+        size_t elen = strlen(event);
+        struct handler *h = malloc(sizeof(*h) + elen + 1);
+        if (!h) {
+            lua_pop(L, 3);
+            return SB_ENOMEM;
+        }
+        h->gw = gw;
+        memcpy(h->event, event, elen + 1);
+        h->ref = luaL_ref(L, LUA_REGISTRYINDEX);
+        if (map_put(map, h->event, h)) {
+            luaL_unref(L, LUA_REGISTRYINDEX, h->ref);
+            free(h);
+            lua_pop(L, 2);
+            return SB_ENOMEM;
+        }
+        (*count)++;
+    }
+    lua_pop(L, 1);
+    return 0;
 }
 
 /* Checks the table on the top of the stack and registers the gateway. Pops the table. */
@@ -193,8 +265,8 @@ static int register_gateway(struct lua_host *lh, const char *path)
     gw->name = strndup(base, strlen(base) - (strlen(base) > 4 ? 4 : 0));
 
     /* Typos in field names would silently disable a gateway: name them. */
-    static const char *const known[] = {"namespace",     "interceptors", "on_connect",
-                                        "on_disconnect", "events",       NULL};
+    static const char *const known[] = {"namespace", "interceptors",  "on_connect", "on_disconnect",
+                                        "events",    "server_events", NULL};
     lua_pushnil(L);
     while (lua_next(L, t)) {
         lua_pop(L, 1);
@@ -205,7 +277,7 @@ static int register_gateway(struct lua_host *lh, const char *path)
         if (!ok)
             LOG_WARN("lua",
                      "gateway %s: unknown field '%s' ignored (known: namespace, "
-                     "interceptors, on_connect, on_disconnect, events)",
+                     "interceptors, on_connect, on_disconnect, events, server_events)",
                      path, k ? k : "(not a string)");
     }
 
@@ -266,54 +338,12 @@ static int register_gateway(struct lua_host *lh, const char *path)
     unsigned nhandlers = 0;
     if (!nsp)
         goto fail;
-    lua_getfield(L, t, "events");
-    if (!lua_isnil(L, -1) && !lua_istable(L, -1)) {
-        LOG_ERROR("lua", "gateway %s: events must be a table of event name = function", path);
-        goto fail;
-    }
     /* Check every handler before registering any, so a bad gateway leaves nothing behind. */
-    for (int pass = 0; pass < 2 && lua_istable(L, -1); pass++) {
-        lua_pushnil(L);
-        while (lua_next(L, -2)) {
-            const char *event = lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : NULL;
-            if (pass == 0) {
-                if (!event || !lua_isfunction(L, -1)) {
-                    LOG_ERROR("lua", "gateway %s: events.%s must be a function", path,
-                              event ? event : "(key not a string)");
-                    lua_pop(L, 2);
-                    goto fail;
-                }
-                struct handler *other = map_get(&nsp->events, event);
-                if (other) {
-                    LOG_ERROR("lua",
-                              "gateway %s: event '%s' of namespace %s is already "
-                              "handled by %s",
-                              path, event, gw->nsp, other->gw->file);
-                    lua_pop(L, 2);
-                    goto fail;
-                }
-                lua_pop(L, 1);
-                continue;
-            }
-            size_t elen = strlen(event);
-            struct handler *h = malloc(sizeof(*h) + elen + 1);
-            if (!h) {
-                lua_pop(L, 2);
-                goto fail;
-            }
-            h->gw = gw;
-            nhandlers++;
-            memcpy(h->event, event, elen + 1);
-            h->ref = luaL_ref(L, LUA_REGISTRYINDEX);
-            if (map_put(&nsp->events, h->event, h)) {
-                luaL_unref(L, LUA_REGISTRYINDEX, h->ref);
-                free(h);
-                lua_pop(L, 1);
-                goto fail;
-            }
-        }
-    }
-    lua_pop(L, 1);
+    if (check_handlers(L, t, "events", &nsp->events, gw, path) ||
+        check_handlers(L, t, "server_events", &nsp->server_events, gw, path) ||
+        add_handlers(L, t, "events", &nsp->events, gw, &nhandlers) ||
+        add_handlers(L, t, "server_events", &nsp->server_events, gw, &nhandlers))
+        goto fail;
 
     struct gateway **gws = realloc(nsp->gws, (nsp->ngws + 1) * sizeof(*gws));
     struct gateway **all = gws ? realloc(lh->gws, (lh->ngws + 1) * sizeof(*all)) : NULL;
@@ -381,6 +411,7 @@ int luah_new(struct lua_host **out, uv_loop_t *loop, const char *scripts_dir, st
         luah_free(lh);
         return rc;
     }
+    luah_cluster_bind(lh);
     if (lh->ngws == 0)
         LOG_WARN("lua",
                  "no gateways (*.lua) in %s: no namespace exists and every event gets "
@@ -401,7 +432,10 @@ void luah_free(struct lua_host *lh)
         void *h;
         for (uint32_t j = 0; map_next(&n->events, &j, NULL, &h);)
             free(h);
+        for (uint32_t j = 0; map_next(&n->server_events, &j, NULL, &h);)
+            free(h);
         map_free(&n->events);
+        map_free(&n->server_events);
         free(n->gws);
         free(n);
     }

@@ -290,6 +290,13 @@ struct handler *luah_find(const struct lua_host *lh, const char *nsp, const char
     return n ? map_get(&n->events, event) : NULL;
 }
 
+struct handler *luah_find_server_event(const struct lua_host *lh, const char *nsp,
+                                       const char *event)
+{
+    struct lua_nsp *n = map_get(&lh->nsps, nsp);
+    return n ? map_get(&n->server_events, event) : NULL;
+}
+
 size_t luah_gateway_count(const struct lua_host *lh)
 {
     return lh->ngws;
@@ -363,6 +370,7 @@ lua_State *luah_state_new(struct lua_host *lh)
     api_log_open(L);
     api_socket_open(L);
     api_emit_open(L);
+    api_cluster_open(L);
     lua_setglobal(L, "sb");
     luah_require_open(L);
     build_sandbox(L);

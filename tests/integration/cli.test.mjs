@@ -88,16 +88,28 @@ describe("usage errors exit 2 with the usage on stderr", () => {
 });
 
 describe("--redis", () => {
-  test("is refused with a clear 'not supported yet' and exit 2", async () => {
-    const r = await run([...(await base()), "--redis", "redis://127.0.0.1:1"]);
+  test("a URL that is not redis:// is refused with exit 2 naming the option", async () => {
+    const r = await run([...(await base()), "--redis", "http://127.0.0.1:1"]);
     assert.equal(r.code, 2, r.stderr);
-    assert.match(r.stderr, /not supported yet/);
+    assert.match(r.stderr, /--redis: expected redis:\/\//);
   });
 
-  test("SWITCHBOARD_REDIS_URL too", async () => {
-    const r = await run(await base(), { env: { SWITCHBOARD_REDIS_URL: "redis://127.0.0.1:1" } });
+  test("SWITCHBOARD_REDIS_URL too, and a bad port is named", async () => {
+    const r = await run(await base(), { env: { SWITCHBOARD_REDIS_URL: "redis://127.0.0.1:99999" } });
     assert.equal(r.code, 2, r.stderr);
-    assert.match(r.stderr, /not supported yet/);
+    assert.match(r.stderr, /--redis: bad port/);
+  });
+
+  test("a password in the URL never reaches the output of a refusal", async () => {
+    const r = await run([...(await base()), "--redis", "redis://:s3cr3t-pw@127.0.0.1:0/x"]);
+    assert.equal(r.code, 2, r.stderr);
+    assert.doesNotMatch(r.stderr + r.stdout, /s3cr3t-pw/);
+  });
+
+  test("an empty or '#' prefix is refused", async () => {
+    const r = await run([...(await base()), "--redis", "redis://127.0.0.1:1", "--redis-prefix", "a#b"]);
+    assert.equal(r.code, 2, r.stderr);
+    assert.match(r.stderr, /prefix/);
   });
 });
 

@@ -1,0 +1,152 @@
+/*
+ * The Redis engine of the bus, private to server/bus. It speaks the socket.io Redis adapter
+ * protocol (PROTOCOLS.md): msgpack [uid, packet, opts] broadcasts on `<prefix>#<nsp>#` and
+ * `<prefix>#<nsp>#<room>#`, JSON requests and responses between servers on
+ * `<prefix>-request#<nsp>#` and `<prefix>-response#<nsp>#`.
+ *
+ * Two hiredis connections ("links") on the server's libuv loop: the publisher sends PUBLISH and
+ * PUBSUB commands, the subscriber holds the subscriptions. hiredis 0.14 neither reconnects nor
+ * times out, so each link has its own state machine: connect, handshake (AUTH, SELECT, a first
+ * reply), up; on any failure down, then a reconnect after a capped exponential backoff with
+ * jitter. A watchdog notices a Redis that accepts TCP but answers nothing.
+ */
+#ifndef SB_BUS_REDIS_H
+#define SB_BUS_REDIS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <uv.h>
+
+#include "bus.h"
+
+struct redisAsyncContext;
+
+/* ---- redis:// URLs (redis_url.c, pure) ---- */
+
+struct redis_url {
+    char host[256];
+    int port;
+    char password[256]; /* "" when none */
+    int db;
+};
+
+/* Parses redis://[[user]:password@]host[:port][/db]. Returns 0 or SB_EINVAL with a reason in
+ * `err` (which never contains the password). */
+int redis_url_parse(const char *url, struct redis_url *out, char *err, size_t errlen);
+
+/* ---- one connection (redis_link.c) ---- */
+
+enum link_state { LINK_DOWN, LINK_CONNECTING, LINK_HANDSHAKE, LINK_UP };
+
+struct redis_link;
+typedef void (*link_event_cb)(struct redis_link *l);
+
+struct redis_link {
+    const char *name; /* "publisher", "subscriber" */
+    uv_loop_t *loop;
+    const struct redis_url *url;  /* borrowed */
+    struct redisAsyncContext *ac; /* NULL while down */
+    enum link_state state;
+    uint32_t attempt;      /* failed attempts since the last time it was up */
+    uint64_t since;        /* loop time of the last state change */
+    uint64_t probe_sent;   /* loop time of the unanswered probe, 0 when none */
+    bool closed;           /* link_close() was called: no more reconnects */
+    uv_timer_t retry;      /* reconnect timer */
+    link_event_cb on_up;   /* the handshake succeeded */
+    link_event_cb on_down; /* the connection is gone (a reconnect is scheduled) */
+    void *data;            /* the engine */
+};
+
+void link_init(struct redis_link *l, const char *name, uv_loop_t *loop, const struct redis_url *url,
+               link_event_cb on_up, link_event_cb on_down, void *data);
+/* Starts connecting now. */
+void link_start(struct redis_link *l);
+/* Drops the connection (pending callbacks get NULL replies) and schedules a reconnect.
+ * `why` is logged. Not callable from inside a hiredis callback of this link. */
+void link_reset(struct redis_link *l, const char *why);
+/* Closes for good (no reconnect); the retry timer handle is closed. */
+void link_close(struct redis_link *l);
+/* Records that the link answered (a probe reply or any traffic). */
+void link_alive(struct redis_link *l);
+/* Called every LINK_PROBE_EVERY_MS: resets a link whose handshake or last probe went
+ * unanswered for LINK_PROBE_LIMIT_MS, else sends a new probe with `probe` when none is out. */
+void link_watch(struct redis_link *l, void (*probe)(struct redis_link *l));
+
+/* The reconnect delay for `attempt`: min(cap, base * 2^attempt), then a random value in its
+ * upper half ("equal jitter"), so a fleet does not reconnect in lockstep. Pure. */
+uint64_t link_backoff_ms(uint32_t attempt, uint32_t random);
+
+#define LINK_BACKOFF_BASE_MS 100
+#define LINK_BACKOFF_CAP_MS  5000
+#define LINK_PROBE_EVERY_MS  1000
+#define LINK_PROBE_LIMIT_MS  3000
+
+/* ---- the engine (redis.c, redis_requests.c) ---- */
+
+enum chan_kind { CHAN_NSP, CHAN_ROOM, CHAN_REQUEST, CHAN_RESPONSE, CHAN_WATCH };
+
+/* One channel the subscriber may hold. */
+struct chan {
+    bool want;         /* we want it subscribed (local members, a namespace, …) */
+    bool have;         /* a SUBSCRIBE for it went out on the current connection */
+    bool dirty;        /* in the batch of changes not flushed yet */
+    uint8_t kind;      /* enum chan_kind */
+    uint16_t room_off; /* CHAN_ROOM: offset of the room name in `name` */
+    const char *nsp;   /* borrowed from the registry */
+    char name[];
+};
+
+/* A message published while Redis was away. */
+struct backlog_msg {
+    struct backlog_msg *next;
+    size_t clen, len;
+    char data[]; /* channel, NUL, payload */
+};
+
+struct redis_engine {
+    struct bus *bus; /* borrowed */
+    uv_loop_t *loop;
+    struct redis_url url;
+    char *prefix;
+    char uid[7]; /* this server's id in the adapter protocol */
+    char watch_channel[64];
+    struct redis_link pub, sub;
+    struct map chans; /* name -> struct chan (owned) */
+    struct chan **dirty;
+    size_t ndirty, dirty_cap;
+    uv_timer_t flush_timer; /* flushes subscription changes after the current iteration */
+    uv_timer_t watchdog;
+    bool subscribed; /* every wanted channel is confirmed on the current connection */
+    bool ready;
+    struct {
+        struct backlog_msg *head, *tail;
+        size_t count, bytes;
+        bool warned;
+    } backlog;
+    struct map pending; /* requestId -> struct pending_request (redis_requests.c) */
+    uint64_t next_request;
+};
+
+/* hiredis callback of every subscriber reply. */
+void redis_message_cb(struct redisAsyncContext *ac, void *reply, void *privdata);
+/* PUBLISH now, or keep in the bounded backlog while the publisher is down. Returns 0,
+ * SB_EFULL (backlog full: dropped) or SB_ENOMEM. */
+int redis_publish_raw(struct redis_engine *e, const char *channel, const char *data, size_t len);
+
+void redis_broadcast_received(struct redis_engine *e, const struct chan *c, const char *data,
+                              size_t len);
+void redis_request_received(struct redis_engine *e, const struct chan *c, const char *data,
+                            size_t len);
+void redis_response_received(struct redis_engine *e, const struct chan *c, const char *data,
+                             size_t len);
+void redis_requests_close(struct redis_engine *e);
+
+/* The cluster operations of struct bus_engine. */
+int redis_fetch_sockets(struct bus *b, const struct bus_query *q, bus_fetch_cb cb, void *ud);
+int redis_remote_rooms(struct bus *b, const struct bus_query *q, enum bus_sockets_op op,
+                       const char *const *rooms, size_t nrooms, bool close);
+int redis_server_emit(struct bus *b, const char *nsp, const char *event, const json_t *args,
+                      uint32_t timeout_ms, bus_ack_cb cb, void *ud);
+
+#endif
