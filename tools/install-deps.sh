@@ -12,6 +12,7 @@ packages=(
   libhiredis-dev libmsgpack-dev libssl-dev libcmocka-dev
   redis-server curl
   chromium  # the demo page's browser test (tests/integration/demo_page.test.mjs)
+  nginx     # the load balancer of examples/cluster/run.sh (tests/integration/cluster_example.test.mjs)
 )
 command -v node >/dev/null 2>&1 || packages+=(nodejs)
 command -v npm >/dev/null 2>&1 || packages+=(npm)

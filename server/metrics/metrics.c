@@ -74,5 +74,9 @@ int metrics_render(struct sbuf *out)
            "Broadcasts that could not be sent to other instances.", m->bus_dropped);
     scalar(out, "switchboard_http_requests_total", "counter", "Plain HTTP requests served.",
            m->http_requests);
+    scalar(out, "switchboard_api_emits_total", "counter", "POST /api/emit requests accepted.",
+           m->api_emits);
+    scalar(out, "switchboard_api_errors_total", "counter", "POST /api/emit requests refused.",
+           m->api_errors);
     return out->failed ? SB_ENOMEM : 0;
 }

@@ -103,5 +103,10 @@ void identity_result_clear(struct identity_result *r);
  * the lws callback must return. */
 int http_request(struct net *n, struct lws *wsi, const char *uri);
 int http_confirm_upgrade(struct net *n, struct lws *wsi);
+/* The request body of POST /api/emit: a chunk, its end, and freeing what a connection that
+ * went away still held. */
+int http_body(struct net *n, struct lws *wsi, const void *in, size_t len);
+int http_body_completion(struct net *n, struct lws *wsi);
+void http_body_release(struct lws *wsi);
 
 #endif

@@ -5,10 +5,14 @@
  * A connection's `struct conn` is attached to its wsi with lws_set_opaque_user_data() when the
  * upgrade is confirmed (lws resets per-session user space when it binds the WebSocket
  * protocol; the opaque pointer survives), and freed from LWS_CALLBACK_CLOSED or
- * LWS_CALLBACK_WSI_DESTROY, whichever comes first.
+ * LWS_CALLBACK_WSI_DESTROY, whichever comes first. The body of a POST /api/emit being received
+ * rides on its wsi the same way (http.c), with the low bit of the pointer set so that it is never
+ * taken for a conn; it is freed when the request completes, or from LWS_CALLBACK_CLOSED_HTTP or
+ * LWS_CALLBACK_WSI_DESTROY.
  */
 #include "net.h"
 
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
@@ -367,11 +371,29 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
                     size_t len)
 {
     struct net *n = the_net;
-    struct conn *c = lws_get_opaque_user_data(wsi);
+    void *opaque = lws_get_opaque_user_data(wsi);
+    /* A tagged pointer (low bit set) is an HTTP request body, never a conn. */
+    bool body = ((uintptr_t)opaque & 1) != 0;
+    struct conn *c = body ? NULL : opaque;
 
     switch (reason) {
     case LWS_CALLBACK_HTTP:
         return http_request(n, wsi, in);
+
+    case LWS_CALLBACK_HTTP_BODY:
+        if (body)
+            return http_body(n, wsi, in, len);
+        break;
+
+    case LWS_CALLBACK_HTTP_BODY_COMPLETION:
+        if (body)
+            return http_body_completion(n, wsi);
+        break;
+
+    case LWS_CALLBACK_CLOSED_HTTP:
+        if (body)
+            http_body_release(wsi);
+        break;
 
     case LWS_CALLBACK_HTTP_FILE_COMPLETION:
         return lws_http_transaction_completed(wsi) ? -1 : 0;
@@ -422,6 +444,8 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
 
     case LWS_CALLBACK_CLOSED:
     case LWS_CALLBACK_WSI_DESTROY:
+        if (body)
+            http_body_release(wsi);
         if (c)
             conn_closed(n, wsi, c);
         return 0;
