@@ -105,12 +105,23 @@ int bus_fetch_sockets(struct bus *b, const struct bus_query *q, bus_fetch_cb cb,
     return 0;
 }
 
+/* A fire-and-forget message the engine could not carry (its outage backlog is full) is
+ * dropped and counted, like a broadcast: the caller goes on. */
+static int dropped(int rc)
+{
+    if (rc == SB_EFULL) {
+        metrics.bus_dropped++;
+        return 0;
+    }
+    return rc;
+}
+
 int bus_sockets_op(struct bus *b, const struct bus_query *q, enum bus_sockets_op op,
                    const char *const *rooms, size_t nrooms, bool close)
 {
     bus_local_sockets_op(b, q, op, rooms, nrooms, close);
     if (b->engine->remote_rooms)
-        return b->engine->remote_rooms(b, q, op, rooms, nrooms, close);
+        return dropped(b->engine->remote_rooms(b, q, op, rooms, nrooms, close));
     return 0;
 }
 
@@ -119,8 +130,10 @@ int bus_server_emit(struct bus *b, const char *nsp, const char *event, const jso
 {
     if (!event || !*event)
         return SB_EINVAL;
-    if (b->engine->server_emit)
-        return b->engine->server_emit(b, nsp ? nsp : "/", event, args, timeout_ms, cb, ud);
+    if (b->engine->server_emit) {
+        int rc = b->engine->server_emit(b, nsp ? nsp : "/", event, args, timeout_ms, cb, ud);
+        return cb ? rc : dropped(rc);
+    }
     /* No other server: nobody to hear it, and no answers to wait for. */
     if (cb) {
         json_t *none = json_array();

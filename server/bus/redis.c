@@ -21,8 +21,8 @@
 #include "../proto/proto.h"
 
 #define SUBSCRIBE_BATCH   256
-#define BACKLOG_MAX_MSGS 10000
-#define BUS_MAX_MESSAGE (16u << 20)
+#define BACKLOG_MAX_MSGS  10000
+#define BUS_MAX_MESSAGE   (16u << 20)
 #define BACKLOG_MAX_BYTES (16u << 20)
 
 /* ---- channels ---- */
@@ -185,7 +185,7 @@ static void namespace_add(struct bus *b, const char *nsp_name)
 static void update_ready(struct redis_engine *e)
 {
     bool ready = e->sub.state == LINK_UP && e->pub.state == LINK_UP && e->subscribed;
-    if (ready == e->ready)
+    if (ready == e->ready || e->closing)
         return;
     e->ready = ready;
     if (ready)
@@ -465,6 +465,7 @@ static void engine_close(struct bus *b)
     struct redis_engine *e = b->engine_state;
     if (!e)
         return;
+    e->closing = true;
     uv_timer_stop(&e->watchdog);
     uv_timer_stop(&e->flush_timer);
     link_close(&e->pub);

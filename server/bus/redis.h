@@ -80,7 +80,7 @@ uint64_t link_backoff_ms(uint32_t attempt, uint32_t random);
 #define LINK_BACKOFF_BASE_MS 100
 #define LINK_BACKOFF_CAP_MS  5000
 #define LINK_PROBE_EVERY_MS  1000
-#define LINK_PROBE_LIMIT_MS  3000
+#define LINK_PROBE_LIMIT_MS  2500
 
 /* ---- the engine (redis.c, redis_requests.c) ---- */
 
@@ -118,6 +118,7 @@ struct redis_engine {
     uv_timer_t flush_timer; /* flushes subscription changes after the current iteration */
     uv_timer_t watchdog;
     bool subscribed; /* every wanted channel is confirmed on the current connection */
+    bool closing;    /* engine_close() runs: the links go down on purpose */
     bool ready;
     struct {
         struct backlog_msg *head, *tail;

@@ -129,7 +129,9 @@ static void went_down(struct redis_link *l, const char *why)
     l->ac = NULL;
     l->probe_sent = 0;
     set_state(l, LINK_DOWN);
-    if (was == LINK_UP)
+    if (l->closed)
+        LOG_INFO("redis", "%s connection closed", l->name);
+    else if (was == LINK_UP)
         LOG_WARN("redis", "%s connection lost: %s", l->name, why);
     else if (l->attempt == 0 || log_enabled(SB_LOG_DEBUG))
         LOG_WARN("redis", "%s cannot connect to %s:%d: %s", l->name, l->url->host, l->url->port,
@@ -161,8 +163,9 @@ static void handshake_cb(redisAsyncContext *ac, void *r, void *privdata)
         return; /* the context is being freed */
     if (reply->type == REDIS_REPLY_ERROR) {
         /* AUTH or SELECT refused: a configuration problem, retried with backoff so that a
-         * fixed Redis is picked up without a restart. */
-        LOG_ERROR("redis", "%s handshake refused: %s", l->name, reply->str);
+         * fixed Redis is picked up without a restart. Said once per outage. */
+        if (l->attempt == 0)
+            LOG_ERROR("redis", "%s handshake refused: %s", l->name, reply->str);
         redisAsyncDisconnect(ac);
     }
 }
@@ -174,7 +177,8 @@ static void ready_cb(redisAsyncContext *ac, void *r, void *privdata)
     if (!reply || l->ac != ac || l->state != LINK_HANDSHAKE)
         return;
     if (reply->type == REDIS_REPLY_ERROR) {
-        LOG_ERROR("redis", "%s handshake refused: %s", l->name, reply->str);
+        /* The first failing command of the handshake said why already. */
+        LOG_DEBUG("redis", "%s handshake refused: %s", l->name, reply->str);
         redisAsyncDisconnect(ac);
         return;
     }
@@ -275,14 +279,14 @@ void link_watch(struct redis_link *l, void (*probe)(struct redis_link *l))
 {
     uint64_t now = uv_now(l->loop);
     if (l->state == LINK_CONNECTING || l->state == LINK_HANDSHAKE) {
-        if (now - l->since > LINK_PROBE_LIMIT_MS)
+        if (now - l->since >= LINK_PROBE_LIMIT_MS)
             link_reset(l, "no answer to the connection handshake");
         return;
     }
     if (l->state != LINK_UP)
         return;
     if (l->probe_sent) {
-        if (now - l->probe_sent > LINK_PROBE_LIMIT_MS)
+        if (now - l->probe_sent >= LINK_PROBE_LIMIT_MS)
             link_reset(l, "no answer to the liveness probe");
         return;
     }

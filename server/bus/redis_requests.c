@@ -30,7 +30,7 @@ enum request_type {
 };
 
 #define MAX_QUERY_ROOMS 1024
-#define REQUEST_MAX (16u << 20) /* a larger request or response is ignored */
+#define REQUEST_MAX     (16u << 20) /* a larger request or response is ignored */
 
 /* ---- answering ---- */
 

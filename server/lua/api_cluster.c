@@ -167,7 +167,7 @@ static int l_sockets_op(lua_State *L)
                             : strcmp(op, "leave") == 0 ? BUS_SOCKETS_LEAVE
                                                        : BUS_SOCKETS_DISCONNECT;
     int rc = bus_sockets_op(lh->bus, &a.q, o, targets, (size_t)n, lua_toboolean(L, 6));
-    if (rc && rc != SB_EFULL)
+    if (rc)
         return luaL_error(L, "sockets %s: %s", op, sb_strerror(rc));
     return 0;
 }
