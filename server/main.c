@@ -98,7 +98,7 @@ int main(int argc, char **argv)
     }
 
     char *dir = exe_dir();
-    int err = plugins_load(&app.plugins, &app.cfg, dir, &app.bus, &app.reg);
+    int err = plugins_load(&app.plugins, &app.cfg, dir, &app.loop, &app.bus, &app.reg);
     free(dir);
     if (err)
         goto out_plugins;

@@ -36,7 +36,7 @@ extern "C" {
 
 #define SB_PLUGIN_MAGIC     0x5342504cu /* "SBPL" */
 #define SB_PLUGIN_ABI_MAJOR 1
-#define SB_PLUGIN_ABI_MINOR 0
+#define SB_PLUGIN_ABI_MINOR 1
 #define SB_PLUGIN_SYMBOL    "sb_plugin_entry"
 
 #if defined(__GNUC__)
@@ -67,6 +67,7 @@ typedef enum sb_auth_verdict {
     SB_AUTH_DECLINE = 0, /* not my kind of token: ask the next auth plugin */
     SB_AUTH_ACCEPT = 1,  /* valid: the identity was set with auth_set_user() */
     SB_AUTH_REFUSE = 2,  /* invalid: the connection is refused (see auth_set_message()) */
+    SB_AUTH_PENDING = 3, /* ABI 1.1: the answer comes later through auth_resume() */
 } sb_auth_verdict_t;
 
 /* What an interceptor decides about an event or a reply. */
@@ -140,6 +141,22 @@ typedef struct sb_host_api {
     /* Reply accessors (valid inside after_reply()). */
     const char *(*reply_event)(const sb_reply_t *reply);
     const char *(*reply_args)(const sb_reply_t *reply); /* JSON array text */
+
+    /* ---- ABI 1.1 ---- */
+
+    /* The loop's clock in milliseconds (monotonic, cached per loop iteration). */
+    uint64_t (*now_ms)(sb_host_t *host);
+    /* Disconnects a socket from its namespace (Socket.IO DISCONNECT; a plain WebSocket is
+     * closed with 1000); `close` non-zero also closes its connection. Safe inside a hook of
+     * that socket. Returns 0 or SB_ECLOSED. */
+    int (*socket_disconnect)(sb_socket_t *sock, int close);
+    /* The file name (without ".lua") of the gateway whose handler the event is going to. */
+    const char *(*event_gateway)(const sb_event_t *ev);
+    /* Answers an authentication that returned SB_AUTH_PENDING, from the loop thread, once:
+     * `verdict` is SB_AUTH_ACCEPT (after auth_set_user), SB_AUTH_REFUSE or SB_AUTH_DECLINE. The
+     * request stays valid until this call, or until the host's deadline passed, in which case
+     * the connection was refused and the call returns SB_ETIMEOUT. */
+    int (*auth_resume)(sb_auth_req_t *req, sb_auth_verdict_t verdict);
 } sb_host_api_t;
 
 /* True when the host's table, which may be older than the plugin, has the function `fn`:
@@ -168,6 +185,7 @@ typedef void (*sb_fini_fn)(void *state);
 typedef sb_auth_verdict_t (*sb_authenticate_fn)(void *state, sb_auth_req_t *req);
 typedef sb_verdict_t (*sb_before_event_fn)(void *state, sb_event_t *ev);
 typedef sb_verdict_t (*sb_after_reply_fn)(void *state, sb_event_t *ev, sb_reply_t *reply);
+typedef void (*sb_socket_hook_fn)(void *state, sb_socket_t *sock);
 
 /*
  * The descriptor a plugin exports as SB_PLUGIN_SYMBOL. Fields are only ever appended.
@@ -179,7 +197,9 @@ typedef sb_verdict_t (*sb_after_reply_fn)(void *state, sb_event_t *ev, sb_reply_
  * authenticate(): turns a token into an identity. Auth plugins run in ascending auth_priority.
  * before_event(): sees an event before the gateway handler; after_reply(): sees each reply the
  * handler returned before it is sent. Interceptors run in ascending intercept_priority, for the
- * gateways that list the plugin in their `interceptors`.
+ * gateways that list the plugin in their `interceptors`, and for every gateway when the plugin
+ * is named with `--interceptor NAME` (global).
+ * socket_connected() / socket_disconnected() (1.1): every socket's arrival and departure.
  */
 typedef struct sb_plugin {
     uint32_t magic;     /* SB_PLUGIN_MAGIC */
@@ -199,6 +219,12 @@ typedef struct sb_plugin {
     int intercept_priority;
     sb_before_event_fn before_event;
     sb_after_reply_fn after_reply;
+
+    /* ---- ABI 1.1 ---- */
+
+    /* Told when any socket joins a namespace, and when it leaves (for per-socket state). */
+    sb_socket_hook_fn socket_connected;
+    sb_socket_hook_fn socket_disconnected;
 } sb_plugin_t;
 
 /* Fills in the version fields of a descriptor: `SB_PLUGIN_DEFINE { .name = "x", ... };` */

@@ -10,7 +10,17 @@
 
 #include <strings.h>
 
-enum opt_type { OT_STRING, OT_LISTEN, OT_U32, OT_U64, OT_BOOL, OT_LEVEL, OT_PLUGIN, OT_STATIC };
+enum opt_type {
+    OT_STRING,
+    OT_LISTEN,
+    OT_U32,
+    OT_U64,
+    OT_BOOL,
+    OT_LEVEL,
+    OT_PLUGIN,
+    OT_STATIC,
+    OT_INTERCEPTOR,
+};
 
 struct opt {
     const char *name;    /* flag without "--", file key */
@@ -33,6 +43,9 @@ static const struct opt opts[] = {
     {"plugin", "SWITCHBOARD_PLUGIN", "NAME[=CONFIG]", OT_PLUGIN, 0, 0, 0,
      "load a plugin: a shipped name (auth-static, auth-jwt, propagate) or a path to a .so;\n"
      "repeatable; the environment variable takes several separated by spaces"},
+    {"interceptor", "SWITCHBOARD_INTERCEPTOR", "NAME", OT_INTERCEPTOR, 0, 0, 0,
+     "run the interceptor hooks of loaded plugin NAME for every gateway (a global\n"
+     "interceptor); repeatable"},
     {"plugin-dir", "SWITCHBOARD_PLUGIN_DIR", "DIR", OT_STRING, OFF(plugin_dir), 0, 0,
      "where shipped plugins are found (default: plugins/ next to the binary, then the\n"
      "install directory)"},
@@ -116,6 +129,27 @@ static void free_plugins(struct config *c)
     c->nplugins = 0;
 }
 
+static void free_interceptors(struct config *c)
+{
+    for (size_t i = 0; i < c->ninterceptors; i++)
+        free(c->interceptors[i]);
+    free(c->interceptors);
+    c->interceptors = NULL;
+    c->ninterceptors = 0;
+}
+
+static int add_interceptor(struct config *c, const char *value)
+{
+    if (!*value)
+        return -1;
+    char **v = realloc(c->interceptors, (c->ninterceptors + 1) * sizeof(*v));
+    if (!v)
+        return -1;
+    c->interceptors = v;
+    v[c->ninterceptors] = strdup(value);
+    return v[c->ninterceptors++] ? 0 : -1;
+}
+
 static void free_statics(struct config *c)
 {
     for (size_t i = 0; i < c->nstatics; i++) {
@@ -137,6 +171,7 @@ void config_free(struct config *c)
     free(c->config_file);
     free(c->plugin_dir);
     free_plugins(c);
+    free_interceptors(c);
     free_statics(c);
     memset(c, 0, sizeof(*c));
 }
@@ -290,6 +325,14 @@ static int apply(struct config *c, const struct opt *o, const char *value, bool 
             return -1;
         }
         return 0;
+    case OT_INTERCEPTOR:
+        if (first_of_layer)
+            free_interceptors(c);
+        if (add_interceptor(c, value)) {
+            bad_value(org, o, value, "expected a plugin name");
+            return -1;
+        }
+        return 0;
     case OT_STATIC:
         if (first_of_layer)
             free_statics(c);
@@ -377,7 +420,7 @@ static int load_env(struct config *c, char **envp)
             v = env_get(envp, "SWITCHBOARD_REDIS_URL");
         if (!v || strcmp(o->name, "config") == 0)
             continue;
-        if (o->type == OT_PLUGIN || o->type == OT_STATIC) {
+        if (o->type == OT_PLUGIN || o->type == OT_STATIC || o->type == OT_INTERCEPTOR) {
             /* Several values separated by whitespace. */
             char *copy = strdup(v), *save = NULL;
             bool first = true;

@@ -27,11 +27,11 @@ struct config {
     char *scripts_dir; /* owned */
     struct config_plugin *plugins;
     size_t nplugins;
-    char *redis_url;   /* owned, NULL = local bus */
+    char *redis_url;    /* owned, NULL = local bus */
     char *redis_prefix; /* owned: channel prefix of the Redis adapter protocol */
-    char *api_key;     /* owned, NULL = POST /api/emit disabled */
-    char *config_file; /* owned, NULL = none */
-    char *plugin_dir;  /* owned, NULL = next to the binary, then the install dir */
+    char *api_key;      /* owned, NULL = POST /api/emit disabled */
+    char *config_file;  /* owned, NULL = none */
+    char *plugin_dir;   /* owned, NULL = next to the binary, then the install dir */
     int log_level;
     uint32_t ping_interval_ms;
     uint32_t ping_timeout_ms;
@@ -39,6 +39,8 @@ struct config {
     uint64_t max_payload;     /* largest inbound message, bytes */
     uint64_t max_queue;       /* largest outbound queue per connection, bytes */
     uint32_t max_connections; /* 0 = derived from the open-file limit */
+    char **interceptors;      /* owned: plugins whose interceptor hooks run for every gateway */
+    size_t ninterceptors;
     struct config_static *statics;
     size_t nstatics;
     uint32_t shutdown_timeout_ms;

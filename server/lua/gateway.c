@@ -148,13 +148,6 @@ static void gateway_free(lua_State *L, struct gateway *gw)
     free(gw);
 }
 
-static int cmp_priority(const void *a, const void *b)
-{
-    const struct plugin *x = *(struct plugin *const *)a, *y = *(struct plugin *const *)b;
-    return (x->intercept_priority > y->intercept_priority) -
-           (x->intercept_priority < y->intercept_priority);
-}
-
 static struct lua_nsp *nsp_get(struct lua_host *lh, const char *name)
 {
     struct lua_nsp *n = map_get(&lh->nsps, name);
@@ -292,14 +285,21 @@ static int register_gateway(struct lua_host *lh, const char *path)
     }
     lua_pop(L, 1);
 
+    /* The gateway's interceptors: the global ones (--interceptor) and its own, by priority. */
+    struct plugins *ps = lh->plugins;
     lua_getfield(L, t, "interceptors");
-    if (!lua_isnil(L, -1)) {
-        if (!lua_istable(L, -1)) {
-            LOG_ERROR("lua", "gateway %s: interceptors must be a list of plugin names", path);
-            goto fail;
-        }
-        size_t n = lua_objlen(L, -1);
-        gw->interceptors = calloc(n ? n : 1, sizeof(*gw->interceptors));
+    if (!lua_isnil(L, -1) && !lua_istable(L, -1)) {
+        LOG_ERROR("lua", "gateway %s: interceptors must be a list of plugin names", path);
+        goto fail;
+    }
+    size_t nown = lua_istable(L, -1) ? lua_objlen(L, -1) : 0;
+    gw->interceptors = calloc(ps->nglobal + nown + 1, sizeof(*gw->interceptors));
+    if (!gw->interceptors)
+        goto fail;
+    for (size_t i = 0; i < ps->nglobal; i++)
+        gw->interceptors[gw->ninterceptors++] = ps->global[i];
+    if (nown) {
+        size_t n = nown;
         for (size_t i = 1; i <= n; i++) {
             lua_rawgeti(L, -1, (int)i);
             const char *name = lua_tostring(L, -1);
@@ -313,11 +313,15 @@ static int register_gateway(struct lua_host *lh, const char *path)
                               path, name ? name : "(not a string)", name ? name : "NAME");
                 goto fail;
             }
-            gw->interceptors[gw->ninterceptors++] = p;
+            bool dup = false;
+            for (size_t j = 0; j < gw->ninterceptors; j++)
+                dup = dup || gw->interceptors[j] == p;
+            if (!dup)
+                gw->interceptors[gw->ninterceptors++] = p;
             lua_pop(L, 1);
         }
-        qsort(gw->interceptors, gw->ninterceptors, sizeof(*gw->interceptors), cmp_priority);
     }
+    plugins_sort_interceptors(gw->interceptors, gw->ninterceptors);
     lua_pop(L, 1);
 
     static const char *const hooks[] = {"on_connect", "on_disconnect"};

@@ -22,10 +22,10 @@ static void send_exception(struct sock *s, const char *message, json_t *data)
 }
 
 /* Runs the before-interceptors. Returns true when the event goes on to the handler. */
-static bool before(struct gateway *gw, struct sb_event *ev)
+static bool before(struct plugin *const *list, size_t n, struct sb_event *ev)
 {
-    for (size_t i = 0; i < gw->ninterceptors; i++) {
-        struct plugin *p = gw->interceptors[i];
+    for (size_t i = 0; i < n; i++) {
+        struct plugin *p = list[i];
         if (!p->before_event)
             continue;
         sb_verdict_t v = p->before_event(p->state, ev);
@@ -59,7 +59,13 @@ void pipeline_event(struct pipeline *p, struct sock *s, const char *event, const
                     int64_t ack_id)
 {
     struct handler *h = luah_find(p->lua, s->nsp_name, event);
+    struct sb_event ev = {.sock = s, .name = event, .args = json_incref((json_t *)args)};
     if (!h) {
+        /* Global interceptors see every event, handled or not (a rate limit counts them all). */
+        bool go_on = before(p->plugins->global, p->plugins->nglobal, &ev);
+        sb_event_clear(&ev);
+        if (!go_on)
+            return;
         char msg[320];
         snprintf(msg, sizeof(msg), "no handler for event '%.256s'", event);
         LOG_DEBUG("pipeline", "socket %s: %s", s->id, msg);
@@ -67,8 +73,8 @@ void pipeline_event(struct pipeline *p, struct sock *s, const char *event, const
         return;
     }
 
-    struct sb_event ev = {.sock = s, .name = event, .args = json_incref((json_t *)args)};
-    if (!before(h->gw, &ev)) {
+    ev.gateway = h->gw->name;
+    if (!before(h->gw->interceptors, h->gw->ninterceptors, &ev)) {
         sb_event_clear(&ev);
         return;
     }
@@ -94,10 +100,12 @@ void pipeline_event(struct pipeline *p, struct sock *s, const char *event, const
 
 int pipeline_connect(struct pipeline *p, struct sock *s, char **message)
 {
+    plugins_socket_event(p->plugins, s, true);
     return luah_call_connect(p->lua, s, message);
 }
 
 void pipeline_disconnect(struct pipeline *p, struct sock *s, const char *reason)
 {
     luah_call_disconnect(p->lua, s, reason);
+    plugins_socket_event(p->plugins, s, false);
 }

@@ -224,6 +224,35 @@ static const char *reply_args(const sb_reply_t *r)
     return cached_text(rr->args, &rr->args_text);
 }
 
+static uint64_t now_ms(sb_host_t *host)
+{
+    return host && host->plugin->set->loop ? uv_now(host->plugin->set->loop) : 0;
+}
+
+static int socket_disconnect(sb_socket_t *s, int close)
+{
+    struct sock *sock = SOCK(s);
+    if (!sock || !sock->conn || !sock->connected)
+        return SB_ECLOSED;
+    struct conn *c = sock->conn;
+    sock_disconnect(sock, "server namespace disconnect");
+    if (close)
+        conn_close(c, MC_SERVER_DISCONNECT, CLOSE_NORMAL, "server disconnect", true);
+    return 0;
+}
+
+static const char *event_gateway(const sb_event_t *ev)
+{
+    return ev ? ev->gateway : NULL;
+}
+
+static int auth_resume(sb_auth_req_t *req, sb_auth_verdict_t verdict)
+{
+    /* Asynchronous authentication is not wired into the handshake yet: a plugin that answers
+     * SB_AUTH_PENDING has its connection refused at once (see plugins_authenticate). */
+    return req ? SB_EUNSUPPORTED : SB_EINVAL;
+}
+
 const sb_host_api_t plugin_host_api = {
     .size = sizeof(sb_host_api_t),
     .abi_major = SB_PLUGIN_ABI_MAJOR,
@@ -249,6 +278,10 @@ const sb_host_api_t plugin_host_api = {
     .event_set_error = event_set_error,
     .reply_event = reply_event,
     .reply_args = reply_args,
+    .now_ms = now_ms,
+    .socket_disconnect = socket_disconnect,
+    .event_gateway = event_gateway,
+    .auth_resume = auth_resume,
 };
 
 void plugin_host_bind(struct plugins *ps)
@@ -271,6 +304,13 @@ enum auth_outcome plugins_authenticate(struct plugins *ps, struct sb_auth_req *r
         }
         if (v == SB_AUTH_REFUSE)
             return AUTH_REFUSED;
+        if (v == SB_AUTH_PENDING) {
+            LOG_ERROR("plugin",
+                      "%s answered SB_AUTH_PENDING, which this server does not support yet; "
+                      "refusing",
+                      p->desc->name);
+            return AUTH_REFUSED;
+        }
         if (v != SB_AUTH_DECLINE)
             LOG_WARN("plugin", "%s returned unknown auth verdict %d; treated as decline",
                      p->desc->name, (int)v);

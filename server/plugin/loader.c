@@ -111,6 +111,10 @@ int plugins_load_one(struct plugins *ps, const char *path, const char *config)
         p->before_event = d->before_event;
         p->after_reply = d->after_reply;
     }
+    if (HAS_FIELD(d, socket_disconnected)) {
+        p->socket_connected = d->socket_connected;
+        p->socket_disconnected = d->socket_disconnected;
+    }
 
     struct plugin **list = realloc(ps->list, (ps->n + 1) * sizeof(*list));
     if (!list)
@@ -139,12 +143,13 @@ int plugins_load_one(struct plugins *ps, const char *path, const char *config)
     return 0;
 }
 
-int plugins_load(struct plugins *ps, const struct config *cfg, const char *exe_dir, struct bus *bus,
-                 struct registry *reg)
+int plugins_load(struct plugins *ps, const struct config *cfg, const char *exe_dir, uv_loop_t *loop,
+                 struct bus *bus, struct registry *reg)
 {
     memset(ps, 0, sizeof(*ps));
     ps->bus = bus;
     ps->reg = reg;
+    ps->loop = loop;
     plugin_host_bind(ps);
     for (size_t i = 0; i < cfg->nplugins; i++) {
         const struct config_plugin *cp = &cfg->plugins[i];
@@ -159,7 +164,51 @@ int plugins_load(struct plugins *ps, const struct config *cfg, const char *exe_d
         if (rc)
             return rc;
     }
+    if (cfg->ninterceptors) {
+        ps->global = calloc(cfg->ninterceptors, sizeof(*ps->global));
+        if (!ps->global)
+            return SB_ENOMEM;
+    }
+    for (size_t i = 0; i < cfg->ninterceptors; i++) {
+        struct plugin *p = plugins_find(ps, cfg->interceptors[i]);
+        if (!p || (!p->before_event && !p->after_reply)) {
+            LOG_ERROR("plugin", "--interceptor %s: %s", cfg->interceptors[i],
+                      p ? "the plugin has no interceptor hooks"
+                        : "no such plugin is loaded (add --plugin)");
+            return SB_ENOTFOUND;
+        }
+        bool dup = false;
+        for (size_t j = 0; j < ps->nglobal; j++)
+            dup = dup || ps->global[j] == p;
+        if (!dup)
+            ps->global[ps->nglobal++] = p;
+    }
+    plugins_sort_interceptors(ps->global, ps->nglobal);
     return 0;
+}
+
+void plugins_sort_interceptors(struct plugin **v, size_t n)
+{
+    /* Insertion sort: short lists, and stable, so load order breaks ties. */
+    for (size_t i = 1; i < n; i++) {
+        struct plugin *p = v[i];
+        size_t j = i;
+        while (j > 0 && v[j - 1]->intercept_priority > p->intercept_priority) {
+            v[j] = v[j - 1];
+            j--;
+        }
+        v[j] = p;
+    }
+}
+
+void plugins_socket_event(struct plugins *ps, struct sock *s, bool connected)
+{
+    for (size_t i = 0; i < ps->n; i++) {
+        struct plugin *p = ps->list[i];
+        sb_socket_hook_fn fn = connected ? p->socket_connected : p->socket_disconnected;
+        if (fn)
+            fn(p->state, (sb_socket_t *)(void *)s);
+    }
 }
 
 void plugins_unload(struct plugins *ps)
@@ -174,6 +223,7 @@ void plugins_unload(struct plugins *ps)
     }
     free(ps->list);
     free(ps->auth);
+    free(ps->global);
     memset(ps, 0, sizeof(*ps));
 }
 

@@ -11,6 +11,7 @@
 
 #include <jansson.h>
 #include <switchboard/plugin.h>
+#include <uv.h>
 
 #include "../bus/bus.h"
 #include "../config/config.h"
@@ -34,6 +35,8 @@ struct plugin {
     sb_authenticate_fn authenticate;
     sb_before_event_fn before_event;
     sb_after_reply_fn after_reply;
+    sb_socket_hook_fn socket_connected;
+    sb_socket_hook_fn socket_disconnected;
     int auth_priority;
     int intercept_priority;
 };
@@ -43,8 +46,11 @@ struct plugins {
     size_t n;
     struct plugin **auth; /* borrowed from list, by auth_priority */
     size_t nauth;
+    struct plugin **global; /* borrowed from list: --interceptor plugins, by priority */
+    size_t nglobal;
     struct bus *bus;      /* borrowed */
     struct registry *reg; /* borrowed */
+    uv_loop_t *loop;      /* borrowed: the clock of now_ms() */
 };
 
 /* One authentication attempt (sb_auth_req_t). */
@@ -58,11 +64,12 @@ struct sb_auth_req {
 
 /* One event through the interceptors (sb_event_t). */
 struct sb_event {
-    struct sock *sock; /* borrowed */
-    const char *name;  /* borrowed */
-    json_t *args;      /* new reference: the arguments (an array), replaceable */
-    char *args_text;   /* owned cache */
-    char *error;       /* owned: message of a refusal */
+    struct sock *sock;   /* borrowed */
+    const char *name;    /* borrowed */
+    const char *gateway; /* borrowed: the handler's gateway name, NULL when there is none */
+    json_t *args;        /* new reference: the arguments (an array), replaceable */
+    char *args_text;     /* owned cache */
+    char *error;         /* owned: message of a refusal */
 };
 
 /* One reply through the after-interceptors (sb_reply_t). */
@@ -76,13 +83,17 @@ extern const sb_host_api_t plugin_host_api;
 
 /* Loads every plugin of the configuration. On failure prints a one-line reason naming the file
  * to the log and returns a negative sb_err_t (the server then exits). */
-int plugins_load(struct plugins *ps, const struct config *cfg, const char *exe_dir, struct bus *bus,
-                 struct registry *reg);
+int plugins_load(struct plugins *ps, const struct config *cfg, const char *exe_dir, uv_loop_t *loop,
+                 struct bus *bus, struct registry *reg);
 /* Loads one plugin from `path` (with `config`); used by plugins_load and the tests. */
 int plugins_load_one(struct plugins *ps, const char *path, const char *config);
 /* Calls every fini() and unloads. */
 void plugins_unload(struct plugins *ps);
 struct plugin *plugins_find(const struct plugins *ps, const char *name);
+/* Sorts interceptors by priority (stable: load order breaks ties). */
+void plugins_sort_interceptors(struct plugin **v, size_t n);
+/* Tells every plugin that a socket joined or left its namespace. */
+void plugins_socket_event(struct plugins *ps, struct sock *s, bool connected);
 /* Resolves a plugin NAME to a path: NAME itself when it contains '/' or ends in ".so",
  * otherwise <dir>/<NAME>.so in the first of the search directories where it exists. Returns a
  * new string or NULL. */

@@ -217,16 +217,16 @@ size_t proto_utf8_seq(const unsigned char *s, size_t len, size_t *bad);
  * flags: {...}}. Map keys are matched in any order; unknown keys are ignored.
  */
 struct adapter_msg {
-    char *uid;         /* owned: the sender ("emitter" for emitters) */
-    int type;          /* the Socket.IO packet type, 2 (EVENT) for a broadcast */
-    char *nsp;         /* owned; "/" when the packet has none */
-    char *event;       /* owned: data[0] (a number becomes its decimal text) */
-    json_t *args;      /* new reference: data[1..] as a JSON array */
-    char **rooms;      /* owned array of owned strings */
+    char *uid;    /* owned: the sender ("emitter" for emitters) */
+    int type;     /* the Socket.IO packet type, 2 (EVENT) for a broadcast */
+    char *nsp;    /* owned; "/" when the packet has none */
+    char *event;  /* owned: data[0] (a number becomes its decimal text) */
+    json_t *args; /* new reference: data[1..] as a JSON array */
+    char **rooms; /* owned array of owned strings */
     size_t nrooms;
-    char **except;     /* owned array of owned strings */
+    char **except; /* owned array of owned strings */
     size_t nexcept;
-    json_t *flags;     /* new reference: opts.flags as an object ({} when absent) */
+    json_t *flags; /* new reference: opts.flags as an object ({} when absent) */
 };
 
 /*

@@ -47,7 +47,7 @@ describe("plugins the loader refuses", () => {
   test("abi_major2.so: the log names both ABI versions", async () => {
     const so = fixture("abi_major2.so");
     const r = await runWith([so]);
-    assertRefused(r, /built for plugin ABI 2\.3, this server speaks ABI 1\.0/);
+    assertRefused(r, /built for plugin ABI 2\.3, this server speaks ABI 1\.\d+/);
     assert.ok(r.stderr.includes(so), "the message names the file");
   });
 
