@@ -34,10 +34,37 @@ typedef enum sb_err {
 #undef SB_ERR_ENUM_
 } sb_err_t;
 
-/* Returns a static, human-readable message for an error code (never NULL). */
-const char *sb_strerror(int err);
+/* Returns a static, human-readable message for an error code (never NULL). Defined here, so a
+ * plugin can use it without linking against the server (which exports nothing). */
+static inline const char *sb_strerror(int err)
+{
+    switch (err) {
+    case SB_OK:
+        return "success";
+#define SB_ERR_MSG_(name, num, msg)                                                                \
+    case SB_E##name:                                                                               \
+        return msg;
+        SB_ERRNO_MAP(SB_ERR_MSG_)
+#undef SB_ERR_MSG_
+    default:
+        return "unknown error";
+    }
+}
 
 /* Returns the symbolic name ("SB_ENOMEM") of an error code (never NULL). */
-const char *sb_err_name(int err);
+static inline const char *sb_err_name(int err)
+{
+    switch (err) {
+    case SB_OK:
+        return "SB_OK";
+#define SB_ERR_NAME_(name, num, msg)                                                               \
+    case SB_E##name:                                                                               \
+        return "SB_E" #name;
+        SB_ERRNO_MAP(SB_ERR_NAME_)
+#undef SB_ERR_NAME_
+    default:
+        return "SB_EUNKNOWN";
+    }
+}
 
 #endif
