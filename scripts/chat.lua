@@ -1,51 +1,144 @@
--- A chat gateway: join and leave rooms, message a room, list who is in it.
+-- A chat gateway: rooms with presence (who is online) and history (the last 50 messages).
 --
---   join     {room = "lobby"}               -> ack {room, members}; "joined" to the room
---   leave    {room = "lobby"}               -> ack true; "left" to the room
---   message  {room = "lobby", text = "hi"}  -> "message" {room, from, text, at} to the room
---   members  {room = "lobby"}               -> ack {room, members}
+--   join     {room = "lobby"}              -> ack {room, members}; the joiner gets `history`
+--                                             {room, messages}; the room gets `presence`
+--                                             {room, online} and `joined` {room, user}
+--   leave    {room = "lobby"}              -> ack true; the room gets `left` and `presence`
+--   message  {room = "lobby", text = "hi"} -> `message` {room, from, text, at} to the room
+--   members  {room = "lobby"}              -> ack {room, members} (who is online)
+--
+-- With --redis, presence and history live in Redis, so every instance of the cluster sees the
+-- same; without it they live in this process (and last until it stops).
 
 local MAX_ROOM = 64
 local MAX_TEXT = 2000
+local HISTORY = 50
+
+-- ---- storage: Redis when the server has it, this process otherwise ----
+
+local have_redis -- decided on first use
+local local_history, local_online = {}, {}
+
+local function redis_on()
+  if have_redis == nil then
+    local _, err = redis.pcall("PING")
+    if err and err:find("not connected", 1, true) then
+      return false -- configured but not up yet: ask again next time
+    end
+    have_redis = err == nil
+  end
+  return have_redis
+end
+
+-- Presence counts sockets per user, so a user with two tabs stays online until both leave.
+local function presence_add(room, name, delta)
+  if redis_on() then
+    local n = redis.call("HINCRBY", "chat:online:" .. room, name, delta)
+    if n <= 0 then redis.call("HDEL", "chat:online:" .. room, name) end
+    return
+  end
+  local online = local_online[room] or {}
+  local_online[room] = online
+  online[name] = (online[name] or 0) + delta
+  if online[name] <= 0 then online[name] = nil end
+end
+
+local function online(room)
+  local names = {}
+  if redis_on() then
+    names = redis.call("HKEYS", "chat:online:" .. room)
+  else
+    for name in pairs(local_online[room] or {}) do names[#names + 1] = name end
+  end
+  table.sort(names)
+  return sb.array(names)
+end
+
+local function history_add(room, entry)
+  if redis_on() then
+    local key = "chat:history:" .. room
+    redis.call("RPUSH", key, sb.json.encode(entry))
+    redis.call("LTRIM", key, -HISTORY, -1)
+    return
+  end
+  local h = local_history[room] or {}
+  local_history[room] = h
+  h[#h + 1] = entry
+  if #h > HISTORY then table.remove(h, 1) end
+end
+
+local function history(room)
+  if not redis_on() then return sb.array(local_history[room] or {}) end
+  local out = {}
+  for i, text in ipairs(redis.call("LRANGE", "chat:history:" .. room, 0, -1)) do
+    out[i] = sb.json.decode(text)
+  end
+  return sb.array(out)
+end
+
+-- ---- the gateway ----
 
 local function room_of(data)
   local room = type(data) == "table" and data.room or nil
   if type(room) ~= "string" or #room == 0 or #room > MAX_ROOM then
     sb.throw("room must be a string of 1 to " .. MAX_ROOM .. " characters")
   end
-  -- Keep chat rooms apart from the server's own rooms (user:<id>, authenticated).
-  return "chat:" .. room
+  return room
 end
 
 local function name_of(socket)
   return socket.user or ("guest-" .. socket.id:sub(1, 6))
 end
 
-local function members(room)
-  local list = {}
-  for _, s in ipairs(sb.sockets(room)) do
-    list[#list + 1] = s.user or ("guest-" .. s.id:sub(1, 6))
-  end
-  table.sort(list)
-  return sb.array(list)
+-- Keep chat rooms apart from the server's own rooms (user:<id>, authenticated).
+local function channel(room) return "chat:" .. room end
+
+local function announce(room)
+  sb.to(channel(room)):emit("presence", { room = room, online = online(room) })
+end
+
+local function leave(socket, room, name)
+  socket.data.rooms[room] = nil
+  presence_add(room, name, -1)
+  sb.to(channel(room)):emit("left", { room = room, user = name })
+  announce(room)
 end
 
 return {
   namespace = "/",
 
+  on_connect = function(socket)
+    socket.data.rooms = {}
+  end,
+
+  -- A socket that goes away leaves its rooms (the socket is gone by the time Redis answers,
+  -- so everything needed is read first).
+  on_disconnect = function(socket)
+    local name, rooms = name_of(socket), socket.data.rooms or {}
+    for room in pairs(rooms) do leave(socket, room, name) end
+  end,
+
   events = {
     join = function(socket, data)
       local room = room_of(data)
-      socket:join(room)
-      socket:to(room):emit("joined", { room = data.room, user = name_of(socket) })
-      return { room = data.room, members = members(room) }
+      if socket.data.rooms[room] then
+        return { room = room, members = online(room) }
+      end
+      local name = name_of(socket)
+      socket:join(channel(room))
+      socket.data.rooms[room] = true
+      presence_add(room, name, 1)
+      socket:emit("history", { room = room, messages = history(room) })
+      socket:to(channel(room)):emit("joined", { room = room, user = name })
+      announce(room)
+      return { room = room, members = online(room) }
     end,
 
     leave = function(socket, data)
       local room = room_of(data)
-      if socket:in_room(room) then
-        socket:leave(room)
-        sb.to(room):emit("left", { room = data.room, user = name_of(socket) })
+      if socket.data.rooms[room] then
+        socket:leave(channel(room))
+        leave(socket, room, name_of(socket))
       end
       return true
     end,
@@ -56,18 +149,18 @@ return {
       if type(text) ~= "string" or #text == 0 or #text > MAX_TEXT then
         sb.throw("text must be a string of 1 to " .. MAX_TEXT .. " characters")
       end
-      if not socket:in_room(room) then
+      if not socket.data.rooms[room] then
         sb.throw("join the room first")
       end
-      sb.to(room):emit("message", {
-        room = data.room, from = name_of(socket), text = text, at = os.time(),
-      })
+      local entry = { room = room, from = name_of(socket), text = text, at = os.time() }
+      history_add(room, entry)
+      sb.to(channel(room)):emit("message", entry)
       return true
     end,
 
     members = function(socket, data)
       local room = room_of(data)
-      return { room = data.room, members = members(room) }
+      return { room = room, members = online(room) }
     end,
   },
 }

@@ -12,7 +12,7 @@
 #include "lua.h"
 
 struct lua_nsp {
-    struct map events;        /* event name -> struct handler (owned) */
+    struct map events;        /* event name -> struct handler (borrowed from its gateway) */
     struct map server_events; /* server-side emits from other servers -> struct handler */
     struct gateway **gws;     /* owned array of borrowed gateways */
     size_t ngws;
@@ -33,7 +33,98 @@ struct lua_host {
     const char *current_nsp;
     struct gateway *current_gw; /* the gateway whose code is running, for log lines */
     int traceback_ref;          /* debug.traceback, kept before the sandbox hides `debug` */
+
+    struct lua_limits limits;
+    uint64_t budget_ns;     /* limits.time_ms in ns */
+    uint64_t mem_limit;     /* limits.memory */
+    uint64_t mem_used;      /* bytes the Lua heap holds */
+    unsigned in_lua;        /* > 0 while gateway code runs: the memory cap applies */
+    uint64_t load_deadline; /* hrtime by which a loading file must be done, 0 = none */
+    struct lua_run *current_run;
+    struct lua_run *suspended; /* runs waiting for an operation */
+    size_t nsuspended;
+
+    struct gateway *loading_gw; /* the gateway whose file runs now (its requires are noted) */
+    char last_error[512];       /* why the last gateway load failed, for /metrics and logs */
+
+    /* Hot reload (reload.c). */
+    struct map status; /* gateway file -> struct reload_status (owned) */
+    uv_fs_event_t watch_dir, watch_lib;
+    bool watching_dir, watching_lib;
+    uv_timer_t reload_timer; /* debounces bursts of file events */
+    struct map changed;      /* file names changed since the last reload (owned keys) */
+    bool reload_all_pending;
+    struct lua_timer *orphan_timers;
+    void *redis; /* api_redis.c's state */
 };
+
+/* ---- gateway.c: loading, installing, unloading ---- */
+
+/* Builds the gateway of `path` and installs it (in place of its running version, which keeps
+ * serving when the new one fails). Returns 0 or a negative sb_err_t after logging why. */
+int luah_load_gateway(struct lua_host *lh, const char *path);
+/* Takes the gateway of a removed file out of service. */
+void luah_unload_gateway(struct lua_host *lh, const char *path);
+/* Loads every *.lua of the scripts directory (initial: stop at the first failure). */
+int luah_scan(struct lua_host *lh, bool initial);
+struct gateway *luah_gateway_by_file(const struct lua_host *lh, const char *path);
+
+/* ---- reload.c: hot reload and its status ---- */
+
+/* Records the outcome of loading `path` (rc 0: loaded; 1: removed; < 0: failed, with
+ * lh->last_error) for /metrics. */
+void luah_reload_status(struct lua_host *lh, const char *path, int rc);
+void luah_status_free(struct lua_host *lh);
+
+/* ---- api_timer.c ---- */
+
+void api_timer_open(lua_State *L); /* sb.after, sb.every */
+/* Stops the timers a gateway started (it is being unloaded). */
+void luah_timers_cancel(struct lua_host *lh, struct gateway *gw);
+
+/* ---- api_redis.c ---- */
+
+void api_redis_open(lua_State *L); /* sb.redis (also the global `redis`) */
+
+/* ---- run.c: gateway code in coroutines ---- */
+
+struct lua_run;
+/* Called once when a run ends: status 0 with `nres` results on r->co's stack (1..nres), or an
+ * error status with the error object on its top (a budget kill is LUA_ERRRUN). */
+typedef void (*lua_run_done)(struct lua_run *r, int status, int nres);
+
+struct lua_run {
+    struct lua_host *lh;
+    lua_State *co;
+    int co_ref;
+    struct gateway *gw; /* referenced while the run lives; NULL for code outside gateways */
+    struct sock *s;     /* the socket it runs for, NULL once it went away (or none) */
+    lua_run_done done;
+    void *ud;
+    uint64_t slice_start_ns, used_ns;
+    bool killed;    /* stopped by the time budget */
+    bool suspended; /* in lh->suspended, waiting for an operation */
+    struct lua_run *prev, *next;
+    char what[160]; /* for log lines: "gateway chat, event 'join'" */
+};
+
+/* A run for gateway `gw` (may be NULL) and socket `s` (may be NULL). Push the function and its
+ * arguments on r->co, then call luah_run_go(). NULL when out of memory. */
+struct lua_run *luah_run_new(struct lua_host *lh, struct gateway *gw, struct sock *s,
+                             const char *what);
+/* Starts the run; `done` (may be NULL) gets its end. */
+void luah_run_go(struct lua_run *r, int nargs, lua_run_done done, void *ud);
+/* Continues a waiting run with `nvalues` values pushed on r->co (the waiting call's results). */
+void luah_run_resume(struct lua_run *r, int nvalues);
+/* The run executing now, or NULL. */
+struct lua_run *luah_run_current(struct lua_host *lh);
+/* From a C function: suspends the current run until luah_run_resume(). Use as
+ * `return luah_run_wait(L);` after registering the operation. Raises outside a run. */
+int luah_run_wait(lua_State *L);
+/* The socket went away: waiting runs forget it. */
+void luah_runs_forget_sock(struct lua_host *lh, const struct sock *s);
+/* Drops every waiting run (shutdown). */
+void luah_runs_free(struct lua_host *lh);
 
 /* The host that owns `L`. */
 struct lua_host *luah_from(lua_State *L);
@@ -41,7 +132,7 @@ struct lua_host *luah_from(lua_State *L);
 /* Calls the function below `nargs` arguments on the stack, protected, with a traceback. On
  * error logs `what` and the traceback, counts it, and leaves the error object on the stack
  * (returns non-zero); on success leaves the results (LUA_MULTRET). */
-int luah_pcall(struct lua_host *lh, int nargs, const char *what);
+int luah_pcall(struct lua_host *lh, lua_State *L, int nargs, const char *what);
 
 /* Turns the error object on the top of the stack into the message the client sees: the
  * message of sb.exception(...) (*data set when it is not a string), otherwise "Internal server
@@ -70,7 +161,7 @@ void api_json_open(lua_State *L); /* adds sb.json, sb.null, sb.array to the tabl
 
 void api_socket_open(lua_State *L);
 /* Pushes the Lua object of `s`, creating it on first use. */
-void api_socket_push(struct lua_host *lh, struct sock *s);
+void api_socket_push(struct lua_host *lh, lua_State *L, struct sock *s);
 /* Detaches the Lua object from a socket that is going away: later use sees a closed socket. */
 void api_socket_forget(struct lua_host *lh, struct sock *s);
 

@@ -55,9 +55,10 @@ static void query_of(lua_State *L, struct lua_host *lh, struct query_args *a)
     a->q.nexcept = (size_t)strings(L, 3, a->except);
 }
 
-/* A callback kept for a later answer. */
+/* A callback kept for a later answer, with the gateway whose code asked. */
 struct lua_cb {
     struct lua_host *lh;
+    struct gateway *gw;
     int fn;
 };
 
@@ -67,9 +68,20 @@ static struct lua_cb *keep_fn(lua_State *L, int idx)
     if (!cb)
         return NULL;
     cb->lh = luah_from(L);
+    cb->gw = cb->lh->current_gw;
+    if (cb->gw)
+        gateway_ref(cb->gw);
     lua_pushvalue(L, idx);
     cb->fn = luaL_ref(L, LUA_REGISTRYINDEX);
     return cb;
+}
+
+static void drop_fn(struct lua_cb *cb)
+{
+    luaL_unref(cb->lh->L, LUA_REGISTRYINDEX, cb->fn);
+    if (cb->gw)
+        gateway_unref(cb->lh, cb->gw);
+    free(cb);
 }
 
 static const char *err_text(int err)
@@ -77,25 +89,24 @@ static const char *err_text(int err)
     return err == SB_ETIMEOUT ? "operation has timed out" : sb_strerror(err);
 }
 
-/* Calls the kept function with (err or nil, value) and forgets it. */
+/* Calls the kept function with (err or nil, value) in a run of its own, and forgets it. */
 static void call_back(struct lua_cb *cb, json_t *value, int err, const char *what)
 {
-    lua_State *L = cb->lh->L;
-    lua_rawgeti(L, LUA_REGISTRYINDEX, cb->fn);
-    luaL_unref(L, LUA_REGISTRYINDEX, cb->fn);
-    if (err)
-        lua_pushstring(L, err_text(err));
-    else
-        lua_pushnil(L);
-    if (value)
-        json_push(L, value, false);
-    else
-        lua_pushnil(L);
-    if (luah_pcall(cb->lh, 2, what))
-        lua_pop(L, 1);
-    else
-        lua_settop(L, 0);
-    free(cb);
+    struct lua_run *r = luah_run_new(cb->lh, cb->gw, NULL, what);
+    if (r) {
+        lua_State *co = r->co;
+        lua_rawgeti(co, LUA_REGISTRYINDEX, cb->fn);
+        if (err)
+            lua_pushstring(co, err_text(err));
+        else
+            lua_pushnil(co);
+        if (value)
+            json_push(co, value, false);
+        else
+            lua_pushnil(co);
+        luah_run_go(r, 2, NULL, NULL);
+    }
+    drop_fn(cb);
 }
 
 /* A fetched socket as gateways see it: {id=, rooms=, user=, claims=, query=}. */
@@ -140,8 +151,7 @@ static int l_fetch(lua_State *L)
         return luaL_error(L, "fetch_sockets: out of memory");
     int rc = bus_fetch_sockets(lh->bus, &a.q, fetch_cb, cb);
     if (rc) {
-        luaL_unref(L, LUA_REGISTRYINDEX, cb->fn);
-        free(cb);
+        drop_fn(cb);
         return luaL_error(L, "fetch_sockets: %s",
                           rc == SB_EIO ? "the cluster bus is not connected" : sb_strerror(rc));
     }
@@ -193,10 +203,8 @@ static int l_server_emit(lua_State *L)
                              DEFAULT_TIMEOUT_MS, cb ? server_ack_cb : NULL, cb);
     json_decref(args);
     if (rc) {
-        if (cb) {
-            luaL_unref(L, LUA_REGISTRYINDEX, cb->fn);
-            free(cb);
-        }
+        if (cb)
+            drop_fn(cb);
         return luaL_error(L, "server_emit('%s'): %s", event,
                           rc == SB_EIO ? "the cluster bus is not connected" : sb_strerror(rc));
     }
@@ -204,7 +212,25 @@ static int l_server_emit(lua_State *L)
 }
 
 /* A server-side emit from another server: the `server_events` handler of a gateway of the
- * namespace answers it with its return value. */
+ * namespace answers it with its return value (after waiting, if it waits). */
+static void server_event_done(struct lua_run *r, int status, int nres)
+{
+    struct bus_reply *reply = r->ud;
+    if (status || nres == 0) {
+        if (status)
+            bus_reply_cancel(reply);
+        else
+            bus_reply(reply, NULL);
+        return;
+    }
+    char err[128];
+    json_t *value = json_from_lua(r->co, 1, err, sizeof(err));
+    if (!value)
+        LOG_ERROR("lua", "%s returned a value that cannot be sent: %s", r->what, err);
+    bus_reply(reply, value);
+    json_decref(value);
+}
+
 static void server_event(void *ud, const char *nsp, const char *event, json_t *args,
                          struct bus_reply *reply)
 {
@@ -215,37 +241,19 @@ static void server_event(void *ud, const char *nsp, const char *event, json_t *a
         bus_reply_cancel(reply);
         return;
     }
-    lua_State *L = lh->L;
-    int base = lua_gettop(L);
-    size_t n = json_array_size(args);
-    luaL_checkstack(L, (int)n + 2, "server event arguments");
-    lua_rawgeti(L, LUA_REGISTRYINDEX, h->ref);
-    for (size_t i = 0; i < n; i++)
-        json_push(L, json_array_get(args, i), true);
-    const char *saved_nsp = lh->current_nsp;
-    struct gateway *saved_gw = lh->current_gw;
-    lh->current_nsp = h->gw->nsp;
-    lh->current_gw = h->gw;
     char what[256];
     snprintf(what, sizeof(what), "gateway %s, server event '%s'", h->gw->name, h->event);
-    int rc = luah_pcall(lh, (int)n, what);
-    lh->current_nsp = saved_nsp;
-    lh->current_gw = saved_gw;
-    if (rc) {
-        lua_settop(L, base);
+    struct lua_run *r = luah_run_new(lh, h->gw, NULL, what);
+    if (!r) {
         bus_reply_cancel(reply);
         return;
     }
-    json_t *value = NULL;
-    if (lua_gettop(L) > base) {
-        char err[128];
-        value = json_from_lua(L, base + 1, err, sizeof(err));
-        if (!value)
-            LOG_ERROR("lua", "%s returned a value that cannot be sent: %s", what, err);
-    }
-    lua_settop(L, base);
-    bus_reply(reply, value);
-    json_decref(value);
+    size_t n = json_array_size(args);
+    luaL_checkstack(r->co, (int)n + 2, "server event arguments");
+    lua_rawgeti(r->co, LUA_REGISTRYINDEX, h->ref);
+    for (size_t i = 0; i < n; i++)
+        json_push(r->co, json_array_get(args, i), true);
+    luah_run_go(r, (int)n, reply ? server_event_done : NULL, reply);
 }
 
 static const char prelude[] =

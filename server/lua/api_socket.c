@@ -32,9 +32,12 @@ static struct sock *live(lua_State *L, int idx)
     return ls->s && ls->s->connected ? ls->s : NULL;
 }
 
-void api_socket_push(struct lua_host *lh, struct sock *s)
+void api_socket_push(struct lua_host *lh, lua_State *L, struct sock *s)
 {
-    lua_State *L = lh->L;
+    if (!s) {
+        lua_pushnil(L);
+        return;
+    }
     if (s->lua_ref != LUA_NOREF) {
         lua_rawgeti(L, LUA_REGISTRYINDEX, s->lua_ref);
         return;
@@ -157,6 +160,7 @@ static int s_tostring(lua_State *L)
 
 struct lua_ack {
     struct lua_host *lh;
+    struct gateway *gw; /* whose code asked: its namespace is the callback's */
     struct sock *s;
     uint64_t id;
     int fn;            /* the Lua callback */
@@ -172,29 +176,29 @@ static void ack_cb(void *ud, json_t *args, int err)
 {
     struct lua_ack *a = ud;
     struct lua_host *lh = a->lh;
-    lua_State *L = lh->L;
     if (a->timer) {
         uv_timer_stop(a->timer);
         uv_close((uv_handle_t *)a->timer, timer_closed_cb);
     }
-    lua_rawgeti(L, LUA_REGISTRYINDEX, a->fn);
-    luaL_unref(L, LUA_REGISTRYINDEX, a->fn);
-    int nargs = 1;
-    if (err) {
-        lua_pushstring(L, err == SB_ETIMEOUT ? "operation has timed out" : "socket disconnected");
-    } else {
-        lua_pushnil(L);
-        size_t n = json_array_size(args);
-        luaL_checkstack(L, (int)n + 2, "ack arguments");
+    struct lua_run *r = luah_run_new(lh, a->gw, err ? NULL : a->s, "ack callback");
+    if (r) {
+        lua_State *co = r->co;
+        size_t n = err ? 0 : json_array_size(args);
+        luaL_checkstack(co, (int)n + 3, "ack arguments");
+        lua_rawgeti(co, LUA_REGISTRYINDEX, a->fn);
+        if (err)
+            lua_pushstring(co,
+                           err == SB_ETIMEOUT ? "operation has timed out" : "socket disconnected");
+        else
+            lua_pushnil(co);
         for (size_t i = 0; i < n; i++)
-            json_push(L, json_array_get(args, i), true);
-        nargs += (int)n;
+            json_push(co, json_array_get(args, i), true);
+        luah_run_go(r, 1 + (int)n, NULL, NULL);
     }
+    luaL_unref(lh->L, LUA_REGISTRYINDEX, a->fn);
+    if (a->gw)
+        gateway_unref(lh, a->gw);
     free(a);
-    if (luah_pcall(lh, nargs, "ack callback"))
-        lua_pop(L, 1);
-    else
-        lua_settop(L, 0);
 }
 
 static void ack_timeout_cb(uv_timer_t *t)
@@ -233,6 +237,9 @@ static int emit_impl(lua_State *L, int self, int first, uint64_t timeout_ms)
             return luaL_error(L, "socket:emit: out of memory");
         }
         a->lh = luah_from(L);
+        a->gw = a->lh->current_gw;
+        if (a->gw)
+            gateway_ref(a->gw);
         a->s = s;
         a->id = id;
         lua_pushvalue(L, top);

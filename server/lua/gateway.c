@@ -1,8 +1,14 @@
 /*
- * Loading gateways: every *.lua file of the scripts directory, in name order, compiled as text
- * only (bytecode is refused), run in its own environment on top of the sandbox, and checked:
- * the table it returns names a namespace, interceptors that are loaded plugins, hooks that are
- * functions and handlers that are functions, with no event handled twice in one namespace.
+ * Gateways: every *.lua file of the scripts directory, compiled as text only (bytecode is
+ * refused), run in its own environment on top of the sandbox, and checked: the table it
+ * returns names a namespace, interceptors that are loaded plugins, hooks and handlers that are
+ * functions, and no event handled twice in one namespace.
+ *
+ * A gateway is built first, on its own (gateway_build), then installed in one step
+ * (gateway_install), possibly in place of its previous version: a file that fails to load
+ * leaves the old version serving (Kong's "last good version"). An uninstalled gateway lives on
+ * while code of it still runs (a handler waiting for Redis finishes with the code it started
+ * with), thanks to a reference count.
  */
 #include "api.h"
 
@@ -52,18 +58,18 @@ static char *read_file(const char *path, size_t *len, char *err, size_t errlen)
 }
 
 /*
- * Compiles `path` as text and runs it in a fresh sandbox environment. On success leaves one
- * result on the stack and returns 0; on failure logs why (with file and line) and returns
- * SB_ELUA.
+ * Compiles `path` as text and runs it in a fresh sandbox environment on `L`. On success leaves
+ * one result on the stack and returns 0; on failure logs why (with file and line), keeps the
+ * reason in lh->last_error and returns SB_ELUA or SB_EIO.
  */
-static int run_file(struct lua_host *lh, const char *path, const char *what)
+static int run_file(struct lua_host *lh, lua_State *L, const char *path, const char *what)
 {
-    lua_State *L = lh->L;
     char err[256];
     size_t len = 0;
     char *src = read_file(path, &len, err, sizeof(err));
     if (!src) {
         LOG_ERROR("lua", "%s %s: %s", what, path, err);
+        snprintf(lh->last_error, sizeof(lh->last_error), "%s: %s", path, err);
         return SB_EIO;
     }
     char chunkname[1024];
@@ -72,6 +78,7 @@ static int run_file(struct lua_host *lh, const char *path, const char *what)
     free(src);
     if (rc) {
         LOG_ERROR("lua", "%s %s: %s", what, path, lua_tostring(L, -1));
+        snprintf(lh->last_error, sizeof(lh->last_error), "%s", lua_tostring(L, -1));
         lua_pop(L, 1);
         return SB_ELUA;
     }
@@ -80,7 +87,9 @@ static int run_file(struct lua_host *lh, const char *path, const char *what)
     int base = lua_gettop(L) - 1;
     char desc[1100];
     snprintf(desc, sizeof(desc), "loading %s %s", what, path);
-    if (luah_pcall(lh, 0, desc)) {
+    if (luah_pcall(lh, L, 0, desc)) {
+        snprintf(lh->last_error, sizeof(lh->last_error), "%s",
+                 lua_tostring(L, -1) ? lua_tostring(L, -1) : "error while loading");
         lua_pop(L, 1);
         return SB_ELUA;
     }
@@ -88,8 +97,25 @@ static int run_file(struct lua_host *lh, const char *path, const char *what)
     return 0;
 }
 
+/* Remembers that the gateway being loaded (or running) uses a lib module. */
+static void note_module(struct lua_host *lh, const char *name)
+{
+    struct gateway *gw = lh->loading_gw ? lh->loading_gw : lh->current_gw;
+    if (!gw)
+        return;
+    for (size_t i = 0; i < gw->nmodules; i++)
+        if (strcmp(gw->modules[i], name) == 0)
+            return;
+    char **m = realloc(gw->modules, (gw->nmodules + 1) * sizeof(*m));
+    if (!m)
+        return;
+    gw->modules = m;
+    if ((m[gw->nmodules] = strdup(name)))
+        gw->nmodules++;
+}
+
 /* require(name): "switchboard" is the sb module; anything else is <scripts>/lib/<name>.lua
- * with dots as directory separators, loaded once. */
+ * with dots as directory separators, loaded once (until it changes on disk). */
 static int l_require(lua_State *L)
 {
     const char *name = luaL_checkstring(L, 1);
@@ -101,12 +127,13 @@ static int l_require(lua_State *L)
         if (!(*p == '.' || *p == '_' || *p == '-' || (*p >= 'a' && *p <= 'z') ||
               (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9')))
             return luaL_error(L, "module '%s' not found: invalid module name", name);
+    struct lua_host *lh = luah_from(L);
+    note_module(lh, name);
     lua_getfield(L, LUA_REGISTRYINDEX, "sb.loaded");
     lua_getfield(L, -1, name);
     if (!lua_isnil(L, -1))
         return 1;
     lua_pop(L, 1);
-    struct lua_host *lh = luah_from(L);
     char path[4096];
     int n = snprintf(path, sizeof(path), "%s/lib/", lh->scripts_dir);
     for (const char *p = name; *p && n < (int)sizeof(path) - 5; p++)
@@ -115,7 +142,7 @@ static int l_require(lua_State *L)
     struct stat st;
     if (stat(path, &st) != 0)
         return luaL_error(L, "module '%s' not found: no file %s", name, path);
-    if (run_file(lh, path, "module"))
+    if (run_file(lh, L, path, "module"))
         return luaL_error(L, "module '%s' failed to load (see the log)", name);
     if (lua_isnil(L, -1)) {
         lua_pop(L, 1);
@@ -134,6 +161,20 @@ void luah_require_open(lua_State *L)
     lua_setglobal(L, "require");
 }
 
+/* ---- a gateway's life ---- */
+
+static void free_handlers(lua_State *L, struct map *m)
+{
+    void *v;
+    for (uint32_t it = 0; map_next(m, &it, NULL, &v);) {
+        struct handler *h = v;
+        if (L)
+            luaL_unref(L, LUA_REGISTRYINDEX, h->ref);
+        free(h);
+    }
+    map_free(m);
+}
+
 static void gateway_free(lua_State *L, struct gateway *gw)
 {
     if (L) {
@@ -141,6 +182,11 @@ static void gateway_free(lua_State *L, struct gateway *gw)
         luaL_unref(L, LUA_REGISTRYINDEX, gw->on_connect);
         luaL_unref(L, LUA_REGISTRYINDEX, gw->on_disconnect);
     }
+    free_handlers(L, &gw->events);
+    free_handlers(L, &gw->server_events);
+    for (size_t i = 0; i < gw->nmodules; i++)
+        free(gw->modules[i]);
+    free(gw->modules);
     free(gw->file);
     free(gw->name);
     free(gw->nsp);
@@ -148,10 +194,21 @@ static void gateway_free(lua_State *L, struct gateway *gw)
     free(gw);
 }
 
-static struct lua_nsp *nsp_get(struct lua_host *lh, const char *name)
+void gateway_ref(struct gateway *gw)
+{
+    gw->refs++;
+}
+
+void gateway_unref(struct lua_host *lh, struct gateway *gw)
+{
+    if (--gw->refs == 0)
+        gateway_free(lh->L, gw);
+}
+
+static struct lua_nsp *nsp_get(struct lua_host *lh, const char *name, bool create)
 {
     struct lua_nsp *n = map_get(&lh->nsps, name);
-    if (n)
+    if (n || !create)
         return n;
     size_t len = strlen(name);
     n = calloc(1, sizeof(*n) + len + 1);
@@ -169,10 +226,10 @@ static struct lua_nsp *nsp_get(struct lua_host *lh, const char *name)
     return n;
 }
 
-/* Checks the table `field` of the gateway table at `t`: names to functions, none of them
- * already handled in the namespace. Returns 0 or SB_ELUA after logging why. */
-static int check_handlers(lua_State *L, int t, const char *field, const struct map *map,
-                          const struct gateway *gw, const char *path)
+/* Reads the table `field` of the gateway table at `t` into `map`: names to functions. Returns 0
+ * or SB_ELUA after logging why. */
+static int read_handlers(struct lua_host *lh, lua_State *L, int t, const char *field,
+                         struct map *map, struct gateway *gw)
 {
     lua_getfield(L, t, field);
     if (lua_isnil(L, -1)) {
@@ -180,43 +237,23 @@ static int check_handlers(lua_State *L, int t, const char *field, const struct m
         return 0;
     }
     if (!lua_istable(L, -1)) {
-        LOG_ERROR("lua", "gateway %s: %s must be a table of event name = function", path, field);
+        LOG_ERROR("lua", "gateway %s: %s must be a table of event name = function", gw->file,
+                  field);
+        snprintf(lh->last_error, sizeof(lh->last_error), "%s must be a table", field);
         lua_pop(L, 1);
         return SB_ELUA;
     }
     lua_pushnil(L);
     while (lua_next(L, -2)) {
         const char *event = lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : NULL;
-        const struct handler *other = event ? map_get(map, event) : NULL;
         if (!event || !lua_isfunction(L, -1)) {
-            LOG_ERROR("lua", "gateway %s: %s.%s must be a function", path, field,
+            LOG_ERROR("lua", "gateway %s: %s.%s must be a function", gw->file, field,
                       event ? event : "(key not a string)");
-        } else if (other) {
-            LOG_ERROR("lua", "gateway %s: %s '%s' of namespace %s is already handled by %s", path,
-                      field, event, gw->nsp, other->gw->file);
-        } else {
-            lua_pop(L, 1);
-            continue;
+            snprintf(lh->last_error, sizeof(lh->last_error), "%s.%s must be a function", field,
+                     event ? event : "?");
+            lua_pop(L, 3);
+            return SB_ELUA;
         }
-        lua_pop(L, 3);
-        return SB_ELUA;
-    }
-    lua_pop(L, 1);
-    return 0;
-}
-
-/* Registers the handlers check_handlers() accepted. */
-static int add_handlers(lua_State *L, int t, const char *field, struct map *map, struct gateway *gw,
-                        unsigned *count)
-{
-    lua_getfield(L, t, field);
-    if (!lua_istable(L, -1)) {
-        lua_pop(L, 1);
-        return 0;
-    }
-    lua_pushnil(L);
-    while (lua_next(L, -2)) {
-        const char *event = lua_tostring(L, -2);
         size_t elen = strlen(event);
         struct handler *h = malloc(sizeof(*h) + elen + 1);
         if (!h) {
@@ -232,30 +269,25 @@ static int add_handlers(lua_State *L, int t, const char *field, struct map *map,
             lua_pop(L, 2);
             return SB_ENOMEM;
         }
-        (*count)++;
     }
     lua_pop(L, 1);
     return 0;
 }
 
-/* Checks the table on the top of the stack and registers the gateway. Pops the table. */
-static int register_gateway(struct lua_host *lh, const char *path)
+/* Reads the gateway table on the top of the stack (popped) into a new, not yet installed
+ * gateway `gw`. Returns 0 or a negative sb_err_t after logging why. */
+static int read_table(struct lua_host *lh, struct gateway *gw)
 {
     lua_State *L = lh->L;
     int t = lua_gettop(L);
+    const char *path = gw->file;
     if (!lua_istable(L, t)) {
         LOG_ERROR("lua", "gateway %s must return a table (got %s)", path, luaL_typename(L, t));
+        snprintf(lh->last_error, sizeof(lh->last_error), "must return a table, got %s",
+                 luaL_typename(L, t));
         lua_pop(L, 1);
         return SB_ELUA;
     }
-    struct gateway *gw = calloc(1, sizeof(*gw));
-    if (!gw)
-        return SB_ENOMEM;
-    gw->ref = gw->on_connect = gw->on_disconnect = LUA_NOREF;
-    gw->file = strdup(path);
-    const char *base = strrchr(path, '/');
-    base = base ? base + 1 : path;
-    gw->name = strndup(base, strlen(base) - (strlen(base) > 4 ? 4 : 0));
 
     /* Typos in field names would silently disable a gateway: name them. */
     static const char *const known[] = {"namespace", "interceptors",  "on_connect", "on_disconnect",
@@ -274,12 +306,14 @@ static int register_gateway(struct lua_host *lh, const char *path)
                      path, k ? k : "(not a string)");
     }
 
+    int rc = SB_ELUA;
     lua_getfield(L, t, "namespace");
     if (lua_isnil(L, -1)) {
         gw->nsp = strdup("/");
     } else if (lua_type(L, -1) != LUA_TSTRING || lua_tostring(L, -1)[0] != '/') {
         LOG_ERROR("lua", "gateway %s: namespace must be a string starting with '/'", path);
-        goto fail;
+        snprintf(lh->last_error, sizeof(lh->last_error), "namespace must start with '/'");
+        goto out;
     } else {
         gw->nsp = strdup(lua_tostring(L, -1));
     }
@@ -290,36 +324,36 @@ static int register_gateway(struct lua_host *lh, const char *path)
     lua_getfield(L, t, "interceptors");
     if (!lua_isnil(L, -1) && !lua_istable(L, -1)) {
         LOG_ERROR("lua", "gateway %s: interceptors must be a list of plugin names", path);
-        goto fail;
+        snprintf(lh->last_error, sizeof(lh->last_error), "interceptors must be a list");
+        goto out;
     }
     size_t nown = lua_istable(L, -1) ? lua_objlen(L, -1) : 0;
     gw->interceptors = calloc(ps->nglobal + nown + 1, sizeof(*gw->interceptors));
     if (!gw->interceptors)
-        goto fail;
+        goto out;
     for (size_t i = 0; i < ps->nglobal; i++)
         gw->interceptors[gw->ninterceptors++] = ps->global[i];
-    if (nown) {
-        size_t n = nown;
-        for (size_t i = 1; i <= n; i++) {
-            lua_rawgeti(L, -1, (int)i);
-            const char *name = lua_tostring(L, -1);
-            struct plugin *p = name ? plugins_find(lh->plugins, name) : NULL;
-            if (!p || (!p->before_event && !p->after_reply)) {
-                if (p)
-                    LOG_ERROR("lua", "gateway %s: plugin '%s' has no interceptor hooks", path,
-                              name);
-                else
-                    LOG_ERROR("lua", "gateway %s: interceptor '%s' is not loaded (add --plugin %s)",
-                              path, name ? name : "(not a string)", name ? name : "NAME");
-                goto fail;
-            }
-            bool dup = false;
-            for (size_t j = 0; j < gw->ninterceptors; j++)
-                dup = dup || gw->interceptors[j] == p;
-            if (!dup)
-                gw->interceptors[gw->ninterceptors++] = p;
+    for (size_t i = 1; i <= nown; i++) {
+        lua_rawgeti(L, -1, (int)i);
+        const char *name = lua_tostring(L, -1);
+        struct plugin *p = name ? plugins_find(ps, name) : NULL;
+        if (!p || (!p->before_event && !p->after_reply)) {
+            if (p)
+                LOG_ERROR("lua", "gateway %s: plugin '%s' has no interceptor hooks", path, name);
+            else
+                LOG_ERROR("lua", "gateway %s: interceptor '%s' is not loaded (add --plugin %s)",
+                          path, name ? name : "(not a string)", name ? name : "NAME");
+            snprintf(lh->last_error, sizeof(lh->last_error), "interceptor '%s' unavailable",
+                     name ? name : "?");
             lua_pop(L, 1);
+            goto out;
         }
+        bool dup = false;
+        for (size_t j = 0; j < gw->ninterceptors; j++)
+            dup = dup || gw->interceptors[j] == p;
+        if (!dup)
+            gw->interceptors[gw->ninterceptors++] = p;
+        lua_pop(L, 1);
     }
     plugins_sort_interceptors(gw->interceptors, gw->ninterceptors);
     lua_pop(L, 1);
@@ -329,7 +363,8 @@ static int register_gateway(struct lua_host *lh, const char *path)
         lua_getfield(L, t, hooks[i]);
         if (!lua_isnil(L, -1) && !lua_isfunction(L, -1)) {
             LOG_ERROR("lua", "gateway %s: %s must be a function", path, hooks[i]);
-            goto fail;
+            snprintf(lh->last_error, sizeof(lh->last_error), "%s must be a function", hooks[i]);
+            goto out;
         }
         int ref = lua_isnil(L, -1) ? (lua_pop(L, 1), LUA_NOREF) : luaL_ref(L, LUA_REGISTRYINDEX);
         if (i == 0)
@@ -337,35 +372,192 @@ static int register_gateway(struct lua_host *lh, const char *path)
         else
             gw->on_disconnect = ref;
     }
-
-    struct lua_nsp *nsp = nsp_get(lh, gw->nsp);
-    unsigned nhandlers = 0;
-    if (!nsp)
-        goto fail;
-    /* Check every handler before registering any, so a bad gateway leaves nothing behind. */
-    if (check_handlers(L, t, "events", &nsp->events, gw, path) ||
-        check_handlers(L, t, "server_events", &nsp->server_events, gw, path) ||
-        add_handlers(L, t, "events", &nsp->events, gw, &nhandlers) ||
-        add_handlers(L, t, "server_events", &nsp->server_events, gw, &nhandlers))
-        goto fail;
-
-    struct gateway **gws = realloc(nsp->gws, (nsp->ngws + 1) * sizeof(*gws));
-    struct gateway **all = gws ? realloc(lh->gws, (lh->ngws + 1) * sizeof(*all)) : NULL;
-    if (gws)
-        nsp->gws = gws;
-    if (!all)
-        goto fail;
-    lh->gws = all;
-    nsp->gws[nsp->ngws++] = gw;
-    lh->gws[lh->ngws++] = gw;
-    gw->ref = luaL_ref(L, LUA_REGISTRYINDEX); /* pops the table */
-    LOG_INFO("lua", "gateway %s: namespace %s, %u handler(s)", gw->name, gw->nsp, nhandlers);
-    return 0;
-
-fail:
+    rc = read_handlers(lh, L, t, "events", &gw->events, gw);
+    if (!rc)
+        rc = read_handlers(lh, L, t, "server_events", &gw->server_events, gw);
+    if (!rc) {
+        lua_pushvalue(L, t);
+        gw->ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    }
+out:
     lua_settop(L, t - 1);
-    gateway_free(L, gw);
-    return SB_ELUA;
+    return rc;
+}
+
+/* Builds a gateway from its file, not installed yet. */
+static int gateway_build(struct lua_host *lh, const char *path, struct gateway **out)
+{
+    struct gateway *gw = calloc(1, sizeof(*gw));
+    if (!gw)
+        return SB_ENOMEM;
+    gw->ref = gw->on_connect = gw->on_disconnect = LUA_NOREF;
+    gw->refs = 1;
+    map_init(&gw->events);
+    map_init(&gw->server_events);
+    gw->file = strdup(path);
+    const char *base = strrchr(path, '/');
+    base = base ? base + 1 : path;
+    gw->name = strndup(base, strlen(base) - (strlen(base) > 4 ? 4 : 0));
+    lh->last_error[0] = '\0';
+    /* Modules required while the file runs are its dependencies. */
+    lh->loading_gw = gw;
+    int rc = run_file(lh, lh->L, path, "gateway");
+    lh->loading_gw = NULL;
+    if (!rc)
+        rc = read_table(lh, gw);
+    if (rc) {
+        gateway_free(lh->L, gw);
+        return rc;
+    }
+    *out = gw;
+    return 0;
+}
+
+static void nsp_remove_handlers(struct lua_nsp *n, struct gateway *gw)
+{
+    const char *k;
+    for (uint32_t it = 0; map_next(&gw->events, &it, &k, NULL);)
+        if (map_get(&n->events, k) && ((struct handler *)map_get(&n->events, k))->gw == gw)
+            map_del(&n->events, k);
+    for (uint32_t it = 0; map_next(&gw->server_events, &it, &k, NULL);)
+        if (map_get(&n->server_events, k) &&
+            ((struct handler *)map_get(&n->server_events, k))->gw == gw)
+            map_del(&n->server_events, k);
+}
+
+/* A handler of `m` that another gateway than `old` already serves in `n`, or NULL. */
+static struct handler *clash(const struct map *m, const struct map *taken,
+                             const struct gateway *old)
+{
+    const char *k;
+    for (uint32_t it = 0; map_next(m, &it, &k, NULL);) {
+        struct handler *other = map_get(taken, k);
+        if (other && other->gw != old)
+            return other;
+    }
+    return NULL;
+}
+
+static void list_remove(struct gateway **v, size_t *n, struct gateway *gw)
+{
+    for (size_t i = 0; i < *n; i++) {
+        if (v[i] == gw) {
+            memmove(v + i, v + i + 1, (*n - i - 1) * sizeof(*v));
+            (*n)--;
+            return;
+        }
+    }
+}
+
+/* Takes a gateway out of service: its handlers and hooks are no longer found, its timers stop,
+ * and it is freed once no code of it runs. */
+static void gateway_uninstall(struct lua_host *lh, struct gateway *gw)
+{
+    struct lua_nsp *n = nsp_get(lh, gw->nsp, false);
+    if (n) {
+        nsp_remove_handlers(n, gw);
+        list_remove(n->gws, &n->ngws, gw);
+        if (n->ngws == 0) {
+            /* No gateway declares the namespace any more: new connections to it are refused;
+             * sockets already in it stay. */
+            map_del(&lh->nsps, n->name);
+            map_free(&n->events);
+            map_free(&n->server_events);
+            free(n->gws);
+            free(n);
+        }
+    }
+    list_remove(lh->gws, &lh->ngws, gw);
+    luah_timers_cancel(lh, gw);
+    gateway_unref(lh, gw);
+}
+
+/*
+ * Puts `gw` in service, in place of `old` (NULL for a new file). Fails, changing nothing, when
+ * one of its events is handled by another gateway of its namespace.
+ */
+static int gateway_install(struct lua_host *lh, struct gateway *gw, struct gateway *old)
+{
+    struct lua_nsp *n = nsp_get(lh, gw->nsp, true);
+    if (!n)
+        return SB_ENOMEM;
+    struct handler *other = clash(&gw->events, &n->events, old);
+    if (!other)
+        other = clash(&gw->server_events, &n->server_events, old);
+    if (other) {
+        LOG_ERROR("lua", "gateway %s: event '%s' of namespace %s is already handled by %s",
+                  gw->file, other->event, gw->nsp, other->gw->file);
+        snprintf(lh->last_error, sizeof(lh->last_error), "event '%s' already handled by %s",
+                 other->event, other->gw->file);
+        if (n->ngws == 0) {
+            map_del(&lh->nsps, n->name);
+            map_free(&n->events);
+            map_free(&n->server_events);
+            free(n->gws);
+            free(n);
+        }
+        return SB_EEXISTS;
+    }
+    struct gateway **gws = realloc(n->gws, (n->ngws + 1) * sizeof(*gws));
+    if (gws)
+        n->gws = gws;
+    struct gateway **all = realloc(lh->gws, (lh->ngws + 1) * sizeof(*all));
+    if (all)
+        lh->gws = all;
+    if (!gws || !all)
+        return SB_ENOMEM;
+    if (old)
+        gateway_uninstall(lh, old);
+    /* The namespace may have been freed with the old version (its last gateway). */
+    n = nsp_get(lh, gw->nsp, true);
+    if (!n)
+        return SB_ENOMEM;
+    const char *k;
+    void *v;
+    for (uint32_t it = 0; map_next(&gw->events, &it, &k, &v);)
+        map_put(&n->events, k, v);
+    for (uint32_t it = 0; map_next(&gw->server_events, &it, &k, &v);)
+        map_put(&n->server_events, k, v);
+    gws = realloc(n->gws, (n->ngws + 1) * sizeof(*gws));
+    if (!gws)
+        return SB_ENOMEM;
+    n->gws = gws;
+    n->gws[n->ngws++] = gw;
+    lh->gws[lh->ngws++] = gw;
+    LOG_INFO("lua", "gateway %s: namespace %s, %u handler(s)%s", gw->name, gw->nsp,
+             (unsigned)(gw->events.count + gw->server_events.count), old ? " (reloaded)" : "");
+    return 0;
+}
+
+struct gateway *luah_gateway_by_file(const struct lua_host *lh, const char *path)
+{
+    for (size_t i = 0; i < lh->ngws; i++)
+        if (strcmp(lh->gws[i]->file, path) == 0)
+            return lh->gws[i];
+    return NULL;
+}
+
+int luah_load_gateway(struct lua_host *lh, const char *path)
+{
+    struct gateway *old = luah_gateway_by_file(lh, path), *gw;
+    int rc = gateway_build(lh, path, &gw);
+    if (!rc) {
+        rc = gateway_install(lh, gw, old);
+        if (rc)
+            gateway_unref(lh, gw);
+    }
+    luah_reload_status(lh, path, rc);
+    return rc;
+}
+
+void luah_unload_gateway(struct lua_host *lh, const char *path)
+{
+    struct gateway *gw = luah_gateway_by_file(lh, path);
+    if (gw) {
+        LOG_INFO("lua", "gateway %s: file removed, unloaded", gw->name);
+        gateway_uninstall(lh, gw);
+    }
+    luah_reload_status(lh, path, 1);
 }
 
 static int lua_file_filter(const struct dirent *d)
@@ -374,8 +566,31 @@ static int lua_file_filter(const struct dirent *d)
     return d->d_name[0] != '.' && n > 4 && strcmp(d->d_name + n - 4, ".lua") == 0;
 }
 
+int luah_scan(struct lua_host *lh, bool initial)
+{
+    struct dirent **names;
+    int n = scandir(lh->scripts_dir, &names, lua_file_filter, alphasort);
+    if (n < 0) {
+        LOG_ERROR("lua", "scripts directory %s: %s", lh->scripts_dir, strerror(errno));
+        return SB_EIO;
+    }
+    int rc = 0;
+    for (int i = 0; i < n; i++) {
+        char path[4096];
+        snprintf(path, sizeof(path), "%s/%s", lh->scripts_dir, names[i]->d_name);
+        if (!rc || !initial) {
+            int r = luah_load_gateway(lh, path);
+            if (r && !rc)
+                rc = r;
+        }
+        free(names[i]);
+    }
+    free(names);
+    return rc;
+}
+
 int luah_new(struct lua_host **out, uv_loop_t *loop, const char *scripts_dir, struct bus *bus,
-             struct plugins *plugins)
+             struct plugins *plugins, const struct lua_limits *limits)
 {
     struct lua_host *lh = calloc(1, sizeof(*lh));
     if (!lh)
@@ -384,33 +599,18 @@ int luah_new(struct lua_host **out, uv_loop_t *loop, const char *scripts_dir, st
     lh->bus = bus;
     lh->reg = bus->reg;
     lh->plugins = plugins;
+    lh->limits = *limits;
+    lh->budget_ns = (uint64_t)limits->time_ms * 1000000;
+    lh->mem_limit = limits->memory;
     lh->scripts_dir = strdup(scripts_dir);
     map_init(&lh->nsps);
+    map_init(&lh->status);
     lh->L = luah_state_new(lh);
     if (!lh->L) {
         luah_free(lh);
         return SB_ENOMEM;
     }
-
-    struct dirent **names;
-    int n = scandir(scripts_dir, &names, lua_file_filter, alphasort);
-    if (n < 0) {
-        LOG_ERROR("lua", "scripts directory %s: %s", scripts_dir, strerror(errno));
-        luah_free(lh);
-        return SB_EIO;
-    }
-    int rc = 0;
-    for (int i = 0; i < n; i++) {
-        char path[4096];
-        snprintf(path, sizeof(path), "%s/%s", scripts_dir, names[i]->d_name);
-        if (!rc) {
-            rc = run_file(lh, path, "gateway");
-            if (!rc)
-                rc = register_gateway(lh, path);
-        }
-        free(names[i]);
-    }
-    free(names);
+    int rc = luah_scan(lh, true);
     if (rc) {
         luah_free(lh);
         return rc;
@@ -429,23 +629,20 @@ void luah_free(struct lua_host *lh)
 {
     if (!lh)
         return;
+    luah_runs_free(lh);
+    while (lh->ngws)
+        gateway_uninstall(lh, lh->gws[lh->ngws - 1]);
     const char *k;
     void *v;
     for (uint32_t it = 0; map_next(&lh->nsps, &it, &k, &v);) {
         struct lua_nsp *n = v;
-        void *h;
-        for (uint32_t j = 0; map_next(&n->events, &j, NULL, &h);)
-            free(h);
-        for (uint32_t j = 0; map_next(&n->server_events, &j, NULL, &h);)
-            free(h);
         map_free(&n->events);
         map_free(&n->server_events);
         free(n->gws);
         free(n);
     }
     map_free(&lh->nsps);
-    for (size_t i = 0; i < lh->ngws; i++)
-        gateway_free(NULL, lh->gws[i]);
+    luah_status_free(lh);
     free(lh->gws);
     if (lh->L)
         lua_close(lh->L);

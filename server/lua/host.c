@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <luajit.h>
+
 #include "../log/log.h"
 #include "../registry/registry.h"
 
@@ -42,13 +44,33 @@ static int traceback(lua_State *L)
     return 1;
 }
 
-int luah_pcall(struct lua_host *lh, int nargs, const char *what)
+/* Code that runs on the main thread (a gateway file loading) cannot be suspended: past its
+ * budget it gets an error instead. */
+static void load_hook(lua_State *L, lua_Debug *ar)
 {
-    lua_State *L = lh->L;
+    struct lua_host *lh = luah_from(L);
+    if (lh->load_deadline && uv_hrtime() > lh->load_deadline)
+        luaL_error(L, "loading took more than %u ms (10 times the handler time limit)",
+                   lh->limits.time_ms * 10);
+}
+
+int luah_pcall(struct lua_host *lh, lua_State *L, int nargs, const char *what)
+{
     int base = lua_gettop(L) - nargs;
     lua_pushcfunction(L, traceback);
     lua_insert(L, base);
+    bool guard = L == lh->L && lh->budget_ns && !lh->load_deadline;
+    if (guard) {
+        lh->load_deadline = uv_hrtime() + lh->budget_ns * 10;
+        lua_sethook(L, load_hook, LUA_MASKCOUNT, 1000);
+    }
+    lh->in_lua++;
     int rc = lua_pcall(L, nargs, LUA_MULTRET, base);
+    lh->in_lua--;
+    if (guard) {
+        lua_sethook(L, NULL, 0, 0);
+        lh->load_deadline = 0;
+    }
     lua_remove(L, base);
     if (rc == 0)
         return 0;
@@ -181,91 +203,100 @@ static int collect(lua_State *L, int first, int last, struct lua_result *out, ch
     return out->ack ? 0 : -1;
 }
 
-void luah_call_handler(struct lua_host *lh, struct handler *h, struct sock *s, const json_t *args,
-                       struct lua_result *out)
+/* ---- handlers ---- */
+
+struct handler_call {
+    luah_handler_done done;
+    void *ud;
+};
+
+static void handler_done(struct lua_run *r, int status, int nres)
 {
-    lua_State *L = lh->L;
-    memset(out, 0, sizeof(*out));
-    int base = lua_gettop(L);
-    size_t nargs = json_array_size(args);
-    luaL_checkstack(L, (int)nargs + 4, "handler arguments");
-    lua_rawgeti(L, LUA_REGISTRYINDEX, h->ref);
-    api_socket_push(lh, s);
-    for (size_t i = 0; i < nargs; i++)
-        json_push(L, json_array_get(args, i), true);
-
-    const char *saved_nsp = lh->current_nsp;
-    struct gateway *saved_gw = lh->current_gw;
-    lh->current_nsp = h->gw->nsp;
-    lh->current_gw = h->gw;
-    char what[256];
-    snprintf(what, sizeof(what), "gateway %s, event '%s'", h->gw->name, h->event);
-    int rc = luah_pcall(lh, 1 + (int)nargs, what);
-    lh->current_nsp = saved_nsp;
-    lh->current_gw = saved_gw;
-
-    if (rc) {
-        out->error = luah_error_message(L, &out->error_data);
+    struct handler_call *hc = r->ud;
+    struct lua_result res = {0};
+    if (status) {
+        res.error = luah_error_message(r->co, &res.error_data);
     } else {
         char err[160] = "";
-        if (collect(L, base + 1, lua_gettop(L), out, err, sizeof(err))) {
+        if (collect(r->co, 1, nres, &res, err, sizeof(err))) {
             metrics.lua_errors++;
-            LOG_ERROR("lua", "%s returned a value that cannot be sent: %s", what, err);
-            lua_result_clear(out);
-            out->error = strdup("Internal server error");
+            LOG_ERROR("lua", "%s returned a value that cannot be sent: %s", r->what, err);
+            lua_result_clear(&res);
+            res.error = strdup("Internal server error");
         }
     }
-    lua_settop(L, base);
+    hc->done(hc->ud, r->s, &res);
+    lua_result_clear(&res);
+    free(hc);
 }
 
-/* Runs one hook (function ref) with the socket and an optional string argument. */
-static int run_hook(struct lua_host *lh, struct gateway *gw, int ref, struct sock *s,
-                    const char *arg, const char *what, char **message)
+void luah_call_handler(struct lua_host *lh, struct handler *h, struct sock *s, const json_t *args,
+                       luah_handler_done done, void *ud)
 {
-    lua_State *L = lh->L;
-    int base = lua_gettop(L);
-    lua_rawgeti(L, LUA_REGISTRYINDEX, ref);
-    api_socket_push(lh, s);
-    if (arg)
-        lua_pushstring(L, arg);
-    const char *saved_nsp = lh->current_nsp;
-    struct gateway *saved_gw = lh->current_gw;
-    lh->current_nsp = gw->nsp;
-    lh->current_gw = gw;
+    char what[256];
+    snprintf(what, sizeof(what), "gateway %s, event '%s'", h->gw->name, h->event);
+    struct handler_call *hc = malloc(sizeof(*hc));
+    struct lua_run *r = hc ? luah_run_new(lh, h->gw, s, what) : NULL;
+    if (!r) {
+        free(hc);
+        struct lua_result res = {.error = strdup("Internal server error")};
+        done(ud, s, &res);
+        lua_result_clear(&res);
+        return;
+    }
+    hc->done = done;
+    hc->ud = ud;
+    lua_State *co = r->co;
+    size_t nargs = json_array_size(args);
+    luaL_checkstack(co, (int)nargs + 4, "handler arguments");
+    lua_rawgeti(co, LUA_REGISTRYINDEX, h->ref);
+    api_socket_push(lh, co, s);
+    for (size_t i = 0; i < nargs; i++)
+        json_push(co, json_array_get(args, i), true);
+    luah_run_go(r, 1 + (int)nargs, handler_done, hc);
+}
+
+/* ---- hooks ---- */
+
+/* A failed on_connect refuses the socket, even when it failed after waiting. */
+static void connect_done(struct lua_run *r, int status, int nres)
+{
+    if (!status)
+        return;
+    json_t *data;
+    char *msg = luah_error_message(r->co, &data);
+    if (r->s && r->s->connected) {
+        metrics.refusals[MR_CONNECT_HOOK]++;
+        sock_exception_value(r->s, msg, data);
+        sock_disconnect(r->s, "server namespace disconnect");
+    }
+    json_decref(data);
+    free(msg);
+}
+
+static void start_hook(struct lua_host *lh, struct gateway *gw, int ref, struct sock *s,
+                       const char *arg, const char *what, lua_run_done done)
+{
     char buf[256];
     snprintf(buf, sizeof(buf), "gateway %s, %s", gw->name, what);
-    int rc = luah_pcall(lh, arg ? 2 : 1, buf);
-    lh->current_nsp = saved_nsp;
-    lh->current_gw = saved_gw;
-    if (rc) {
-        json_t *data;
-        char *msg = luah_error_message(L, &data);
-        json_decref(data);
-        if (message && !*message)
-            *message = msg;
-        else
-            free(msg);
-    }
-    lua_settop(L, base);
-    return rc ? SB_ELUA : 0;
+    struct lua_run *r = luah_run_new(lh, gw, s, buf);
+    if (!r)
+        return;
+    lua_rawgeti(r->co, LUA_REGISTRYINDEX, ref);
+    api_socket_push(lh, r->co, s);
+    if (arg)
+        lua_pushstring(r->co, arg);
+    luah_run_go(r, arg ? 2 : 1, done, NULL);
 }
 
-int luah_call_connect(struct lua_host *lh, struct sock *s, char **message)
+void luah_call_connect(struct lua_host *lh, struct sock *s)
 {
     struct lua_nsp *n = map_get(&lh->nsps, s->nsp_name);
-    *message = NULL;
-    if (!n)
-        return 0;
-    for (size_t i = 0; i < n->ngws; i++) {
+    for (size_t i = 0; n && i < n->ngws && s->connected; i++) {
         struct gateway *gw = n->gws[i];
-        if (gw->on_connect == LUA_NOREF)
-            continue;
-        if (run_hook(lh, gw, gw->on_connect, s, NULL, "on_connect", message))
-            return SB_ELUA;
-        if (!s->connected)
-            break; /* the hook disconnected the socket */
+        if (gw->on_connect != LUA_NOREF)
+            start_hook(lh, gw, gw->on_connect, s, NULL, "on_connect", connect_done);
     }
-    return 0;
 }
 
 void luah_call_disconnect(struct lua_host *lh, struct sock *s, const char *reason)
@@ -274,8 +305,10 @@ void luah_call_disconnect(struct lua_host *lh, struct sock *s, const char *reaso
     for (size_t i = 0; n && i < n->ngws; i++) {
         struct gateway *gw = n->gws[i];
         if (gw->on_disconnect != LUA_NOREF)
-            run_hook(lh, gw, gw->on_disconnect, s, reason, "on_disconnect", NULL);
+            start_hook(lh, gw, gw->on_disconnect, s, reason, "on_disconnect", NULL);
     }
+    /* Whatever still waits sees a socket that is gone. */
+    luah_runs_forget_sock(lh, s);
     api_socket_forget(lh, s);
 }
 
@@ -307,14 +340,21 @@ size_t luah_gateway_count(const struct lua_host *lh)
 /* Globals a gateway sees. Left out on purpose: io, os.exit/execute/getenv/remove, load,
  * loadstring, loadfile, dofile, debug, package, jit, ffi, getfenv/setfenv, collectgarbage. */
 static const char *const safe_globals[] = {
-    "assert",   "error",    "ipairs",   "next",         "pairs",        "pcall",
-    "select",   "tonumber", "tostring", "type",         "unpack",       "xpcall",
-    "rawequal", "rawget",   "rawset",   "setmetatable", "getmetatable", "_VERSION",
-    "string",   "table",    "math",     "coroutine",    "bit",          NULL,
+    "assert",    "error",        "ipairs",       "next",     "pairs",  "pcall",    "select",
+    "tonumber",  "tostring",     "type",         "unpack",   "xpcall", "rawequal", "rawget",
+    "rawset",    "setmetatable", "getmetatable", "_VERSION", "string", "table",    "math",
+    "coroutine", "bit",          "redis",        NULL,
 };
 
-static void build_sandbox(lua_State *L)
+static void build_sandbox(struct lua_host *lh, lua_State *L)
 {
+    if (lh->limits.trusted) {
+        /* Trusted gateways see the real globals (io, os, debug, load, …); bytecode stays
+         * refused by the loader. */
+        lua_pushvalue(L, LUA_GLOBALSINDEX);
+        lua_setfield(L, LUA_REGISTRYINDEX, "sb.sandbox");
+        return;
+    }
     lua_newtable(L); /* the sandbox */
     for (const char *const *g = safe_globals; *g; g++) {
         lua_getglobal(L, *g);
@@ -348,12 +388,51 @@ void luah_push_env(lua_State *L)
     lua_setmetatable(L, -2);
 }
 
+/*
+ * The Lua heap's allocator: the memory cap applies while gateway code runs, so a handler that
+ * allocates without bound gets "not enough memory" (a Lua error) rather than taking the process
+ * down. Outside gateway code (the host pushing arguments, say) an error would be fatal, so the
+ * host gets a headroom above the cap.
+ */
+#define MEM_HEADROOM ((uint64_t)32 << 20)
+
+static void *lua_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
+{
+    struct lua_host *lh = ud;
+    if (nsize == 0) {
+        free(ptr);
+        lh->mem_used -= ptr ? osize : 0;
+        return NULL;
+    }
+    size_t old = ptr ? osize : 0;
+    if (lh->mem_limit && nsize > old) {
+        uint64_t limit = lh->mem_limit + (lh->in_lua ? 0 : MEM_HEADROOM);
+        if (lh->mem_used + (nsize - old) > limit)
+            return NULL;
+    }
+    void *p = realloc(ptr, nsize);
+    if (p)
+        lh->mem_used = lh->mem_used - old + nsize;
+    return p;
+}
+
+static int panic(lua_State *L)
+{
+    LOG_ERROR("lua", "unprotected Lua error, cannot go on: %s",
+              lua_tostring(L, -1) ? lua_tostring(L, -1) : "(no message)");
+    abort();
+    return 0;
+}
+
 lua_State *luah_state_new(struct lua_host *lh)
 {
-    lua_State *L = luaL_newstate();
+    lua_State *L = lua_newstate(lua_alloc, lh);
     if (!L)
         return NULL;
+    lua_atpanic(L, panic);
     luaL_openlibs(L);
+    /* Interpreted only: the time budget's count hook does not fire inside JIT-compiled loops. */
+    luaJIT_setmode(L, 0, LUAJIT_MODE_ENGINE | LUAJIT_MODE_OFF);
     lua_pushlightuserdata(L, (void *)&host_key);
     lua_pushlightuserdata(L, lh);
     lua_rawset(L, LUA_REGISTRYINDEX);
@@ -371,8 +450,12 @@ lua_State *luah_state_new(struct lua_host *lh)
     api_socket_open(L);
     api_emit_open(L);
     api_cluster_open(L);
+    api_timer_open(L);
+    api_redis_open(L);
+    lua_getfield(L, -1, "redis");
+    lua_setglobal(L, "redis");
     lua_setglobal(L, "sb");
     luah_require_open(L);
-    build_sandbox(L);
+    build_sandbox(lh, L);
     return L;
 }

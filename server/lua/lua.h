@@ -50,6 +50,12 @@ struct gateway {
     int ref;        /* the gateway table in the Lua registry */
     int on_connect; /* function refs or LUA_NOREF */
     int on_disconnect;
+    struct map events;        /* event name -> struct handler (owned) */
+    struct map server_events; /* server-side emit name -> struct handler (owned) */
+    unsigned refs;            /* the host's list, plus every run of its code not finished yet */
+    struct lua_timer *timers; /* timers its code started (cancelled when it is unloaded) */
+    char **modules;           /* owned: the lib modules it required (a change reloads it) */
+    size_t nmodules;
 };
 
 struct handler {
@@ -58,10 +64,27 @@ struct handler {
     char event[];       /* owned */
 };
 
+/* Limits and options of gateway code. */
+struct lua_limits {
+    uint32_t time_ms;          /* a run's CPU budget, 0 = none */
+    uint64_t memory;           /* the Lua heap's cap in bytes, 0 = none */
+    bool trusted;              /* gateways see every standard library (io, os, debug, …) */
+    uint32_t redis_timeout_ms; /* redis.call() deadline */
+};
+
 /* Creates the state and loads every *.lua of `scripts_dir`. On failure the reason (with file
  * and line) was logged and a negative sb_err_t is returned. */
 int luah_new(struct lua_host **out, uv_loop_t *loop, const char *scripts_dir, struct bus *bus,
-             struct plugins *plugins);
+             struct plugins *plugins, const struct lua_limits *limits);
+/* Watches the scripts directory and reloads what changes (and everything on luah_reload_all).
+ * Returns 0 or a negative sb_err_t (the server runs on without hot reload). */
+int luah_watch(struct lua_host *lh);
+/* Reloads every gateway (SIGHUP). */
+void luah_reload_all(struct lua_host *lh);
+/* Stops watching and timers; handles close on the next loop iterations. */
+void luah_close(struct lua_host *lh);
+/* Appends the gateways' lines to /metrics (load status, Lua memory, waiting code). */
+void luah_metrics(struct sbuf *out, void *ud);
 void luah_free(struct lua_host *lh);
 
 /* True when a gateway declared namespace `nsp`. */
@@ -69,13 +92,23 @@ bool luah_nsp_exists(const struct lua_host *lh, const char *nsp);
 /* The handler of `event` in `nsp`, or NULL. */
 struct handler *luah_find(const struct lua_host *lh, const char *nsp, const char *event);
 
-/* Runs a handler with the socket and `args` (borrowed JSON array). Fills `out`. */
-void luah_call_handler(struct lua_host *lh, struct handler *h, struct sock *s, const json_t *args,
-                       struct lua_result *out);
+/* What a handler produced: `s` is the socket, or NULL when it went away while the handler
+ * waited; `res` is borrowed (cleared after the call). */
+typedef void (*luah_handler_done)(void *ud, struct sock *s, struct lua_result *res);
 
-/* Runs every on_connect hook of the socket's namespace. Returns 0, or SB_ELUA with the
- * exception message in *message (owned by the caller) when a hook raised an error. */
-int luah_call_connect(struct lua_host *lh, struct sock *s, char **message);
+/* Runs a handler with the socket and `args` (borrowed JSON array) in a coroutine of its own.
+ * `done` is called exactly once: before this returns when the handler did not wait, or later
+ * (it waited for Redis). The handler's gateway stays alive until then (gateway_ref). */
+void luah_call_handler(struct lua_host *lh, struct handler *h, struct sock *s, const json_t *args,
+                       luah_handler_done done, void *ud);
+
+/* Keeps a gateway (and its interceptor list) alive across a reload, until the matching unref. */
+void gateway_ref(struct gateway *gw);
+void gateway_unref(struct lua_host *lh, struct gateway *gw);
+
+/* Runs every on_connect hook of the socket's namespace. A hook that raises (now or after
+ * waiting) refuses the socket: it gets the `exception` event, then a server disconnect. */
+void luah_call_connect(struct lua_host *lh, struct sock *s);
 /* Runs every on_disconnect hook and forgets the socket's Lua object. */
 void luah_call_disconnect(struct lua_host *lh, struct sock *s, const char *reason);
 

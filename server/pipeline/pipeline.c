@@ -6,21 +6,6 @@
 
 #include "../log/log.h"
 
-static void send_exception(struct sock *s, const char *message, json_t *data)
-{
-    if (!data) {
-        sock_exception(s, message);
-        return;
-    }
-    /* An exception raised with a table is sent as that table, as NestJS does. */
-    json_t *args = json_pack("[O]", data);
-    if (args) {
-        metrics.exceptions++;
-        sock_emit(s, "exception", args, -1);
-        json_decref(args);
-    }
-}
-
 /* Runs the before-interceptors. Returns true when the event goes on to the handler. */
 static bool before(struct plugin *const *list, size_t n, struct sb_event *ev)
 {
@@ -34,7 +19,7 @@ static bool before(struct plugin *const *list, size_t n, struct sb_event *ev)
         if (v == SB_REFUSE) {
             char msg[160];
             snprintf(msg, sizeof(msg), "event refused by %s", p->desc->name);
-            send_exception(ev->sock, ev->error ? ev->error : msg, NULL);
+            sock_exception(ev->sock, ev->error ? ev->error : msg);
             return false;
         }
     }
@@ -42,7 +27,7 @@ static bool before(struct plugin *const *list, size_t n, struct sb_event *ev)
 }
 
 /* Runs the after-interceptors on one reply. Returns true when the reply is sent. */
-static bool after(struct gateway *gw, struct sb_event *ev, struct reply *r)
+static bool after(const struct gateway *gw, struct sb_event *ev, struct reply *r)
 {
     struct sb_reply reply = {.event = r->event, .args = r->args};
     bool keep = true;
@@ -53,6 +38,37 @@ static bool after(struct gateway *gw, struct sb_event *ev, struct reply *r)
     }
     free(reply.args_text);
     return keep;
+}
+
+/* One event on its way through the handler, which may finish later (it waited for Redis). */
+struct pcall {
+    struct pipeline *p;
+    struct sb_event ev;
+    struct gateway *gw; /* referenced: its interceptors stay valid across a reload */
+    int64_t ack_id;
+};
+
+static void handler_done(void *ud, struct sock *s, struct lua_result *res)
+{
+    struct pcall *pc = ud;
+    /* A socket that went away while its handler waited gets nothing. */
+    if (s && s->connected) {
+        pc->ev.sock = s;
+        if (res->error) {
+            sock_exception_value(s, res->error, res->error_data);
+        } else {
+            for (size_t i = 0; i < res->nreplies; i++)
+                if (after(pc->gw, &pc->ev, &res->replies[i]))
+                    sock_emit(s, res->replies[i].event, res->replies[i].args, -1);
+            if (res->ack && pc->ack_id >= 0)
+                sock_send_ack(s, pc->ack_id, res->ack);
+            else if (res->ack && pc->ack_id == PIPELINE_RAW_ACK && json_array_size(res->ack))
+                sock_send_json(s, json_array_get(res->ack, 0));
+        }
+    }
+    gateway_unref(pc->p->lua, pc->gw);
+    sb_event_clear(&pc->ev);
+    free(pc);
 }
 
 void pipeline_event(struct pipeline *p, struct sock *s, const char *event, const json_t *args,
@@ -72,36 +88,28 @@ void pipeline_event(struct pipeline *p, struct sock *s, const char *event, const
         sock_exception(s, msg);
         return;
     }
-
     ev.gateway = h->gw->name;
     if (!before(h->gw->interceptors, h->gw->ninterceptors, &ev)) {
         sb_event_clear(&ev);
         return;
     }
-
-    struct lua_result res;
-    luah_call_handler(p->lua, h, s, ev.args, &res);
-    if (!s->connected) {
-        /* The handler disconnected its own socket: nothing more goes to it. */
-    } else if (res.error) {
-        send_exception(s, res.error, res.error_data);
-    } else {
-        for (size_t i = 0; i < res.nreplies; i++)
-            if (after(h->gw, &ev, &res.replies[i]))
-                sock_emit(s, res.replies[i].event, res.replies[i].args, -1);
-        if (res.ack && ack_id >= 0)
-            sock_send_ack(s, ack_id, res.ack);
-        else if (res.ack && ack_id == PIPELINE_RAW_ACK && json_array_size(res.ack))
-            sock_send_json(s, json_array_get(res.ack, 0));
+    struct pcall *pc = malloc(sizeof(*pc));
+    if (!pc) {
+        sb_event_clear(&ev);
+        sock_exception(s, "Internal server error");
+        return;
     }
-    lua_result_clear(&res);
-    sb_event_clear(&ev);
+    *pc = (struct pcall){.p = p, .ev = ev, .gw = h->gw, .ack_id = ack_id};
+    gateway_ref(h->gw);
+    /* The event name must outlive this call when the handler waits. */
+    pc->ev.name = h->event;
+    luah_call_handler(p->lua, h, s, pc->ev.args, handler_done, pc);
 }
 
-int pipeline_connect(struct pipeline *p, struct sock *s, char **message)
+void pipeline_connect(struct pipeline *p, struct sock *s)
 {
     plugins_socket_event(p->plugins, s, true);
-    return luah_call_connect(p->lua, s, message);
+    luah_call_connect(p->lua, s);
 }
 
 void pipeline_disconnect(struct pipeline *p, struct sock *s, const char *reason)

@@ -23,14 +23,15 @@ struct pipeline {
 /*
  * Runs one incoming event of socket `s`. `args` is the JSON array of its arguments (borrowed).
  * `ack_id` is the Socket.IO ack id, PIPELINE_NO_ACK or PIPELINE_RAW_ACK. Every outcome reaches
- * the client: replies, the ack, or an `exception` event (no handler, refused, handler error).
+ * the client: replies, the ack, or an `exception` event (no handler, refused, handler error),
+ * now or, when the handler waits (Redis), later; replies to a socket that left are dropped.
  */
 void pipeline_event(struct pipeline *p, struct sock *s, const char *event, const json_t *args,
                     int64_t ack_id);
 
-/* A socket joined its namespace: runs the gateways' on_connect hooks. Returns 0 or SB_ELUA
- * with the message for the client in *message (owned by the caller). */
-int pipeline_connect(struct pipeline *p, struct sock *s, char **message);
+/* A socket joined its namespace: tells the plugins and runs the gateways' on_connect hooks (a
+ * hook that raises refuses the socket: exception, then a server disconnect). */
+void pipeline_connect(struct pipeline *p, struct sock *s);
 
 /* A socket left: runs the on_disconnect hooks with socket.io's reason string. */
 void pipeline_disconnect(struct pipeline *p, struct sock *s, const char *reason);

@@ -129,7 +129,7 @@ test("leave -> 'left' to the room; members shrink; a later message does not reac
   closeAll();
 });
 
-test("members lists users, anonymous sockets as guest-<first 6 characters of the id>", async () => {
+test("members lists online users once each, anonymous sockets as guest-<first 6 characters of the id>", async () => {
   const room = roomName();
   const g = await client();
   const a = await alice();
@@ -138,8 +138,14 @@ test("members lists users, anonymous sockets as guest-<first 6 characters of the
   await ack(a, "join", { room });
   const res = await ack(a2, "join", { room });
   const guest = `guest-${g.id.slice(0, 6)}`;
-  assert.deepEqual(res, { room, members: ["alice", "alice", guest].sort() });
+  // Presence: alice has two tabs in the room and is listed once.
+  assert.deepEqual(res, { room, members: ["alice", guest].sort() });
   assert.deepEqual(await ack(g, "members", { room }), res);
+  // She stays online until her last tab leaves.
+  await ack(a, "leave", { room });
+  assert.deepEqual(await ack(g, "members", { room }), res);
+  await ack(a2, "leave", { room });
+  assert.deepEqual(await ack(g, "members", { room }), { room, members: [guest] });
   // An empty room lists nobody, as an empty JSON array.
   const empty = roomName();
   assert.deepEqual(await ack(g, "members", { room: empty }), { room: empty, members: [] });

@@ -1,0 +1,206 @@
+/*
+ * Redis from gateway code, without blocking the loop:
+ *
+ *     local n = redis.call("INCR", "visits:" .. socket.user)   -- the handler waits here
+ *     local v, err = redis.pcall("GET", key)                    -- errors as values
+ *
+ * The calling run is suspended until the reply (or the deadline, --lua-redis-timeout) and
+ * resumed with it; meanwhile the loop serves everyone else. Replies become Lua values as in
+ * Redis' own scripting, simplified: integer -> number, bulk string -> string, status ->
+ * string ("OK"), nil -> nil (sb.null inside arrays), array -> table, error -> a Lua error
+ * (redis.call) or nil plus the message (redis.pcall). Available with --redis.
+ */
+#include "api.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <hiredis/hiredis.h>
+
+#include "../log/log.h"
+
+#define MAX_ARGS 1024
+
+struct pending {
+    struct lua_run *run;
+    bool protected_call; /* redis.pcall */
+};
+
+/* Commands that would change the connection for everyone, or block it. */
+static const char *const refused[] = {
+    "subscribe", "psubscribe", "unsubscribe", "punsubscribe", "ssubscribe", "sunsubscribe",
+    "monitor",   "quit",       "reset",       "select",       "auth",       "hello",
+    "blpop",     "brpop",      "brpoplpush",  "blmove",       "blmpop",     "bzpopmin",
+    "bzpopmax",  "bzmpop",     "wait",        "waitaof",      "client",     "sync",
+    "psync",     "shutdown",   NULL,
+};
+
+static bool is_refused(lua_State *L, int argc)
+{
+    const char *cmd = lua_tostring(L, 1);
+    for (const char *const *r = refused; *r; r++)
+        if (strcasecmp(cmd, *r) == 0)
+            return true;
+    /* XREAD / XREADGROUP block only with BLOCK. */
+    if (strcasecmp(cmd, "xread") == 0 || strcasecmp(cmd, "xreadgroup") == 0)
+        for (int i = 2; i <= argc; i++)
+            if (lua_type(L, i) == LUA_TSTRING && strcasecmp(lua_tostring(L, i), "block") == 0)
+                return true;
+    return false;
+}
+
+static void push_reply(lua_State *L, const redisReply *r, bool top)
+{
+    switch (r->type) {
+    case REDIS_REPLY_INTEGER:
+        lua_pushnumber(L, (lua_Number)r->integer);
+        return;
+    case REDIS_REPLY_STRING:
+    case REDIS_REPLY_STATUS:
+        lua_pushlstring(L, r->str, r->len);
+        return;
+    case REDIS_REPLY_ARRAY:
+        luaL_checkstack(L, 4, "redis reply");
+        lua_createtable(L, (int)r->elements, 0);
+        for (size_t i = 0; i < r->elements; i++) {
+            push_reply(L, r->element[i], false);
+            lua_rawseti(L, -2, (int)i + 1);
+        }
+        return;
+    case REDIS_REPLY_NIL:
+    default:
+        if (top)
+            lua_pushnil(L);
+        else
+            lua_pushlightuserdata(L, NULL);
+        return;
+    }
+}
+
+static void reply_cb(void *ud, const void *reply, int err)
+{
+    struct pending *p = ud;
+    struct lua_run *r = p->run;
+    const redisReply *rep = reply;
+    lua_State *co = r->co;
+    bool protected_call = p->protected_call;
+    free(p);
+    /* The outcome goes to the suspended l_call as values: ok flag, value or message. */
+    if (err) {
+        lua_pushboolean(co, 0);
+        lua_pushstring(co,
+                       err == SB_ETIMEOUT ? "redis command timed out" : "redis connection lost");
+    } else if (rep->type == REDIS_REPLY_ERROR) {
+        lua_pushboolean(co, 0);
+        lua_pushlstring(co, rep->str, rep->len);
+    } else {
+        lua_pushboolean(co, 1);
+        push_reply(co, rep, true);
+    }
+    (void)protected_call;
+    luah_run_resume(r, 2);
+}
+
+/* Resumes here after the reply: (ok, value-or-message) are on the stack. */
+static int finish(lua_State *L, bool protected_call)
+{
+    int top = lua_gettop(L);
+    bool ok = lua_toboolean(L, top - 1);
+    if (ok)
+        return 1;
+    if (protected_call) {
+        lua_pushnil(L);
+        lua_pushvalue(L, top);
+        return 2;
+    }
+    return luaL_error(L, "%s", lua_tostring(L, top));
+}
+
+static int call(lua_State *L, bool protected_call)
+{
+    struct lua_host *lh = luah_from(L);
+    int argc = lua_gettop(L);
+    if (argc < 1 || lua_type(L, 1) != LUA_TSTRING)
+        return luaL_error(L, "redis.call: the first argument is the command name");
+    if (argc > MAX_ARGS)
+        return luaL_error(L, "redis.call: at most %d arguments", MAX_ARGS);
+    if (is_refused(L, argc))
+        return luaL_error(L,
+                          "redis.call: '%s' is not allowed from gateways (it would block or "
+                          "change the shared connection)",
+                          lua_tostring(L, 1));
+    struct lua_run *run = luah_run_current(lh);
+    if (!run || run->co != L)
+        return luaL_error(L, "redis.call can only be used inside a handler, a hook or a timer");
+    const char *argv[MAX_ARGS];
+    size_t argl[MAX_ARGS];
+    for (int i = 1; i <= argc; i++) {
+        int t = lua_type(L, i);
+        if (t != LUA_TSTRING && t != LUA_TNUMBER)
+            return luaL_error(L, "redis.call: argument %d must be a string or a number", i);
+        argv[i - 1] = lua_tolstring(L, i, &argl[i - 1]);
+    }
+    struct pending *p = malloc(sizeof(*p));
+    if (!p)
+        return luaL_error(L, "redis.call: out of memory");
+    p->run = run;
+    p->protected_call = protected_call;
+    int rc = bus_command(lh->bus, argc, argv, argl, lh->limits.redis_timeout_ms, reply_cb, p);
+    if (rc) {
+        free(p);
+        const char *why = rc == SB_EUNSUPPORTED ? "redis is not configured (start with --redis)"
+                                                : "redis is not connected";
+        if (protected_call) {
+            lua_pushnil(L);
+            lua_pushstring(L, why);
+            return 2;
+        }
+        return luaL_error(L, "redis.call: %s", why);
+    }
+    return luah_run_wait(L);
+}
+
+/* The suspended call resumes inside these wrappers (Lua 5.1 has no continuations: the C
+ * function that yielded does not run again, so the finishing step is a small Lua wrapper). */
+static int l_call_raw(lua_State *L)
+{
+    return call(L, false);
+}
+
+static int l_pcall_raw(lua_State *L)
+{
+    return call(L, true);
+}
+
+static int l_finish(lua_State *L)
+{
+    return finish(L, false);
+}
+
+static int l_pfinish(lua_State *L)
+{
+    return finish(L, true);
+}
+
+static const char prelude[] = "local raw_call, raw_pcall, finish, pfinish = ...\n"
+                              "local redis = {}\n"
+                              "function redis.call(...) return finish(raw_call(...)) end\n"
+                              "function redis.pcall(...)\n"
+                              "  local a, b = raw_pcall(...)\n"
+                              "  if a == nil and type(b) == 'string' then return nil, b end\n"
+                              "  return pfinish(a, b)\n"
+                              "end\n"
+                              "return redis\n";
+
+void api_redis_open(lua_State *L)
+{
+    if (luaL_loadbuffer(L, prelude, sizeof(prelude) - 1, "=sb.redis"))
+        lua_error(L);
+    lua_pushcfunction(L, l_call_raw);
+    lua_pushcfunction(L, l_pcall_raw);
+    lua_pushcfunction(L, l_finish);
+    lua_pushcfunction(L, l_pfinish);
+    lua_call(L, 4, 1);
+    lua_setfield(L, -2, "redis");
+}
