@@ -1,6 +1,7 @@
 # A thin wrapper: CMake builds, this file installs what is missing and runs things.
 #   make run    install, build, start the server with the example gateways and the demo page
 #   make test   install, build, run every test, then again under ASan+UBSan
+#   make install [PREFIX=/usr/local] [DESTDIR=/staging]   the server, its plugins and the plugin SDK
 
 BUILD      ?= build
 ASAN_BUILD ?= build-asan
@@ -8,9 +9,10 @@ FUZZ_BUILD ?= build-fuzz
 LISTEN     ?= 127.0.0.1:3000
 JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
 CMAKE_ARGS ?=
+PREFIX     ?= /usr/local
 
 .PHONY: all deps build build-asan build-fuzz run test test-unit test-integration test-asan \
-        test-fuzz format clean
+        test-fuzz format clean install
 
 all: build
 
@@ -32,6 +34,13 @@ run: deps
 	  --plugin auth-static=examples/demo/tokens.txt --plugin propagate \
 	  --static examples/demo \
 	  --static /vendor/socket.io-client=node_modules/socket.io-client/dist
+
+# DESTDIR (environment or command line) stages the files; the binary still refers to PREFIX.
+install: deps
+	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_INSTALL_PREFIX=$(PREFIX) \
+	  $(CMAKE_ARGS) >/dev/null
+	@cmake --build $(BUILD) -j $(JOBS) --target runtime
+	cmake --install $(BUILD)
 
 test: build build-asan
 	@echo "== unit tests and fuzz corpus replays"

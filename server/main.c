@@ -29,7 +29,7 @@ struct app {
     struct lua_host *lua;
     struct pipeline pipe;
     struct net net;
-    uv_signal_t sigterm, sigint;
+    uv_signal_t sigterm, sigint, sighup;
     int exit_code;
 };
 
@@ -40,6 +40,8 @@ static void stopped_cb(struct net *n)
     LOG_INFO("main", "all connections closed; stopping");
     uv_close((uv_handle_t *)&app.sigterm, NULL);
     uv_close((uv_handle_t *)&app.sigint, NULL);
+    uv_close((uv_handle_t *)&app.sighup, NULL);
+    luah_close(app.lua);
     net_destroy(n);
     /* After the connections: their last room departures still reach the engine. */
     bus_close(&app.bus);
@@ -54,6 +56,13 @@ static void signal_cb(uv_signal_t *h, int signum)
     }
     LOG_INFO("main", "%s received: graceful shutdown", signum == SIGTERM ? "SIGTERM" : "SIGINT");
     net_shutdown(&app.net, stopped_cb);
+}
+
+static void sighup_cb(uv_signal_t *h, int signum)
+{
+    LOG_INFO("main", "SIGHUP received: reloading the gateways and the plugins");
+    luah_reload_all(app.lua);
+    plugins_reload(&app.plugins);
 }
 
 static char *exe_dir(void)
@@ -102,8 +111,16 @@ int main(int argc, char **argv)
     free(dir);
     if (err)
         goto out_plugins;
-    if (luah_new(&app.lua, &app.loop, app.cfg.scripts_dir, &app.bus, &app.plugins))
+    struct lua_limits limits = {
+        .time_ms = app.cfg.lua_time_limit_ms,
+        .memory = (uint64_t)app.cfg.lua_memory_limit_mb << 20,
+        .trusted = app.cfg.lua_trusted,
+        .redis_timeout_ms = app.cfg.lua_redis_timeout_ms,
+    };
+    if (luah_new(&app.lua, &app.loop, app.cfg.scripts_dir, &app.bus, &app.plugins, &limits))
         goto out_plugins;
+    luah_watch(app.lua);
+    metrics_set_extra(luah_metrics, app.lua);
     app.pipe = (struct pipeline){.lua = app.lua, .plugins = &app.plugins, .bus = &app.bus};
     if (net_start(&app.net, &app.loop, &app.cfg, &app.reg, &app.bus, &app.plugins, &app.pipe))
         goto out_lua;
@@ -112,14 +129,19 @@ int main(int argc, char **argv)
     uv_signal_start(&app.sigterm, signal_cb, SIGTERM);
     uv_signal_init(&app.loop, &app.sigint);
     uv_signal_start(&app.sigint, signal_cb, SIGINT);
+    uv_signal_init(&app.loop, &app.sighup);
+    uv_signal_start(&app.sighup, sighup_cb, SIGHUP);
 
     uv_run(&app.loop, UV_RUN_DEFAULT);
     rc = 0;
     LOG_INFO("main", "stopped");
 
 out_lua:
-    if (rc)
+    if (rc) {
+        luah_close(app.lua);
         net_destroy(&app.net);
+    }
+    metrics_set_extra(NULL, NULL);
     luah_free(app.lua);
 out_plugins:
     plugins_unload(&app.plugins);

@@ -1,5 +1,5 @@
 /*
- * switchboard plugin ABI, version 1.
+ * switchboard plugin ABI, version 1 (minor 2).
  *
  * A plugin is a shared object that exports exactly one symbol, the descriptor named by
  * SB_PLUGIN_SYMBOL ("sb_plugin_entry"), of type sb_plugin_t. The server loads it with
@@ -18,7 +18,9 @@
  * Hooks must not block; they may keep state in the pointer init() returned.
  *
  * Ownership: strings and handles the host passes to a hook are borrowed and valid until the hook
- * returns. Strings a plugin passes to the host are copied by the host before the call returns.
+ * returns (one exception: a request an authenticate hook left SB_AUTH_PENDING lives until the
+ * plugin's auth_resume()). Strings a plugin passes to the host are copied by the host before the
+ * call returns.
  */
 #ifndef SWITCHBOARD_PLUGIN_H
 #define SWITCHBOARD_PLUGIN_H
@@ -36,7 +38,7 @@ extern "C" {
 
 #define SB_PLUGIN_MAGIC     0x5342504cu /* "SBPL" */
 #define SB_PLUGIN_ABI_MAJOR 1
-#define SB_PLUGIN_ABI_MINOR 1
+#define SB_PLUGIN_ABI_MINOR 3
 #define SB_PLUGIN_SYMBOL    "sb_plugin_entry"
 
 #if defined(__GNUC__)
@@ -67,7 +69,7 @@ typedef enum sb_auth_verdict {
     SB_AUTH_DECLINE = 0, /* not my kind of token: ask the next auth plugin */
     SB_AUTH_ACCEPT = 1,  /* valid: the identity was set with auth_set_user() */
     SB_AUTH_REFUSE = 2,  /* invalid: the connection is refused (see auth_set_message()) */
-    SB_AUTH_PENDING = 3, /* ABI 1.1: the answer comes later through auth_resume() */
+    SB_AUTH_PENDING = 3, /* ABI 1.1: the answer comes later through auth_resume() (see there) */
 } sb_auth_verdict_t;
 
 /* What an interceptor decides about an event or a reply. */
@@ -120,8 +122,9 @@ typedef struct sb_host_api {
     /* Sends one event to this socket only. `args_json` is a JSON array text or NULL. */
     int (*socket_emit)(sb_socket_t *sock, const char *event, const char *args_json);
 
-    /* Authentication request accessors (valid inside authenticate()). */
-    const char *(*auth_token)(const sb_auth_req_t *req); /* never NULL inside the hook */
+    /* Authentication request accessors: valid inside authenticate(), and on a request it left
+     * SB_AUTH_PENDING until auth_resume() (the token and namespace strings too). */
+    const char *(*auth_token)(const sb_auth_req_t *req); /* never NULL */
     const char *(*auth_nsp)(const sb_auth_req_t *req);   /* "/" for a plain WebSocket */
     /* Sets the identity of an accepted token. `claims_json` is a JSON object text or NULL.
      * Returns 0, SB_EINVAL (empty user id) or SB_EJSON (claims not an object). */
@@ -152,11 +155,54 @@ typedef struct sb_host_api {
     int (*socket_disconnect)(sb_socket_t *sock, int close);
     /* The file name (without ".lua") of the gateway whose handler the event is going to. */
     const char *(*event_gateway)(const sb_event_t *ev);
-    /* Answers an authentication that returned SB_AUTH_PENDING, from the loop thread, once:
-     * `verdict` is SB_AUTH_ACCEPT (after auth_set_user), SB_AUTH_REFUSE or SB_AUTH_DECLINE. The
-     * request stays valid until this call, or until the host's deadline passed, in which case
-     * the connection was refused and the call returns SB_ETIMEOUT. */
+    /*
+     * Answers an authentication whose authenticate() returned SB_AUTH_PENDING. Call it from the
+     * loop thread, after the hook returned, exactly once per SB_AUTH_PENDING, with SB_AUTH_ACCEPT
+     * (after auth_set_user()), SB_AUTH_REFUSE (after auth_set_message(), optionally) or
+     * SB_AUTH_DECLINE (the next auth plugin is asked, and may itself answer SB_AUTH_PENDING).
+     *
+     * Lifetime: `req` stays valid, with every auth_* function usable on it, from the hook that
+     * returned SB_AUTH_PENDING until this call returns, whatever happens to the connection
+     * meanwhile: the host keeps it alive for the plugin. If the attempt ended before (the
+     * host's --auth-timeout passed: SB_ETIMEOUT; the client went away or left the namespace:
+     * SB_ECLOSED), the call only releases `req` and
+     * returns SB_ETIMEOUT or SB_ECLOSED: the verdict is ignored. After this call `req` is gone;
+     * do not keep the pointer. A pointer that is not a request waiting for this call (a second
+     * call, a request that never pended) is detected and answered with SB_EINVAL or
+     * SB_ESTATE without being touched, as long as its memory was not reused by a newer request.
+     *
+     * The plugin is not told when an attempt ends early: bound your own work with a timeout
+     * shorter than auth_timeout_ms(). A request never resumed is freed at shutdown, after
+     * fini(), with a warning.
+     *
+     * The answer takes effect before the call returns: the client may be told, and its
+     * connection handlers run, inside it.
+     * Returns 0, SB_ETIMEOUT, SB_ECLOSED, SB_EINVAL (not a waiting request, or a verdict other
+     * than those three) or SB_ESTATE (called inside the authenticate hook, before it returned
+     * SB_AUTH_PENDING, or while another plugin's hook runs on it).
+     *
+     * Declared in 1.1 but working since 1.2: a 1.1 host refuses a token whose plugin answers
+     * SB_AUTH_PENDING and returns SB_EUNSUPPORTED here. A plugin that pends checks
+     * SB_HOST_HAS(api, loop) first.
+     */
     int (*auth_resume)(sb_auth_req_t *req, sb_auth_verdict_t verdict);
+
+    /* ---- ABI 1.2 ---- */
+
+    /*
+     * The server's libuv event loop, a `uv_loop_t *`, borrowed for the life of the process, so
+     * that a plugin can do its own non-blocking I/O (an HTTP or Redis client) on the thread its
+     * hooks run on. The plugin must link the same shared libuv as the server (libuv1,
+     * dynamically; pkg-config libuv) and use the loop only from hooks and from its own libuv
+     * callbacks. It must not run, stop or close the loop, and must close every handle it opened
+     * as soon as its work ends: a handle left open keeps the server running after a shutdown
+     * was asked for, and the loop does not run again after fini() (a handle still open then can
+     * no longer be closed cleanly).
+     */
+    void *(*loop)(sb_host_t *host);
+    /* How long (ms, --auth-timeout) the host waits for auth_resume() before it refuses the
+     * connection with "authentication timed out". */
+    uint32_t (*auth_timeout_ms)(sb_host_t *host);
 } sb_host_api_t;
 
 /* True when the host's table, which may be older than the plugin, has the function `fn`:
@@ -186,6 +232,7 @@ typedef sb_auth_verdict_t (*sb_authenticate_fn)(void *state, sb_auth_req_t *req)
 typedef sb_verdict_t (*sb_before_event_fn)(void *state, sb_event_t *ev);
 typedef sb_verdict_t (*sb_after_reply_fn)(void *state, sb_event_t *ev, sb_reply_t *reply);
 typedef void (*sb_socket_hook_fn)(void *state, sb_socket_t *sock);
+typedef void (*sb_reload_fn)(void *state);
 
 /*
  * The descriptor a plugin exports as SB_PLUGIN_SYMBOL. Fields are only ever appended.
@@ -195,6 +242,8 @@ typedef void (*sb_socket_hook_fn)(void *state, sb_socket_t *sock);
  * writing a one-line reason into `err`; the server then refuses to start. Optional.
  * fini(): called once at shutdown. Optional.
  * authenticate(): turns a token into an identity. Auth plugins run in ascending auth_priority.
+ * It may answer SB_AUTH_PENDING and give its verdict later with auth_resume() (the handshake
+ * waits, at most --auth-timeout); the request is then the plugin's to resume, see there.
  * before_event(): sees an event before the gateway handler; after_reply(): sees each reply the
  * handler returned before it is sent. Interceptors run in ascending intercept_priority, for the
  * gateways that list the plugin in their `interceptors`, and for every gateway when the plugin
@@ -225,6 +274,13 @@ typedef struct sb_plugin {
     /* Told when any socket joins a namespace, and when it leaves (for per-socket state). */
     sb_socket_hook_fn socket_connected;
     sb_socket_hook_fn socket_disconnected;
+
+    /* ---- ABI 1.3 ---- */
+
+    /* Called on the loop thread when the server gets SIGHUP (after the gateways are reloaded),
+     * for each plugin in load order: re-read keys, rules, reopen a log file. Must not block for
+     * long; a failure is the plugin's to log, and its previous configuration stays in force. */
+    sb_reload_fn reload;
 } sb_plugin_t;
 
 /* Fills in the version fields of a descriptor: `SB_PLUGIN_DEFINE { .name = "x", ... };` */

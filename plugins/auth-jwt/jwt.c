@@ -1,17 +1,15 @@
 /*
- * The order of the checks matters: the header is read only to learn that it names the pinned
- * algorithm, then the signature is verified, and only then is the payload parsed. A forged token
- * therefore never reaches the JSON parser with attacker-chosen claims.
+ * Tokens: splitting, the header, key selection, and the claims. The order of the checks
+ * matters: the header is read only to learn the algorithm and the key id, then the signature is
+ * verified with keys that allow that algorithm, and only then is the payload parsed. A forged
+ * token therefore never reaches the JSON parser with attacker-chosen claims.
  */
 #include "jwt.h"
+#include "jwt_keys.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-#include <openssl/crypto.h>
-#include <openssl/evp.h>
-#include <openssl/hmac.h>
 
 /* The three segments of a compact JWS, pointing into the token. */
 struct segments {
@@ -94,18 +92,85 @@ bool jwt_is_compact(const char *token, size_t len)
     return token && split(token, len, &s);
 }
 
-int jwt_verifier_init(struct jwt_verifier *v, enum jwt_alg alg, const unsigned char *secret,
-                      size_t secret_len, int leeway)
+static char *printf_dup(const char *fmt, const char *arg)
 {
-    /* HMAC() takes the key length as an int. */
-    if (alg != JWT_HS256 || !secret || secret_len == 0 || secret_len > INT32_MAX)
+    int n = snprintf(NULL, 0, fmt, arg);
+    char *s = n >= 0 ? malloc((size_t)n + 1) : NULL;
+    if (s)
+        snprintf(s, (size_t)n + 1, fmt, arg);
+    return s;
+}
+
+/* A claim name from the configuration: printable ASCII (it appears in refusal messages). */
+static bool good_name(const char *s, size_t max)
+{
+    size_t n = 0;
+    for (; s[n]; n++)
+        if ((unsigned char)s[n] < 0x21 || (unsigned char)s[n] > 0x7e || n >= max)
+            return false;
+    return n > 0;
+}
+
+/* An expected iss or aud: not empty, no control characters, at most JWT_MAX_CLAIM_VALUE. */
+static bool good_value(const char *s)
+{
+    size_t n = 0;
+    for (; s[n]; n++)
+        if ((unsigned char)s[n] < 0x20 || s[n] == 0x7f || n >= JWT_MAX_CLAIM_VALUE)
+            return false;
+    return n > 0;
+}
+
+void jwt_verifier_free(struct jwt_verifier *v)
+{
+    if (!v)
+        return;
+    free(v->iss);
+    free(v->aud);
+    free(v->user_claim);
+    free(v->msg_missing_user);
+    free(v->msg_invalid_user);
+    for (size_t i = 0; i < JWT_MAX_REQUIRED; i++) {
+        free(v->required[i]);
+        free(v->msg_missing_required[i]);
+    }
+    memset(v, 0, sizeof(*v));
+}
+
+int jwt_verifier_init(struct jwt_verifier *v, const struct jwt_options *o)
+{
+    if (!v)
         return SB_EINVAL;
-    if (leeway < 0 || leeway > JWT_MAX_LEEWAY)
+    memset(v, 0, sizeof(*v));
+    if (!o || o->leeway < 0 || o->leeway > JWT_MAX_LEEWAY || (o->algs & ~JWT_ALGS_ALL) ||
+        o->nrequired > JWT_MAX_REQUIRED || (o->nrequired && !o->required))
         return SB_EINVAL;
-    v->alg = alg;
-    v->secret = secret;
-    v->secret_len = secret_len;
-    v->leeway = leeway;
+    const char *user = o->user_claim ? o->user_claim : "sub";
+    if (!good_name(user, JWT_MAX_CLAIM_NAME) || (o->iss && !good_value(o->iss)) ||
+        (o->aud && !good_value(o->aud)))
+        return SB_EINVAL;
+    for (size_t i = 0; i < o->nrequired; i++)
+        if (!o->required[i] || !good_name(o->required[i], JWT_MAX_CLAIM_NAME))
+            return SB_EINVAL;
+
+    v->algs = o->algs ? o->algs : JWT_ALGS_ALL;
+    v->leeway = o->leeway;
+    bool ok = (v->user_claim = strdup(user)) &&
+              (v->msg_missing_user = printf_dup("missing %s claim", user)) &&
+              (v->msg_invalid_user = printf_dup("invalid %s claim", user));
+    if (ok && o->iss)
+        ok = (v->iss = strdup(o->iss)) != NULL;
+    if (ok && o->aud)
+        ok = (v->aud = strdup(o->aud)) != NULL;
+    for (size_t i = 0; ok && i < o->nrequired; i++) {
+        ok = (v->required[i] = strdup(o->required[i])) &&
+             (v->msg_missing_required[i] = printf_dup("missing %s claim", o->required[i]));
+        v->nrequired = i + 1;
+    }
+    if (!ok) {
+        jwt_verifier_free(v);
+        return SB_ENOMEM;
+    }
     return 0;
 }
 
@@ -148,61 +213,99 @@ static bool ascii_caseeq(const char *a, const char *b)
     return *a == *b;
 }
 
-static const char *alg_name(enum jwt_alg alg)
+/* Reads the header: `alg` must name an accepted algorithm, `kid` (optional) is a string.
+ * `*hdr` (new reference) keeps `*kid` alive. */
+static int check_header(const struct jwt_verifier *v, const struct segments *s, json_t **hdr,
+                        enum jwt_alg *alg, const char **kid, const char **reason)
 {
-    return alg == JWT_HS256 ? "HS256" : "?";
-}
-
-static int check_header(const struct jwt_verifier *v, const struct segments *s, const char **reason)
-{
-    json_t *hdr = NULL;
-    int rc = decode_json(s->part[0], s->len[0], &hdr);
+    int rc = decode_json(s->part[0], s->len[0], hdr);
     if (rc == SB_ENOMEM)
         return rc;
     if (rc == SB_EPROTO)
         return refuse(reason, "malformed token");
-    if (rc < 0 || !json_is_object(hdr)) {
-        json_decref(hdr);
+    if (rc < 0 || !json_is_object(*hdr))
         return refuse(reason, "malformed header");
-    }
-    /* "alg" is compared case-sensitively (RFC 7515 §4.1.1): "none", other HMAC sizes and
-     * public-key algorithms are all just "not the one we pinned". */
-    const json_t *alg = json_object_get(hdr, "alg");
-    const json_t *typ = json_object_get(hdr, "typ");
-    if (!json_is_string(alg) || strcmp(json_string_value(alg), alg_name(v->alg)) != 0)
-        rc = refuse(reason, "algorithm not allowed");
-    else if (typ && (!json_is_string(typ) || !ascii_caseeq(json_string_value(typ), "JWT")))
-        rc = refuse(reason, "unsupported token type");
-    else if (json_object_get(hdr, "crit"))
+    /* "alg" is compared case-sensitively (RFC 7515 §4.1.1): "none", "hs256" and algorithms this
+     * verifier does not accept are all just "not allowed". */
+    const json_t *a = json_object_get(*hdr, "alg");
+    const json_t *typ = json_object_get(*hdr, "typ");
+    const json_t *k = json_object_get(*hdr, "kid");
+    *alg = JWT_ALG_COUNT;
+    for (int i = 0; json_is_string(a) && i < JWT_ALG_COUNT; i++)
+        if (strcmp(json_string_value(a), jwt_alg_name((enum jwt_alg)i)) == 0)
+            *alg = (enum jwt_alg)i;
+    if (*alg == JWT_ALG_COUNT || !(v->algs & JWT_ALG_BIT(*alg)))
+        return refuse(reason, "algorithm not allowed");
+    if (typ && (!json_is_string(typ) || !ascii_caseeq(json_string_value(typ), "JWT")))
+        return refuse(reason, "unsupported token type");
+    if (json_object_get(*hdr, "crit"))
         /* We implement no extension, and RFC 7515 §4.1.11 says to refuse any we do not. */
-        rc = refuse(reason, "unsupported critical header");
-    json_decref(hdr);
-    return rc;
+        return refuse(reason, "unsupported critical header");
+    if (k && !json_is_string(k))
+        return refuse(reason, "malformed header");
+    *kid = k ? json_string_value(k) : NULL;
+    return 0;
 }
 
-static int check_signature(const struct jwt_verifier *v, const char *token,
-                           const struct segments *s, const char **reason)
+/*
+ * The keys a token may be verified with (see jwt_verify() in jwt.h). A key found by its kid
+ * that does not allow the token's algorithm is a refusal, not a reason to look further: the kid
+ * says which key the issuer used, and that key is pinned to its algorithms.
+ */
+static int select_keys(const struct jwt_keyset *ks, enum jwt_alg alg, const char *kid,
+                       const struct jwt_key **cand, size_t *n, const char **reason)
 {
-    unsigned char sig[EVP_MAX_MD_SIZE], mac[EVP_MAX_MD_SIZE];
-    unsigned int maclen = 0;
-    size_t siglen = 0;
-    int rc = jwt_b64url_decode(s->part[2], s->len[2], sig, sizeof(sig), &siglen);
-    if (rc == SB_EPROTO)
-        return refuse(reason, "malformed token");
-    if (rc < 0)
-        return refuse(reason, "bad signature");
+    unsigned bit = JWT_ALG_BIT(alg);
+    *n = 0;
+    for (size_t i = 0; kid && i < ks->n; i++) {
+        const struct jwt_key *k = &ks->keys[i];
+        if (k->kid && strcmp(k->kid, kid) == 0) {
+            if (!(k->algs & bit))
+                return refuse(reason, "algorithm not allowed");
+            cand[(*n)++] = k;
+            return 0;
+        }
+    }
+    for (size_t i = 0; i < ks->n; i++) {
+        const struct jwt_key *k = &ks->keys[i];
+        /* An unknown kid falls back to the keys that have no kid; they could verify the same
+         * token without its kid anyway. */
+        if ((kid && k->kid) || !(k->algs & bit))
+            continue;
+        if (*n == JWT_MAX_CANDIDATES)
+            return refuse(reason, kid ? "unknown key id" : "missing key id");
+        cand[(*n)++] = k;
+    }
+    if (*n == 0)
+        return refuse(reason, kid ? "unknown key id" : "algorithm not allowed");
+    return 0;
+}
 
+static int check_signature(const struct jwt_keyset *ks, enum jwt_alg alg, const char *kid,
+                           const char *token, const struct segments *s, const char **reason)
+{
+    const struct jwt_key *cand[JWT_MAX_CANDIDATES];
+    size_t ncand = 0, siglen = 0, cap = s->len[2] / 4 * 3 + 3;
+    int rc = select_keys(ks, alg, kid, cand, &ncand, reason);
+    if (rc < 0)
+        return rc;
+    unsigned char *sig = malloc(cap);
+    if (!sig)
+        return SB_ENOMEM;
+    rc = jwt_b64url_decode(s->part[2], s->len[2], sig, cap, &siglen);
+    if (rc < 0) {
+        free(sig);
+        return refuse(reason, "malformed token");
+    }
     /* The signing input is the header and payload exactly as sent, dot included. */
     size_t signed_len = s->len[0] + 1 + s->len[1];
-    if (!HMAC(EVP_sha256(), v->secret, (int)v->secret_len, (const unsigned char *)token, signed_len,
-              mac, &maclen))
-        return SB_ENOMEM;
-    /* The length is public (it is fixed by the algorithm); only the bytes are compared in
-     * constant time. */
-    if (siglen != maclen || CRYPTO_memcmp(sig, mac, maclen) != 0)
-        rc = refuse(reason, "bad signature");
-    OPENSSL_cleanse(mac, sizeof(mac));
-    return rc;
+    rc = 0;
+    for (size_t i = 0; i < ncand && rc == 0; i++)
+        rc = jwt_key_verify(cand[i], alg, (const unsigned char *)token, signed_len, sig, siglen);
+    free(sig);
+    if (rc < 0)
+        return rc;
+    return rc == 1 ? 0 : refuse(reason, "bad signature");
 }
 
 /* Checks one NumericDate claim, if present. */
@@ -236,57 +339,109 @@ static int check_times(const struct jwt_verifier *v, const json_t *claims, int64
     return 0;
 }
 
-/* The user id: a non-empty string, or an integral number written in decimal. */
-static int take_sub(const json_t *claims, char **out, const char **reason)
+/* `iss` equals the expected issuer (RFC 7519 §4.1.1: case-sensitive). */
+static int check_iss(const struct jwt_verifier *v, const json_t *claims, const char **reason)
 {
-    const json_t *sub = json_object_get(claims, "sub");
+    const json_t *iss = json_object_get(claims, "iss");
+    if (!v->iss)
+        return 0;
+    if (!iss)
+        return refuse(reason, "missing iss claim");
+    if (!json_is_string(iss))
+        return refuse(reason, "invalid iss claim");
+    if (strcmp(json_string_value(iss), v->iss) != 0)
+        return refuse(reason, "issuer not accepted");
+    return 0;
+}
+
+/* `aud` is the expected audience, or an array of strings that holds it (RFC 7519 §4.1.3). */
+static int check_aud(const struct jwt_verifier *v, const json_t *claims, const char **reason)
+{
+    const json_t *aud = json_object_get(claims, "aud");
+    if (!v->aud)
+        return 0;
+    if (!aud)
+        return refuse(reason, "missing aud claim");
+    if (json_is_string(aud))
+        return strcmp(json_string_value(aud), v->aud) == 0
+                   ? 0
+                   : refuse(reason, "audience not accepted");
+    if (!json_is_array(aud))
+        return refuse(reason, "invalid aud claim");
+    bool found = false;
+    size_t i;
+    const json_t *a;
+    json_array_foreach(aud, i, a)
+    {
+        if (!json_is_string(a))
+            return refuse(reason, "invalid aud claim");
+        found = found || strcmp(json_string_value(a), v->aud) == 0;
+    }
+    return found ? 0 : refuse(reason, "audience not accepted");
+}
+
+static int check_required(const struct jwt_verifier *v, const json_t *claims, const char **reason)
+{
+    for (size_t i = 0; i < v->nrequired; i++)
+        if (!json_object_get(claims, v->required[i]))
+            return refuse(reason, v->msg_missing_required[i]);
+    return 0;
+}
+
+/* The user id: a non-empty string, or an integral number written in decimal. */
+static int take_user(const struct jwt_verifier *v, const json_t *claims, char **out,
+                     const char **reason)
+{
+    const json_t *c = json_object_get(claims, v->user_claim);
     char num[32];
     const char *text = NULL;
-    if (!sub)
-        return refuse(reason, "missing sub claim");
-    if (json_is_string(sub) && json_string_length(sub) > 0 &&
-        strlen(json_string_value(sub)) == json_string_length(sub)) {
-        text = json_string_value(sub);
-    } else if (json_is_integer(sub)) {
-        snprintf(num, sizeof(num), "%" JSON_INTEGER_FORMAT, json_integer_value(sub));
+    if (!c)
+        return refuse(reason, v->msg_missing_user);
+    if (json_is_string(c) && json_string_length(c) > 0 &&
+        strlen(json_string_value(c)) == json_string_length(c)) {
+        text = json_string_value(c);
+    } else if (json_is_integer(c)) {
+        snprintf(num, sizeof(num), "%" JSON_INTEGER_FORMAT, json_integer_value(c));
         text = num;
-    } else if (json_is_real(sub)) {
+    } else if (json_is_real(c)) {
         /* Only reals that are exact integers (42.0); 2^53 bounds the exact ones. */
-        double d = json_real_value(sub);
+        double d = json_real_value(c);
         if (d > -9007199254740992.0 && d < 9007199254740992.0 && (double)(int64_t)d == d) {
             snprintf(num, sizeof(num), "%lld", (long long)d);
             text = num;
         }
     }
     if (!text)
-        return refuse(reason, "invalid sub claim");
+        return refuse(reason, v->msg_invalid_user);
     *out = strdup(text);
     return *out ? 0 : SB_ENOMEM;
 }
 
-int jwt_verify(const struct jwt_verifier *v, const char *token, size_t len, int64_t now,
-               struct jwt_identity *out, const char **reason)
+int jwt_verify(const struct jwt_verifier *v, const struct jwt_keyset *keys, const char *token,
+               size_t len, int64_t now, struct jwt_identity *out, const char **reason)
 {
     struct segments s;
-    json_t *claims = NULL;
+    json_t *hdr = NULL, *claims = NULL;
+    enum jwt_alg alg = JWT_ALG_COUNT;
+    const char *kid = NULL;
     int rc;
 
     if (!reason)
         return SB_EINVAL;
     *reason = NULL;
-    if (!out || !v || !v->secret || v->secret_len == 0 || v->leeway < 0 ||
-        v->leeway > JWT_MAX_LEEWAY || !token)
+    if (!out || !v || !v->user_claim || !keys || v->leeway < 0 || v->leeway > JWT_MAX_LEEWAY ||
+        !token)
         return SB_EINVAL;
-    out->sub = NULL;
+    out->user = NULL;
     out->claims = NULL;
 
     if (len > JWT_MAX_TOKEN)
         return refuse(reason, "token too large");
     if (!split(token, len, &s))
         return refuse(reason, "malformed token");
-    if ((rc = check_header(v, &s, reason)) < 0)
+    if ((rc = check_header(v, &s, &hdr, &alg, &kid, reason)) < 0)
         goto fail;
-    if ((rc = check_signature(v, token, &s, reason)) < 0)
+    if ((rc = check_signature(keys, alg, kid, token, &s, reason)) < 0)
         goto fail;
 
     rc = decode_json(s.part[1], s.len[1], &claims);
@@ -298,16 +453,18 @@ int jwt_verify(const struct jwt_verifier *v, const char *token, size_t len, int6
         rc = refuse(reason, "payload is not a JSON object");
     if (rc < 0)
         goto fail;
-    if ((rc = check_times(v, claims, now, reason)) < 0)
+    if ((rc = check_times(v, claims, now, reason)) < 0 || (rc = check_iss(v, claims, reason)) < 0 ||
+        (rc = check_aud(v, claims, reason)) < 0 || (rc = check_required(v, claims, reason)) < 0 ||
+        (rc = take_user(v, claims, &out->user, reason)) < 0)
         goto fail;
-    if ((rc = take_sub(claims, &out->sub, reason)) < 0)
-        goto fail;
+    json_decref(hdr);
     out->claims = claims;
     return 0;
 
 fail:
     if (rc == SB_ENOMEM)
         *reason = "out of memory";
+    json_decref(hdr);
     json_decref(claims);
     return rc;
 }
@@ -316,8 +473,8 @@ void jwt_identity_free(struct jwt_identity *id)
 {
     if (!id)
         return;
-    free(id->sub);
+    free(id->user);
     json_decref(id->claims);
-    id->sub = NULL;
+    id->user = NULL;
     id->claims = NULL;
 }

@@ -52,6 +52,10 @@ typedef void (*bus_ack_cb)(void *ud, json_t *responses, int err);
 
 enum bus_sockets_op { BUS_SOCKETS_JOIN, BUS_SOCKETS_LEAVE, BUS_SOCKETS_DISCONNECT };
 
+/* The answer to a Redis command (bus_command): `reply` is a hiredis redisReply (borrowed,
+ * valid during the call), or NULL with err SB_ETIMEOUT / SB_EIO (connection lost). */
+typedef void (*bus_command_cb)(void *ud, const void *reply, int err);
+
 /* A server-side emit from another server, for the gateways. `reply` is non-NULL when the
  * sender waits for an answer: pass it to bus_reply() exactly once. */
 struct bus_reply;
@@ -75,6 +79,9 @@ struct bus_engine {
                         const char *const *rooms, size_t nrooms, bool close);
     int (*server_emit)(struct bus *b, const char *nsp, const char *event, const json_t *args,
                        uint32_t timeout_ms, bus_ack_cb cb, void *ud);
+    /* A Redis command on a connection of its own (Redis engine only). */
+    int (*command)(struct bus *b, int argc, const char **argv, const size_t *argvlen,
+                   uint32_t timeout_ms, bus_command_cb cb, void *ud);
 };
 
 struct bus {
@@ -122,6 +129,11 @@ int bus_sockets_op(struct bus *b, const struct bus_query *q, enum bus_sockets_op
  * `cb`, waits up to `timeout_ms` for one answer per server. */
 int bus_server_emit(struct bus *b, const char *nsp, const char *event, const json_t *args,
                     uint32_t timeout_ms, bus_ack_cb cb, void *ud);
+/* Sends a Redis command (gateways' redis.call). `cb` is called once, later; not at all when
+ * this returns an error: SB_EUNSUPPORTED (no Redis bus), SB_EIO (not connected). */
+int bus_command(struct bus *b, int argc, const char **argv, const size_t *argvlen,
+                uint32_t timeout_ms, bus_command_cb cb, void *ud);
+
 /* Answers a server-side emit (`value` borrowed, NULL for null) and frees `reply`. */
 void bus_reply(struct bus_reply *reply, const json_t *value);
 /* Frees `reply` without answering (nobody handles the event: the sender times out, as with a

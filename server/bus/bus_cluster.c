@@ -143,6 +143,14 @@ int bus_server_emit(struct bus *b, const char *nsp, const char *event, const jso
     return 0;
 }
 
+int bus_command(struct bus *b, int argc, const char **argv, const size_t *argvlen,
+                uint32_t timeout_ms, bus_command_cb cb, void *ud)
+{
+    if (!b->engine->command)
+        return SB_EUNSUPPORTED;
+    return b->engine->command(b, argc, argv, argvlen, timeout_ms, cb, ud);
+}
+
 void bus_reply(struct bus_reply *reply, const json_t *value)
 {
     if (reply)

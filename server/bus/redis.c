@@ -330,6 +330,8 @@ static void watchdog_cb(uv_timer_t *t)
     struct redis_engine *e = t->data;
     link_watch(&e->pub, pub_probe);
     link_watch(&e->sub, sub_probe);
+    if (e->cmd_started)
+        link_watch(&e->cmd, pub_probe);
     update_ready(e);
 }
 
@@ -470,6 +472,7 @@ static void engine_close(struct bus *b)
     uv_timer_stop(&e->flush_timer);
     link_close(&e->pub);
     link_close(&e->sub);
+    link_close(&e->cmd);
     uv_close((uv_handle_t *)&e->watchdog, NULL);
     uv_close((uv_handle_t *)&e->flush_timer, NULL);
     redis_requests_close(e);
@@ -499,6 +502,7 @@ static const struct bus_engine redis_engine_ops = {
     .fetch_sockets = redis_fetch_sockets,
     .remote_rooms = redis_remote_rooms,
     .server_emit = redis_server_emit,
+    .command = redis_command,
 };
 
 int bus_init_redis(struct bus *b, struct registry *reg, uv_loop_t *loop, const char *url,
@@ -535,11 +539,15 @@ int bus_init_redis(struct bus *b, struct registry *reg, uv_loop_t *loop, const c
     e->watchdog.data = e;
     link_init(&e->pub, "publisher", loop, &e->url, pub_up, pub_down, e);
     link_init(&e->sub, "subscriber", loop, &e->url, sub_up, sub_down, e);
+    link_init(&e->cmd, "commands", loop, &e->url, NULL, NULL, e);
     b->engine = &redis_engine_ops;
     b->engine_state = e;
     namespace_add(b, "/");
     link_start(&e->pub);
     link_start(&e->sub);
+    /* Gateways' redis.call() gets its own connection, ready before the first handler runs. */
+    e->cmd_started = true;
+    link_start(&e->cmd);
     uv_timer_start(&e->watchdog, watchdog_cb, LINK_PROBE_EVERY_MS, LINK_PROBE_EVERY_MS);
     LOG_INFO("redis", "bus: Redis at %s:%d db %d, channel prefix '%s', server id %s", e->url.host,
              e->url.port, e->url.db, e->prefix, e->uid);

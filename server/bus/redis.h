@@ -111,7 +111,8 @@ struct redis_engine {
     char *prefix;
     char uid[7]; /* this server's id in the adapter protocol */
     char watch_channel[64];
-    struct redis_link pub, sub;
+    struct redis_link pub, sub, cmd; /* cmd: gateways' redis.call(), connected on first use */
+    bool cmd_started;
     struct map chans; /* name -> struct chan (owned) */
     struct chan **dirty;
     size_t ndirty, dirty_cap;
@@ -149,5 +150,7 @@ int redis_remote_rooms(struct bus *b, const struct bus_query *q, enum bus_socket
                        const char *const *rooms, size_t nrooms, bool close);
 int redis_server_emit(struct bus *b, const char *nsp, const char *event, const json_t *args,
                       uint32_t timeout_ms, bus_ack_cb cb, void *ud);
+int redis_command(struct bus *b, int argc, const char **argv, const size_t *argvlen,
+                  uint32_t timeout_ms, bus_command_cb cb, void *ud);
 
 #endif

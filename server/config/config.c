@@ -66,6 +66,9 @@ static const struct opt opts[] = {
      "close a connection whose pong is this late, in ms (default 20000)"},
     {"connect-timeout", "SWITCHBOARD_CONNECT_TIMEOUT", "MS", OT_U32, OFF(connect_timeout_ms), 10,
      86400000, "close a Socket.IO connection that joins no namespace in time (default 45000)"},
+    {"auth-timeout", "SWITCHBOARD_AUTH_TIMEOUT", "MS", OT_U32, OFF(auth_timeout_ms), 10, 600000,
+     "refuse a connection whose token an auth plugin has not answered in time\n"
+     "(\"authentication timed out\"; default 5000)"},
     {"max-payload", "SWITCHBOARD_MAX_PAYLOAD", "BYTES", OT_U64, OFF(max_payload), 64, 1u << 30,
      "largest inbound message; larger closes with 1009 (default 1000000)"},
     {"max-queue", "SWITCHBOARD_MAX_QUEUE", "BYTES", OT_U64, OFF(max_queue), 1024, 1u << 30,
@@ -76,6 +79,14 @@ static const struct opt opts[] = {
      "serve the files of DIR over HTTP under PREFIX (default /); repeatable"},
     {"shutdown-timeout", "SWITCHBOARD_SHUTDOWN_TIMEOUT", "MS", OT_U32, OFF(shutdown_timeout_ms), 0,
      3600000, "on SIGTERM/SIGINT, time allowed to flush queues (default 10000)"},
+    {"lua-time-limit", "SWITCHBOARD_LUA_TIME_LIMIT", "MS", OT_U32, OFF(lua_time_limit_ms), 0,
+     600000, "stop gateway code that runs longer than MS (default 100; 0 = no limit)"},
+    {"lua-memory-limit", "SWITCHBOARD_LUA_MEMORY_LIMIT", "MB", OT_U32, OFF(lua_memory_limit_mb), 0,
+     1048576, "cap the gateways' Lua heap at MB MiB (default 256; 0 = no limit)"},
+    {"lua-redis-timeout", "SWITCHBOARD_LUA_REDIS_TIMEOUT", "MS", OT_U32, OFF(lua_redis_timeout_ms),
+     1, 600000, "deadline of redis.call() in gateways (default 1000)"},
+    {"lua-trusted", "SWITCHBOARD_LUA_TRUSTED", "[=BOOL]", OT_BOOL, OFF(lua_trusted), 0, 0,
+     "give gateways every standard library (io, os, debug, load; default false)"},
     {"require-auth", "SWITCHBOARD_REQUIRE_AUTH", "[=BOOL]", OT_BOOL, OFF(require_auth), 0, 0,
      "refuse connections without a token (default false)"},
 };
@@ -112,10 +123,14 @@ static void set_defaults(struct config *c)
     c->ping_interval_ms = 25000;
     c->ping_timeout_ms = 20000;
     c->connect_timeout_ms = 45000;
+    c->auth_timeout_ms = 5000;
     c->max_payload = 1000000;
     c->max_queue = 1048576;
     c->max_connections = 0;
     c->shutdown_timeout_ms = 10000;
+    c->lua_time_limit_ms = 100;
+    c->lua_memory_limit_mb = 256;
+    c->lua_redis_timeout_ms = 1000;
 }
 
 static void free_plugins(struct config *c)

@@ -36,6 +36,7 @@ struct config {
     uint32_t ping_interval_ms;
     uint32_t ping_timeout_ms;
     uint32_t connect_timeout_ms;
+    uint32_t auth_timeout_ms; /* how long an auth plugin may leave a token pending */
     uint64_t max_payload;     /* largest inbound message, bytes */
     uint64_t max_queue;       /* largest outbound queue per connection, bytes */
     uint32_t max_connections; /* 0 = derived from the open-file limit */
@@ -44,6 +45,10 @@ struct config {
     struct config_static *statics;
     size_t nstatics;
     uint32_t shutdown_timeout_ms;
+    uint32_t lua_time_limit_ms;   /* 0 = no limit */
+    uint32_t lua_memory_limit_mb; /* 0 = no limit */
+    uint32_t lua_redis_timeout_ms;
+    bool lua_trusted;
     bool require_auth;
 };
 

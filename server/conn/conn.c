@@ -307,6 +307,19 @@ int sock_exception(struct sock *s, const char *message)
     return rc;
 }
 
+int sock_exception_value(struct sock *s, const char *message, const json_t *data)
+{
+    if (!data)
+        return sock_exception(s, message);
+    json_t *args = json_pack("[O]", data);
+    if (!args)
+        return SB_ENOMEM;
+    metrics.exceptions++;
+    int rc = sock_emit(s, "exception", args, -1);
+    json_decref(args);
+    return rc;
+}
+
 int sock_ack_add(struct sock *s, void (*cb)(void *ud, json_t *args, int err), void *ud,
                  uint64_t *id)
 {

@@ -32,10 +32,12 @@ enum conn_close_code {
     CLOSE_TOO_BIG = 1009,        /* inbound message over max-payload */
     CLOSE_INTERNAL = 1011,       /* out of memory */
     CLOSE_SLOW_CONSUMER = 1008,  /* outbound queue over max-queue (reason "outbound queue full") */
+    CLOSE_UNAUTHORIZED = 4401,   /* a handshake token refused after the upgrade (async auth) */
 };
 
 struct conn;
 struct sock;
+struct auth_wait;
 
 /* Installed by the network layer; called by conn to reach the transport. */
 struct conn_transport {
@@ -86,6 +88,7 @@ struct conn {
     bool closing;             /* close requested: nothing more is queued */
     bool awaiting_pong;       /* a ping was sent and its pong has not come */
     bool established;         /* the WebSocket handshake completed */
+    bool authenticating;      /* the handshake's token is pending: no session yet (net/auth.c) */
     uint8_t close_metric;     /* enum metric_close once known, else 0xff */
     uint16_t close_code;
     const char *close_reason; /* static string, sent with the close frame */
@@ -103,6 +106,10 @@ struct conn {
     char *user;     /* owned */
     json_t *claims; /* new reference */
     json_t *query;  /* new reference: the handshake query as an object, or NULL */
+    /* Owned by the network layer (net/auth.c), released in its teardown: the authentications
+     * still pending, and the reason of a close after a refused handshake token. */
+    struct auth_wait *auth_waits;
+    char *auth_reason;
 
     struct fifo_timer ping_timer;    /* next ping to send, or the pong deadline */
     struct fifo_timer connect_timer; /* Socket.IO: a namespace must be joined before it */
@@ -170,6 +177,9 @@ int sock_send_ack(struct sock *s, int64_t ack_id, const json_t *args);
 /* Sends `value` as one raw JSON text frame (the plain JSON protocol's answer to a plain return
  * value, as NestJS's WsAdapter does). */
 int sock_send_json(struct sock *s, const json_t *value);
+/* Sends `exception` with `data` as its payload when given (an exception raised with a table,
+ * as NestJS sends a WsException's object), else {"status":"error","message":message}. */
+int sock_exception_value(struct sock *s, const char *message, const json_t *data);
 /* Sends `exception` {"status":"error","message":message} (counted). */
 int sock_exception(struct sock *s, const char *message);
 

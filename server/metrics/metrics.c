@@ -36,6 +36,15 @@ static void labelled(struct sbuf *out, const char *name, const char *type, const
         sbuf_printf(out, "%s{%s=\"%s\"} %" PRIu64 "\n", name, label, values[i], v[i]);
 }
 
+static void (*extra_fn)(struct sbuf *out, void *ud);
+static void *extra_ud;
+
+void metrics_set_extra(void (*fn)(struct sbuf *out, void *ud), void *ud)
+{
+    extra_fn = fn;
+    extra_ud = ud;
+}
+
 int metrics_render(struct sbuf *out)
 {
     const struct metrics *m = &metrics;
@@ -64,6 +73,8 @@ int metrics_render(struct sbuf *out)
            m->exceptions);
     scalar(out, "switchboard_lua_errors_total", "counter", "Errors raised by gateway code.",
            m->lua_errors);
+    scalar(out, "switchboard_lua_timeouts_total", "counter",
+           "Gateway code stopped by the handler time limit.", m->lua_timeouts);
     scalar(out, "switchboard_queue_drops_total", "counter",
            "Frames dropped because a socket's outbound queue was full.", m->queue_drops);
     scalar(out, "switchboard_bus_published_total", "counter", "Broadcasts handed to the bus.",
@@ -78,5 +89,7 @@ int metrics_render(struct sbuf *out)
            m->api_emits);
     scalar(out, "switchboard_api_errors_total", "counter", "POST /api/emit requests refused.",
            m->api_errors);
+    if (extra_fn)
+        extra_fn(out, extra_ud);
     return out->failed ? SB_ENOMEM : 0;
 }

@@ -61,6 +61,7 @@ struct metrics {
     uint64_t closes[MC__COUNT];
     uint64_t exceptions;    /* `exception` events sent to clients */
     uint64_t lua_errors;    /* errors raised by gateway code */
+    uint64_t lua_timeouts;  /* runs stopped by the time budget */
     uint64_t queue_drops;   /* frames dropped because a socket's outbound queue was full */
     uint64_t bus_published; /* broadcasts handed to the bus */
     uint64_t bus_received;  /* broadcasts received from other instances */
@@ -72,7 +73,10 @@ struct metrics {
 
 extern struct metrics metrics;
 
-/* Appends the Prometheus exposition of every metric.. */
+/* Adds lines to /metrics from another subsystem (the gateways' reload status). */
+void metrics_set_extra(void (*fn)(struct sbuf *out, void *ud), void *ud);
+
+/* Appends the Prometheus exposition of every metric. */
 int metrics_render(struct sbuf *out);
 
 #endif

@@ -6,7 +6,8 @@
  * transport), static directories (--static), 404 otherwise. An upgrade request is checked here
  * before lws completes it: the Engine.IO query, the connection cap, and a token from the query or
  * the Authorization header. A refusal is an HTTP status with a JSON body; an accepted upgrade gets
- * its `struct conn`.
+ * its `struct conn`. A token an auth plugin answers only later cannot hold the upgrade: it goes
+ * through, and the answer comes over the WebSocket (auth.c).
  */
 #include "net.h"
 
@@ -227,34 +228,39 @@ int http_confirm_upgrade(struct net *n, struct lws *wsi)
 
     char token[4096];
     token_from_request(wsi, &q, token, sizeof(token));
-    struct identity_result id = {0};
-    if (token[0]) {
-        net_authenticate(n, token, "/", &id);
-        memset(token, 0, sizeof(token));
-        if (id.outcome == AUTH_REFUSED) {
-            LOG_INFO("net", "%s upgrade refused: %s", sio ? "Socket.IO" : "WebSocket", id.message);
-            refuse(wsi, MR_UNAUTHORIZED, 401, id.message);
-            identity_result_clear(&id);
-            query_free(&q);
-            return 1;
-        }
-    } else if (n->cfg->require_auth && !sio) {
+    if (!token[0] && n->cfg->require_auth && !sio) {
         /* A Socket.IO client may still send its token in the CONNECT packet. */
         query_free(&q);
         return refuse(wsi, MR_UNAUTHORIZED, 401, "authentication required");
     }
-
     struct conn *c = conn_new(sio ? CONN_SIO : CONN_JSON, n->cfg->max_queue);
     if (!c) {
-        identity_result_clear(&id);
+        memset(token, 0, sizeof(token));
         query_free(&q);
         return -1;
     }
-    c->user = id.user;
-    c->claims = id.claims;
-    id.user = NULL;
-    id.claims = NULL;
-    identity_result_clear(&id);
+    if (token[0]) {
+        /* An answer that comes later cannot hold the upgrade: the connection is then accepted
+         * as `authenticating`, and net_handshake_auth_done() (auth.c) finishes. */
+        struct identity_result id;
+        int o = net_auth_start(n, c, token, "/", net_handshake_auth_done, &id);
+        memset(token, 0, sizeof(token));
+        if (o == AUTH_REFUSED) {
+            const char *message = id.message ? id.message : "not authorized";
+            LOG_INFO("net", "%s upgrade refused: %s", sio ? "Socket.IO" : "WebSocket", message);
+            refuse(wsi, MR_UNAUTHORIZED, 401, message);
+            identity_result_clear(&id);
+            conn_free(c);
+            query_free(&q);
+            return 1;
+        }
+        c->authenticating = o == AUTH_PENDING;
+        c->user = id.user;
+        c->claims = id.claims;
+        id.user = NULL;
+        id.claims = NULL;
+        identity_result_clear(&id);
+    }
     if (q.count) {
         /* Kept for gateways (socket.query) without the token, which is a secret. */
         c->query = query_to_json(&q);

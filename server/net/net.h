@@ -84,6 +84,10 @@ void net_conn_adopt(struct net *n, struct lws *wsi, struct conn *c);
 void sio_session_open(struct net *n, struct conn *c);
 void sio_session_receive(struct net *n, struct conn *c, const char *data, size_t len, bool binary);
 void sio_sock_disconnect(struct net *n, struct sock *s, const char *reason);
+/* Refuses a connection whose handshake token was refused after the upgrade: the open packet,
+ * CONNECT_ERROR {"message"} for "/", then close 4401 with `message` (which must outlive the
+ * connection: conn_close() keeps the pointer). */
+void sio_session_refuse(struct net *n, struct conn *c, const char *message);
 void json_session_open(struct net *n, struct conn *c);
 void json_session_receive(struct net *n, struct conn *c, const char *data, size_t len, bool binary);
 
@@ -94,10 +98,38 @@ struct identity_result {
     json_t *claims; /* new reference */
     char *message;  /* owned: why it was refused */
 };
-/* Runs the auth plugins on `token` (never logged). */
-void net_authenticate(struct net *n, const char *token, const char *nsp,
-                      struct identity_result *out);
+/* Called once when an authentication that went pending ends: accepted (id->user set),
+ * refused, or timed out (refused with "authentication timed out"). `nsp` and `id` are borrowed
+ * for the call; take what you keep out of `id`. Never called after the connection closed. */
+typedef void (*net_auth_fn)(struct net *n, struct conn *c, const char *nsp,
+                            struct identity_result *id);
+/*
+ * Runs the auth plugins on `token` (never logged) for namespace `nsp` of connection `c`.
+ * Returns the outcome: AUTH_ACCEPTED or AUTH_REFUSED (a token no plugin knows is refused) with
+ * `out` filled, AUTH_NONE when no auth plugin is loaded (anonymous), or AUTH_PENDING: a plugin
+ * answers later, and `done` is called then, or after --auth-timeout, unless the connection
+ * closes first. `c` need not be listed yet; it must not be freed other than through
+ * net_auth_conn_closed().
+ */
+int net_auth_start(struct net *n, struct conn *c, const char *token, const char *nsp,
+                   net_auth_fn done, struct identity_result *out);
+/* True while `c` has an authentication pending for `nsp`. */
+bool net_auth_pending(const struct conn *c, const char *nsp);
+/* Cancels the authentication pending for `nsp` on `c`, if any (`done` is not called). */
+void net_auth_cancel(struct conn *c, const char *nsp);
+/* Connection teardown: cancels every pending authentication of `c` and frees what the
+ * authentication layer kept on it. */
+void net_auth_conn_closed(struct conn *c);
 void identity_result_clear(struct identity_result *r);
+
+/* The handshake's token is still being checked (HTTP upgrade accepted, c->authenticating): the
+ * session opens when it is accepted, the connection closes with CLOSE_UNAUTHORIZED (4401) when
+ * it is refused. */
+void net_handshake_auth_done(struct net *n, struct conn *c, const char *nsp,
+                             struct identity_result *id);
+/* The WebSocket of a connection whose handshake authentication is pending was established:
+ * reading pauses until the answer. */
+void net_handshake_auth_established(struct net *n, struct conn *c);
 
 /* HTTP (http.c): plain requests and the checks before a WebSocket upgrade. Both return what
  * the lws callback must return. */

@@ -180,13 +180,7 @@ struct sock *net_sock_attach(struct net *n, struct conn *c, const char *nsp_name
 
 void net_sock_announce(struct net *n, struct sock *s)
 {
-    char *message = NULL;
-    if (pipeline_connect(n->pipe, s, &message) && s->connected) {
-        metrics.refusals[MR_CONNECT_HOOK]++;
-        sock_exception(s, message ? message : "Internal server error");
-        sock_disconnect(s, "server namespace disconnect");
-    }
-    free(message);
+    pipeline_connect(n->pipe, s);
 }
 
 void net_sock_detach(struct net *n, struct sock *s, const char *reason)
@@ -275,6 +269,8 @@ static void conn_closed(struct net *n, struct lws *wsi, struct conn *c)
         metrics.closes[c->close_metric == 0xff ? MC_TRANSPORT : c->close_metric]++;
     }
     c->transport = NULL;
+    /* Pending authentications end here: a plugin's late answer must not reach `c`. */
+    net_auth_conn_closed(c);
     conn_unlink(n, c);
     conn_free(c);
     if (n->shutting_down && n->nconns == 0 && n->stopped_cb) {
@@ -303,6 +299,12 @@ static int receive(struct net *n, struct lws *wsi, struct conn *c, const char *i
     }
     if (c->closing)
         return 0;
+    if (c->authenticating) {
+        /* Reading is paused until the handshake's token is answered (auth.c); a frame that was
+         * already buffered has no session to go to. */
+        LOG_DEBUG("net", "a frame before the authentication ended: dropped");
+        return 0;
+    }
     if (first && last) {
         /* The common case: the whole message in one callback, no copy. */
         if (c->proto == CONN_SIO)
@@ -410,6 +412,11 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
         c->established = true;
         metrics.connections[c->proto]++;
         metrics.connections_total[c->proto]++;
+        if (c->authenticating || c->auth_reason) {
+            /* The handshake's token is answered later (auth.c). */
+            net_handshake_auth_established(n, c);
+            return 0;
+        }
         if (c->proto == CONN_SIO)
             sio_session_open(n, c);
         else

@@ -45,7 +45,7 @@ static void connect_error(struct conn *c, const char *nsp, const char *message,
     json_decref(data);
 }
 
-void sio_session_open(struct net *n, struct conn *c)
+static void send_open(struct net *n, struct conn *c)
 {
     char sid[SB_ID_LEN + 1];
     id_generate(sid);
@@ -60,8 +60,24 @@ void sio_session_open(struct net *n, struct conn *c)
     frame_sbuf_init(&b, LWS_PRE);
     eio_encode_open(&b, &p);
     send_sbuf(c, &b);
+}
+
+void sio_session_open(struct net *n, struct conn *c)
+{
+    send_open(n, c);
     net_ping_schedule(n, c);
     net_connect_deadline(n, c);
+}
+
+void sio_session_refuse(struct net *n, struct conn *c, const char *message)
+{
+    /* A socket.io client that sees its transport close before the open packet reports only a
+     * timeout, after its own connect timeout; the CONNECT_ERROR gives it the reason at once. */
+    send_open(n, c);
+    json_t *data = json_pack("{s:s}", "message", message);
+    send_packet(c, SIO_CONNECT_ERROR, "/", data);
+    json_decref(data);
+    conn_close(c, MC_SERVER_DISCONNECT, CLOSE_UNAUTHORIZED, message, true);
 }
 
 static void invalid(struct net *n, struct conn *c, const char *why)
@@ -71,11 +87,59 @@ static void invalid(struct net *n, struct conn *c, const char *why)
     conn_close(c, MC_INVALID_PACKET, CLOSE_PROTOCOL_ERROR, why, false);
 }
 
+/* Joins `nsp` with an identity and tells the client. */
+static void connect_accept(struct net *n, struct conn *c, const char *nsp, const char *user,
+                           json_t *claims)
+{
+    struct sock *s = net_sock_attach(n, c, nsp, user, claims);
+    if (!s) {
+        conn_close(c, MC_TRANSPORT, CLOSE_INTERNAL, "out of memory", false);
+        return;
+    }
+    json_t *data = json_pack("{s:s}", "sid", s->id);
+    send_packet(c, SIO_CONNECT, nsp, data);
+    json_decref(data);
+
+    /* As in socket.io, the connection handlers run once the client knows it is connected. */
+    net_sock_announce(n, s);
+}
+
+static void connect_refuse(struct conn *c, const char *nsp, const struct identity_result *id)
+{
+    const char *message = id->message ? id->message : "not authorized";
+    LOG_INFO("sio", "CONNECT to %s refused: %s", nsp, message);
+    connect_error(c, nsp, message, MR_UNAUTHORIZED);
+}
+
+/* The answer to a CONNECT whose token an auth plugin checked asynchronously. */
+static void connect_auth_done(struct net *n, struct conn *c, const char *nsp,
+                              struct identity_result *id)
+{
+    if (c->closing)
+        return;
+    if (id->outcome != AUTH_ACCEPTED) {
+        connect_refuse(c, nsp, id);
+        return;
+    }
+    /* CONNECTs to the namespace were ignored meanwhile, but gateways may have been reloaded. */
+    if (conn_sock_find(c, nsp))
+        return;
+    if (!luah_nsp_exists(n->pipe->lua, nsp)) {
+        connect_error(c, nsp, "Invalid namespace", MR_INVALID_NAMESPACE);
+        return;
+    }
+    connect_accept(n, c, nsp, id->user, id->claims);
+}
+
 static void handle_connect(struct net *n, struct conn *c, const char *nsp,
                            const struct sio_packet *p)
 {
     if (conn_sock_find(c, nsp)) {
         LOG_DEBUG("sio", "CONNECT to %s, already connected: ignored", nsp);
+        return;
+    }
+    if (net_auth_pending(c, nsp)) {
+        LOG_DEBUG("sio", "CONNECT to %s, its authentication is pending: ignored", nsp);
         return;
     }
     if (!luah_nsp_exists(n->pipe->lua, nsp)) {
@@ -94,14 +158,17 @@ static void handle_connect(struct net *n, struct conn *c, const char *nsp,
             connect_error(c, nsp, "invalid token", MR_UNAUTHORIZED);
             return;
         }
-        net_authenticate(n, json_string_value(token), nsp, &id);
-        if (id.outcome == AUTH_REFUSED) {
-            LOG_INFO("sio", "CONNECT to %s refused: %s", nsp, id.message);
-            connect_error(c, nsp, id.message, MR_UNAUTHORIZED);
+        /* A pending answer comes to connect_auth_done(); until then the namespace is not
+         * joined, and its packets are ignored as for any namespace not joined. */
+        int o = net_auth_start(n, c, json_string_value(token), nsp, connect_auth_done, &id);
+        if (o == AUTH_PENDING)
+            return;
+        if (o == AUTH_REFUSED) {
+            connect_refuse(c, nsp, &id);
             identity_result_clear(&id);
             return;
         }
-        if (id.outcome == AUTH_ACCEPTED) {
+        if (o == AUTH_ACCEPTED) {
             user = id.user;
             claims = id.claims;
         }
@@ -111,19 +178,8 @@ static void handle_connect(struct net *n, struct conn *c, const char *nsp,
         identity_result_clear(&id);
         return;
     }
-
-    struct sock *s = net_sock_attach(n, c, nsp, user, claims);
+    connect_accept(n, c, nsp, user, claims);
     identity_result_clear(&id);
-    if (!s) {
-        conn_close(c, MC_TRANSPORT, CLOSE_INTERNAL, "out of memory", false);
-        return;
-    }
-    json_t *data = json_pack("{s:s}", "sid", s->id);
-    send_packet(c, SIO_CONNECT, nsp, data);
-    json_decref(data);
-
-    /* As in socket.io, the connection handlers run once the client knows it is connected. */
-    net_sock_announce(n, s);
 }
 
 void sio_sock_disconnect(struct net *n, struct sock *s, const char *reason)
@@ -178,6 +234,9 @@ static void handle_message(struct net *n, struct conn *c, const char *data, size
         if (s) {
             net_sock_detach(n, s, "client namespace disconnect");
             sock_release(s);
+        } else {
+            /* Leaving a namespace whose CONNECT is still being authenticated: no answer. */
+            net_auth_cancel(c, nsp);
         }
         break;
     case SIO_EVENT:

@@ -246,11 +246,136 @@ static const char *event_gateway(const sb_event_t *ev)
     return ev ? ev->gateway : NULL;
 }
 
-static int auth_resume(sb_auth_req_t *req, sb_auth_verdict_t verdict)
+/* ---- authentication attempts ---- */
+
+/*
+ * Every request made by plugins_auth_start() that is not freed yet, by address. A plugin holds
+ * the pointer of a pending request and may call auth_resume() with it at any time, even after
+ * the attempt ended; looking the pointer up here first means a stray or repeated call is refused
+ * without reading memory that may be gone.
+ */
+static struct map live_reqs;
+
+static void req_key(const void *req, char *out, size_t size)
 {
-    /* Asynchronous authentication is not wired into the handshake yet: a plugin that answers
-     * SB_AUTH_PENDING has its connection refused at once (see plugins_authenticate). */
-    return req ? SB_EUNSUPPORTED : SB_EINVAL;
+    snprintf(out, size, "%p", req);
+}
+
+static struct sb_auth_req *live_find(const void *ptr)
+{
+    char key[sizeof(((struct sb_auth_req *)0)->key)];
+    req_key(ptr, key, sizeof(key));
+    return map_get(&live_reqs, key);
+}
+
+static void req_free(struct sb_auth_req *req)
+{
+    if (req->heap)
+        map_del(&live_reqs, req->key);
+    auth_req_clear(req);
+    free(req);
+}
+
+/* Forgets an identity a plugin set before declining. */
+static void forget_user(struct sb_auth_req *req)
+{
+    free(req->user);
+    req->user = NULL;
+    json_decref(req->claims);
+    req->claims = NULL;
+}
+
+/* The outcome of one plugin's verdict: AUTH_NONE means "ask the next one". */
+static enum auth_outcome verdict_outcome(struct sb_auth_req *req, const struct plugin *p,
+                                         sb_auth_verdict_t v)
+{
+    if (v == SB_AUTH_ACCEPT) {
+        if (req->user)
+            return AUTH_ACCEPTED;
+        /* Accepting without an identity is a plugin bug: refuse rather than guess. */
+        LOG_ERROR("plugin", "%s accepted a token without setting a user id; refusing",
+                  p->desc->name);
+        return AUTH_REFUSED;
+    }
+    if (v == SB_AUTH_REFUSE)
+        return AUTH_REFUSED;
+    if (v != SB_AUTH_DECLINE)
+        LOG_WARN("plugin", "%s returned unknown auth verdict %d; treated as decline", p->desc->name,
+                 (int)v);
+    forget_user(req);
+    return AUTH_NONE;
+}
+
+/* Asks the auth plugins from req->next on. Stops at the first that accepts, refuses or, for a
+ * request that can wait, answers SB_AUTH_PENDING. */
+static enum auth_outcome run_chain(struct sb_auth_req *req)
+{
+    struct plugins *ps = req->set;
+    while (req->next < ps->nauth && !req->ended) {
+        struct plugin *p = ps->auth[req->next++];
+        req->in_hook = true;
+        sb_auth_verdict_t v = p->authenticate(p->state, req);
+        req->in_hook = false;
+        if (v == SB_AUTH_PENDING) {
+            if (req->heap) {
+                req->waiting = p;
+                return AUTH_PENDING;
+            }
+            LOG_ERROR("plugin",
+                      "%s answered SB_AUTH_PENDING where the server cannot wait; refusing",
+                      p->desc->name);
+            return AUTH_REFUSED;
+        }
+        enum auth_outcome o = verdict_outcome(req, p, v);
+        if (o != AUTH_NONE)
+            return o;
+    }
+    return AUTH_NONE;
+}
+
+static int auth_resume(sb_auth_req_t *r, sb_auth_verdict_t verdict)
+{
+    struct sb_auth_req *req = r ? live_find(r) : NULL;
+    if (!req)
+        return SB_EINVAL;
+    if (!req->waiting || req->in_hook)
+        return SB_ESTATE;
+    if (verdict != SB_AUTH_ACCEPT && verdict != SB_AUTH_REFUSE && verdict != SB_AUTH_DECLINE)
+        return SB_EINVAL;
+    struct plugin *p = req->waiting;
+    req->waiting = NULL;
+    if (req->ended) {
+        /* The connection was refused or went away meanwhile: the plugin's answer is late and
+         * changes nothing. This was the last reference to the request. */
+        int err = req->ended;
+        LOG_DEBUG("plugin", "%s answered an authentication that had ended already (%s)",
+                  p->desc->name, err == SB_ETIMEOUT ? "timed out" : "connection closed");
+        req_free(req);
+        return err;
+    }
+    enum auth_outcome o = verdict_outcome(req, p, verdict);
+    if (o == AUTH_NONE)
+        o = run_chain(req);
+    if (o == AUTH_PENDING)
+        return 0;
+    auth_done_fn done = req->done;
+    void *ud = req->ud;
+    req->done = NULL;
+    /* Cancelled while a later plugin's hook ran: nobody is waiting for the outcome. */
+    if (done && !req->ended)
+        done(ud, req, o);
+    req_free(req);
+    return 0;
+}
+
+static void *host_loop(sb_host_t *host)
+{
+    return host ? host->plugin->set->loop : NULL;
+}
+
+static uint32_t host_auth_timeout_ms(sb_host_t *host)
+{
+    return host ? host->plugin->set->auth_timeout_ms : 0;
 }
 
 const sb_host_api_t plugin_host_api = {
@@ -282,6 +407,8 @@ const sb_host_api_t plugin_host_api = {
     .socket_disconnect = socket_disconnect,
     .event_gateway = event_gateway,
     .auth_resume = auth_resume,
+    .loop = host_loop,
+    .auth_timeout_ms = host_auth_timeout_ms,
 };
 
 void plugin_host_bind(struct plugins *ps)
@@ -289,38 +416,73 @@ void plugin_host_bind(struct plugins *ps)
     the_set = ps;
 }
 
+int plugins_auth_start(struct plugins *ps, const char *token, const char *nsp, auth_done_fn done,
+                       void *ud, struct sb_auth_req **out)
+{
+    size_t tlen = strlen(token), nlen = strlen(nsp);
+    struct sb_auth_req *req = calloc(1, sizeof(*req) + tlen + nlen + 2);
+    if (!req)
+        return SB_ENOMEM;
+    char *text = (char *)(req + 1);
+    memcpy(text, token, tlen + 1);
+    memcpy(text + tlen + 1, nsp, nlen + 1);
+    req->token = text;
+    req->nsp = text + tlen + 1;
+    req->set = ps;
+    req->heap = true;
+    req->done = done;
+    req->ud = ud;
+    req_key(req, req->key, sizeof(req->key));
+    if (map_put(&live_reqs, req->key, req)) {
+        free(req);
+        return SB_ENOMEM;
+    }
+    enum auth_outcome o = run_chain(req);
+    if (o == AUTH_PENDING)
+        LOG_DEBUG("plugin", "%s will answer an authentication later", req->waiting->desc->name);
+    *out = req;
+    return (int)o;
+}
+
+void plugins_auth_cancel(struct sb_auth_req *req, int why)
+{
+    req->done = NULL;
+    req->ud = NULL;
+    if (req->waiting || req->in_hook) {
+        /* The plugin still holds the request: it lives until the plugin's auth_resume(). */
+        req->ended = why;
+        return;
+    }
+    req_free(req);
+}
+
+void plugins_auth_free(struct sb_auth_req *req)
+{
+    if (req)
+        req_free(req);
+}
+
+void plugins_auth_abandoned(void)
+{
+    const char *key;
+    void *value;
+    if (live_reqs.count)
+        LOG_WARN("plugin", "%u authentication(s) left pending by a plugin were never answered",
+                 live_reqs.count);
+    for (uint32_t i = 0; map_next(&live_reqs, &i, &key, &value);) {
+        /* The plugins are unloaded: nothing can reach these any more. */
+        auth_req_clear(value);
+        free(value);
+    }
+    map_free(&live_reqs);
+}
+
 enum auth_outcome plugins_authenticate(struct plugins *ps, struct sb_auth_req *req)
 {
-    for (size_t i = 0; i < ps->nauth; i++) {
-        struct plugin *p = ps->auth[i];
-        sb_auth_verdict_t v = p->authenticate(p->state, req);
-        if (v == SB_AUTH_ACCEPT) {
-            if (req->user)
-                return AUTH_ACCEPTED;
-            /* Accepting without an identity is a plugin bug: refuse rather than guess. */
-            LOG_ERROR("plugin", "%s accepted a token without setting a user id; refusing",
-                      p->desc->name);
-            return AUTH_REFUSED;
-        }
-        if (v == SB_AUTH_REFUSE)
-            return AUTH_REFUSED;
-        if (v == SB_AUTH_PENDING) {
-            LOG_ERROR("plugin",
-                      "%s answered SB_AUTH_PENDING, which this server does not support yet; "
-                      "refusing",
-                      p->desc->name);
-            return AUTH_REFUSED;
-        }
-        if (v != SB_AUTH_DECLINE)
-            LOG_WARN("plugin", "%s returned unknown auth verdict %d; treated as decline",
-                     p->desc->name, (int)v);
-        /* A declining plugin may have set a user by mistake: forget it. */
-        free(req->user);
-        req->user = NULL;
-        json_decref(req->claims);
-        req->claims = NULL;
-    }
-    return AUTH_NONE;
+    req->set = ps;
+    req->next = 0;
+    req->heap = false;
+    return run_chain(req);
 }
 
 void auth_req_clear(struct sb_auth_req *req)

@@ -6,9 +6,14 @@
 #include "plugin.h"
 
 #include <dlfcn.h>
+#include <elf.h>
+#include <fcntl.h>
+#include <link.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "../log/log.h"
@@ -40,6 +45,131 @@ char *plugins_resolve(const char *name, const char *plugin_dir, const char *exe_
             return strdup(path);
     }
     return NULL;
+}
+
+/* Names a toolchain exports on its own: reserved identifiers (the sanitizers' __odr_asan.*,
+ * __bss_start, _ITM_*) and the linker's markers. Never the plugin author's doing. */
+static bool toolchain_symbol(const char *name)
+{
+    static const char *const markers[] = {"_init", "_fini", "_edata", "_end", "_etext"};
+    if (name[0] == '_' && (name[1] == '_' || (name[1] >= 'A' && name[1] <= 'Z')))
+        return true;
+    for (size_t i = 0; i < ARRAY_SIZE(markers); i++)
+        if (strcmp(name, markers[i]) == 0)
+            return true;
+    return false;
+}
+
+/* Reads a section header. Every offset is checked against the file size first, and structs are
+ * copied out so that a malformed file cannot cause a misaligned read. */
+static bool section(const unsigned char *f, size_t size, const ElfW(Ehdr) * eh, size_t i,
+                    ElfW(Shdr) * sh)
+{
+    if (i >= eh->e_shnum)
+        return false;
+    memcpy(sh, f + eh->e_shoff + i * sizeof(*sh), sizeof(*sh));
+    return sh->sh_offset <= size && sh->sh_size <= size - sh->sh_offset;
+}
+
+static int count_extra_exports(const unsigned char *f, size_t size, char **names, size_t max)
+{
+    ElfW(Ehdr) eh;
+    if (size < sizeof(eh))
+        return SB_EINVAL;
+    memcpy(&eh, f, sizeof(eh));
+    bool little = __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__;
+    if (memcmp(eh.e_ident, ELFMAG, SELFMAG) != 0 ||
+        eh.e_ident[EI_CLASS] != (sizeof(void *) == 8 ? ELFCLASS64 : ELFCLASS32) ||
+        eh.e_ident[EI_DATA] != (little ? ELFDATA2LSB : ELFDATA2MSB))
+        return SB_EINVAL;
+    if (eh.e_shnum == 0)
+        return 0; /* stripped of its section headers: nothing to tell */
+    if (eh.e_shentsize != sizeof(ElfW(Shdr)) || eh.e_shoff > size ||
+        eh.e_shnum > (size - eh.e_shoff) / sizeof(ElfW(Shdr)))
+        return SB_EINVAL;
+
+    ElfW(Shdr) dynsym, strtab;
+    size_t i = 0;
+    for (; i < eh.e_shnum; i++)
+        if (section(f, size, &eh, i, &dynsym) && dynsym.sh_type == SHT_DYNSYM)
+            break;
+    if (i == eh.e_shnum)
+        return 0;
+    if (dynsym.sh_entsize != sizeof(ElfW(Sym)) || !section(f, size, &eh, dynsym.sh_link, &strtab))
+        return SB_EINVAL;
+
+    int count = 0;
+    const char *str = (const char *)f + strtab.sh_offset;
+    for (size_t k = 1; k < dynsym.sh_size / sizeof(ElfW(Sym)); k++) {
+        ElfW(Sym) sym;
+        memcpy(&sym, f + dynsym.sh_offset + k * sizeof(sym), sizeof(sym));
+        /* Only what the file defines and others can bind to (ST_BIND is the same for both
+         * classes). */
+        if (sym.st_shndx == SHN_UNDEF || sym.st_shndx >= SHN_LORESERVE ||
+            ELF64_ST_BIND(sym.st_info) == STB_LOCAL || sym.st_name >= strtab.sh_size ||
+            !memchr(str + sym.st_name, 0, strtab.sh_size - sym.st_name))
+            continue;
+        const char *name = str + sym.st_name;
+        if (strcmp(name, SB_PLUGIN_SYMBOL) == 0 || toolchain_symbol(name))
+            continue;
+        if ((size_t)count < max)
+            names[count] = strdup(name);
+        count++;
+    }
+    return count;
+}
+
+int plugins_extra_exports(const char *path, char **names, size_t max)
+{
+    for (size_t i = 0; i < max; i++)
+        names[i] = NULL;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return SB_EIO;
+    struct stat st;
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        close(fd);
+        return SB_EIO;
+    }
+    if (st.st_size < (off_t)sizeof(ElfW(Ehdr))) {
+        close(fd);
+        return SB_EINVAL;
+    }
+    size_t size = (size_t)st.st_size;
+    void *f = mmap(NULL, size, PROT_READ, MAP_PRIVATE, fd, 0);
+    close(fd);
+    if (f == MAP_FAILED)
+        return SB_EIO;
+    int n = count_extra_exports(f, size, names, max);
+    munmap(f, size);
+    return n;
+}
+
+/* A plugin must export only its descriptor: other exported symbols can collide with the
+ * server's libraries or other plugins. Worth a warning naming the file, not a refusal. */
+static void warn_extra_exports(void *dl, const char *path)
+{
+    struct link_map *lm = NULL;
+    const char *file = dlinfo(dl, RTLD_DI_LINKMAP, &lm) == 0 && lm && lm->l_name && *lm->l_name
+                           ? lm->l_name
+                           : path;
+    char *names[4];
+    int n = plugins_extra_exports(file, names, ARRAY_SIZE(names));
+    if (n <= 0)
+        return;
+    char list[512] = "";
+    size_t len = 0;
+    for (size_t i = 0; i < ARRAY_SIZE(names) && i < (size_t)n; i++) {
+        if (names[i] && len < sizeof(list))
+            len +=
+                (size_t)snprintf(list + len, sizeof(list) - len, "%s%s", i ? ", " : "", names[i]);
+        free(names[i]);
+    }
+    LOG_WARN("plugin",
+             "%s: exports %d symbol%s besides %s (%s%s): build it with -fvisibility=hidden so "
+             "that only the descriptor is exported",
+             path, n, n == 1 ? "" : "s", SB_PLUGIN_SYMBOL, list,
+             (size_t)n > ARRAY_SIZE(names) ? ", ..." : "");
 }
 
 static int cmp_auth(const void *a, const void *b)
@@ -95,6 +225,8 @@ int plugins_load_one(struct plugins *ps, const char *path, const char *config)
         return fail(dl, NULL, SB_EEXISTS);
     }
 
+    warn_extra_exports(dl, path);
+
     struct plugin *p = calloc(1, sizeof(*p));
     if (!p || !(p->path = strdup(path)))
         return fail(dl, p, SB_ENOMEM);
@@ -115,6 +247,8 @@ int plugins_load_one(struct plugins *ps, const char *path, const char *config)
         p->socket_connected = d->socket_connected;
         p->socket_disconnected = d->socket_disconnected;
     }
+    if (HAS_FIELD(d, reload))
+        p->reload = d->reload;
 
     struct plugin **list = realloc(ps->list, (ps->n + 1) * sizeof(*list));
     if (!list)
@@ -150,6 +284,7 @@ int plugins_load(struct plugins *ps, const struct config *cfg, const char *exe_d
     ps->bus = bus;
     ps->reg = reg;
     ps->loop = loop;
+    ps->auth_timeout_ms = cfg->auth_timeout_ms;
     plugin_host_bind(ps);
     for (size_t i = 0; i < cfg->nplugins; i++) {
         const struct config_plugin *cp = &cfg->plugins[i];
@@ -201,6 +336,17 @@ void plugins_sort_interceptors(struct plugin **v, size_t n)
     }
 }
 
+void plugins_reload(struct plugins *ps)
+{
+    for (size_t i = 0; i < ps->n; i++) {
+        struct plugin *p = ps->list[i];
+        if (p->reload) {
+            LOG_INFO("plugin", "reloading %s", p->desc->name);
+            p->reload(p->state);
+        }
+    }
+}
+
 void plugins_socket_event(struct plugins *ps, struct sock *s, bool connected)
 {
     for (size_t i = 0; i < ps->n; i++) {
@@ -225,6 +371,7 @@ void plugins_unload(struct plugins *ps)
     free(ps->auth);
     free(ps->global);
     memset(ps, 0, sizeof(*ps));
+    plugins_auth_abandoned();
 }
 
 struct plugin *plugins_find(const struct plugins *ps, const char *name)

@@ -37,6 +37,7 @@ struct plugin {
     sb_after_reply_fn after_reply;
     sb_socket_hook_fn socket_connected;
     sb_socket_hook_fn socket_disconnected;
+    sb_reload_fn reload;
     int auth_priority;
     int intercept_priority;
 };
@@ -48,18 +49,43 @@ struct plugins {
     size_t nauth;
     struct plugin **global; /* borrowed from list: --interceptor plugins, by priority */
     size_t nglobal;
-    struct bus *bus;      /* borrowed */
-    struct registry *reg; /* borrowed */
-    uv_loop_t *loop;      /* borrowed: the clock of now_ms() */
+    struct bus *bus;          /* borrowed */
+    struct registry *reg;     /* borrowed */
+    uv_loop_t *loop;          /* borrowed: the clock of now_ms(), lent to plugins (ABI 1.2) */
+    uint32_t auth_timeout_ms; /* --auth-timeout, for auth_timeout_ms() */
 };
 
-/* One authentication attempt (sb_auth_req_t). */
+enum auth_outcome { AUTH_NONE = 0, AUTH_ACCEPTED = 1, AUTH_REFUSED = 2, AUTH_PENDING = 3 };
+
+struct sb_auth_req;
+/* Called once when an attempt that went pending finishes: `req` is borrowed for the call (take
+ * user/claims/message out of it by setting the fields to NULL); the host frees it afterwards. */
+typedef void (*auth_done_fn)(void *ud, struct sb_auth_req *req, enum auth_outcome outcome);
+
+/*
+ * One authentication attempt (sb_auth_req_t). One made by plugins_auth_start() is on the heap
+ * and listed in the host's set of live requests (auth_resume() looks a pointer up there before
+ * it touches it). It is freed when the attempt is over and no plugin owes an auth_resume() on
+ * it: at once when the chain finished synchronously (the caller frees it), after `done` when it
+ * finished later, or at the plugin's auth_resume() when the attempt was cancelled while the
+ * plugin was working on it.
+ */
 struct sb_auth_req {
-    const char *token; /* borrowed */
-    const char *nsp;   /* borrowed */
+    const char *token; /* borrowed, or a copy inside this allocation */
+    const char *nsp;   /* idem */
     char *user;        /* owned: set by auth_set_user */
     json_t *claims;    /* new reference: set by auth_set_user */
     char *message;     /* owned: set by auth_set_message */
+    /* Asynchronous attempts only (plugins_auth_start). */
+    struct plugins *set;    /* borrowed */
+    size_t next;            /* index in set->auth of the next plugin to ask */
+    struct plugin *waiting; /* the plugin that answered SB_AUTH_PENDING and owes auth_resume() */
+    int ended;              /* 0, or why the attempt was cancelled (SB_ETIMEOUT, SB_ECLOSED) */
+    bool in_hook;           /* an authenticate hook is running on it */
+    bool heap;              /* made by plugins_auth_start() */
+    auth_done_fn done;      /* NULL once cancelled or finished */
+    void *ud;
+    char key[2 * sizeof(void *) + 3]; /* its key in the live set: its address in hex */
 };
 
 /* One event through the interceptors (sb_event_t). */
@@ -92,18 +118,46 @@ void plugins_unload(struct plugins *ps);
 struct plugin *plugins_find(const struct plugins *ps, const char *name);
 /* Sorts interceptors by priority (stable: load order breaks ties). */
 void plugins_sort_interceptors(struct plugin **v, size_t n);
+/* SIGHUP: calls every plugin's reload hook, in load order. */
+void plugins_reload(struct plugins *ps);
 /* Tells every plugin that a socket joined or left its namespace. */
 void plugins_socket_event(struct plugins *ps, struct sock *s, bool connected);
 /* Resolves a plugin NAME to a path: NAME itself when it contains '/' or ends in ".so",
  * otherwise <dir>/<NAME>.so in the first of the search directories where it exists. Returns a
  * new string or NULL. */
 char *plugins_resolve(const char *name, const char *plugin_dir, const char *exe_dir);
+/* Reads the dynamic symbol table of the ELF shared object at `path` and counts the symbols it
+ * exports besides the descriptor (SB_PLUGIN_SYMBOL), leaving out those the toolchain adds
+ * (reserved names such as __odr_asan.*, _init, _fini, _end). The first `max` names go to
+ * `names` as new strings the caller frees. Returns the count (0 also when the file has no
+ * section headers to tell), or SB_EIO (cannot read) / SB_EINVAL (not an ELF file of this
+ * machine). The loader warns when it is not 0: a plugin must export only its descriptor. */
+int plugins_extra_exports(const char *path, char **names, size_t max);
 
-enum auth_outcome { AUTH_NONE = 0, AUTH_ACCEPTED = 1, AUTH_REFUSED = 2 };
+/*
+ * Starts an attempt: runs the auth plugins on `token` (copied) for namespace `nsp` (copied) in
+ * priority order until one accepts, refuses or answers SB_AUTH_PENDING. Returns:
+ *   AUTH_ACCEPTED (req->user/claims hold the identity), AUTH_REFUSED (req->message may hold
+ *   the reason) or AUTH_NONE (no plugin knew the token): finished; the caller reads *out and
+ *   frees it with plugins_auth_free();
+ *   AUTH_PENDING: a plugin will answer later; `done(ud, req, outcome)` is called once when the
+ *   chain finishes (with AUTH_ACCEPTED, AUTH_REFUSED or AUTH_NONE), unless
+ *   plugins_auth_cancel() is called first. *out is the handle for the cancel;
+ *   SB_ENOMEM: nothing was started.
+ */
+int plugins_auth_start(struct plugins *ps, const char *token, const char *nsp, auth_done_fn done,
+                       void *ud, struct sb_auth_req **out);
+/* Ends a pending attempt without calling its `done`: `why` (SB_ETIMEOUT, SB_ECLOSED) is what the
+ * plugin's late auth_resume() returns. The handle must not be used afterwards. */
+void plugins_auth_cancel(struct sb_auth_req *req, int why);
+/* Frees an attempt that finished synchronously. */
+void plugins_auth_free(struct sb_auth_req *req);
+/* Frees the requests plugins never resumed (after every fini), with a warning. */
+void plugins_auth_abandoned(void);
 
-/* Runs the auth plugins on a token in priority order until one accepts or refuses. On
- * AUTH_ACCEPTED req->user/claims hold the identity; on AUTH_REFUSED req->message may hold the
- * reason. AUTH_NONE: no plugin knew the token. The caller clears req with auth_req_clear(). */
+/* The synchronous form, on a request the caller owns (token and nsp set): a plugin that answers
+ * SB_AUTH_PENDING has the token refused, since nothing here can wait. Returns as
+ * plugins_auth_start(); the caller clears req with auth_req_clear(). */
 enum auth_outcome plugins_authenticate(struct plugins *ps, struct sb_auth_req *req);
 void auth_req_clear(struct sb_auth_req *req);
 

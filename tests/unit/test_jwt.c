@@ -1,7 +1,9 @@
 /*
- * The JWT verifier of plugins/auth-jwt, attacked case by case. Every token is built here, from
- * readable JSON, with OpenSSL's HMAC and an encoder written independently of the decoder under
- * test, so no fixture is opaque.
+ * The JWT verifier of plugins/auth-jwt with an HMAC secret, attacked case by case: the token
+ * format, the header, HMAC signatures, the payload and the time claims. Every token is built
+ * here, from readable JSON, with OpenSSL's HMAC and an encoder written independently of the
+ * decoder under test, so no fixture is opaque. test_jwt_keys.c covers public keys, JWKS, kid
+ * selection and the iss/aud/user claims.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -103,24 +105,45 @@ static char *swap_segment(char *token, int k, const char *seg)
 
 /* ---- verifying ---- */
 
-static struct jwt_verifier verifier(int leeway)
-{
+/* A verifier that accepts HS256 only, and a key set holding SECRET, as the plugin builds them
+ * from `secret=...`. Both are released by done(). */
+struct fixture {
     struct jwt_verifier v;
-    assert_int_equal(
-        jwt_verifier_init(&v, JWT_HS256, (const unsigned char *)SECRET, strlen(SECRET), leeway), 0);
-    return v;
+    struct jwt_keyset *ks;
+};
+
+static struct fixture *setup_hs256(int leeway)
+{
+    static struct fixture f;
+    struct jwt_options o = {.algs = JWT_ALG_BIT(JWT_HS256), .leeway = leeway};
+    char err[200];
+    assert_int_equal(jwt_verifier_init(&f.v, &o), 0);
+    assert_non_null(f.ks = jwt_keyset_new());
+    assert_int_equal(jwt_keyset_add_secret(f.ks, NULL, (const unsigned char *)SECRET,
+                                           strlen(SECRET), JWT_ALG_BIT(JWT_HS256), err,
+                                           sizeof(err)),
+                     0);
+    return &f;
+}
+
+static void done(struct fixture *f)
+{
+    jwt_verifier_free(&f->v);
+    jwt_keyset_free(f->ks);
+    f->ks = NULL;
 }
 
 /* Verifies with the default leeway at NOW and checks the refusal reason. Frees the token. */
 static void refused_with_leeway(char *token, int leeway, const char *why)
 {
-    struct jwt_verifier v = verifier(leeway);
+    struct fixture *f = setup_hs256(leeway);
     struct jwt_identity id = {(char *)"sentinel", NULL};
     const char *reason = NULL;
-    assert_int_equal(jwt_verify(&v, token, strlen(token), NOW, &id, &reason), SB_EAUTH);
+    assert_int_equal(jwt_verify(&f->v, f->ks, token, strlen(token), NOW, &id, &reason), SB_EAUTH);
     assert_non_null(reason);
-    assert_string_equal(reason, why);
-    assert_null(id.sub);
+    assert_string_equal(reason, why); /* the reason may live in the verifier: compare first */
+    done(f);
+    assert_null(id.user);
     assert_null(id.claims);
     free(token);
 }
@@ -133,14 +156,15 @@ static void refused(char *token, const char *why)
 /* Verifies, expects acceptance, and returns the identity. Frees the token. */
 static struct jwt_identity accepted_with_leeway(char *token, int leeway)
 {
-    struct jwt_verifier v = verifier(leeway);
+    struct fixture *f = setup_hs256(leeway);
     struct jwt_identity id = {0};
     const char *reason = NULL;
-    int rc = jwt_verify(&v, token, strlen(token), NOW, &id, &reason);
+    int rc = jwt_verify(&f->v, f->ks, token, strlen(token), NOW, &id, &reason);
+    done(f);
     if (rc != 0)
         fail_msg("refused (%d): %s", rc, reason ? reason : "(no reason)");
     assert_null(reason);
-    assert_non_null(id.sub);
+    assert_non_null(id.user);
     assert_true(json_is_object(id.claims));
     free(token);
     return id;
@@ -154,7 +178,7 @@ static struct jwt_identity accepted(char *token)
 static void accepted_as(char *token, const char *sub)
 {
     struct jwt_identity id = accepted(token);
-    assert_string_equal(id.sub, sub);
+    assert_string_equal(id.user, sub);
     jwt_identity_free(&id);
 }
 
@@ -165,13 +189,13 @@ static void test_valid_token_returns_sub_and_claims(void **unused)
     const char *payload = "{\"sub\":\"alice\",\"role\":\"admin\",\"rooms\":[\"a\",\"b\"],"
                           "\"exp\":1700000600,\"nbf\":1699999000,\"iat\":1699999000}";
     struct jwt_identity id = accepted(sign(HS256, payload));
-    assert_string_equal(id.sub, "alice");
+    assert_string_equal(id.user, "alice");
     json_t *expected = json_loads(payload, 0, NULL);
     assert_true(json_equal(id.claims, expected));
     assert_string_equal(json_string_value(json_object_get(id.claims, "role")), "admin");
     json_decref(expected);
     jwt_identity_free(&id);
-    assert_null(id.sub);
+    assert_null(id.user);
     assert_null(id.claims);
     jwt_identity_free(&id); /* twice is harmless */
 }
@@ -479,16 +503,17 @@ static void test_wrong_segment_count_refused(void **unused)
 
 static void test_nul_inside_token_refused(void **unused)
 {
-    struct jwt_verifier v = verifier(JWT_DEFAULT_LEEWAY);
+    struct fixture *f = setup_hs256(JWT_DEFAULT_LEEWAY);
     struct jwt_identity id = {0};
     const char *reason = NULL;
     char *token = sign(HS256, "{\"sub\":\"a\"}");
     size_t len = strlen(token);
     char *dot = strchr(token, '.');
     dot[1] = '\0';
-    assert_int_equal(jwt_verify(&v, token, len, NOW, &id, &reason), SB_EAUTH);
+    assert_int_equal(jwt_verify(&f->v, f->ks, token, len, NOW, &id, &reason), SB_EAUTH);
     assert_string_equal(reason, "malformed token");
     free(token);
+    done(f);
 }
 
 static void test_oversized_token_refused(void **unused)
@@ -543,20 +568,84 @@ static void test_is_compact(void **unused)
 static void test_verifier_init_rejects_bad_parameters(void **unused)
 {
     struct jwt_verifier v;
+    struct jwt_options o = {.algs = JWT_ALG_BIT(JWT_HS256), .leeway = 30};
+    const char *names[JWT_MAX_REQUIRED + 1] = {"a", "b", "c", "d", "e", "f", "g", "h", "i"};
+    assert_int_equal(jwt_verifier_init(&v, NULL), SB_EINVAL);
+    o.leeway = -1;
+    assert_int_equal(jwt_verifier_init(&v, &o), SB_EINVAL);
+    o.leeway = JWT_MAX_LEEWAY + 1;
+    assert_int_equal(jwt_verifier_init(&v, &o), SB_EINVAL);
+    o.leeway = 30;
+    o.algs = 1u << JWT_ALG_COUNT; /* an algorithm that does not exist */
+    assert_int_equal(jwt_verifier_init(&v, &o), SB_EINVAL);
+    o.algs = JWT_ALG_BIT(JWT_HS256);
+    o.user_claim = "";
+    assert_int_equal(jwt_verifier_init(&v, &o), SB_EINVAL);
+    o.user_claim = "user id"; /* a space: not a claim name this plugin takes */
+    assert_int_equal(jwt_verifier_init(&v, &o), SB_EINVAL);
+    o.user_claim = NULL;
+    o.iss = "";
+    assert_int_equal(jwt_verifier_init(&v, &o), SB_EINVAL);
+    o.iss = NULL;
+    o.aud = "a\nb";
+    assert_int_equal(jwt_verifier_init(&v, &o), SB_EINVAL);
+    o.aud = NULL;
+    o.required = names;
+    o.nrequired = JWT_MAX_REQUIRED + 1;
+    assert_int_equal(jwt_verifier_init(&v, &o), SB_EINVAL);
+    o.nrequired = JWT_MAX_REQUIRED;
+    assert_int_equal(jwt_verifier_init(&v, &o), 0);
+    jwt_verifier_free(&v);
+    jwt_verifier_free(&v); /* twice is harmless */
+    o.required = NULL;
+    o.nrequired = 0;
+    o.leeway = JWT_MAX_LEEWAY;
+    assert_int_equal(jwt_verifier_init(&v, &o), 0);
+
+    /* An HMAC secret: not empty, and only with an HMAC algorithm. */
+    struct jwt_keyset *ks = jwt_keyset_new();
+    char err[200];
     const unsigned char *s = (const unsigned char *)SECRET;
-    assert_int_equal(jwt_verifier_init(&v, JWT_HS256, s, 0, 30), SB_EINVAL);
-    assert_int_equal(jwt_verifier_init(&v, JWT_HS256, NULL, 32, 30), SB_EINVAL);
-    assert_int_equal(jwt_verifier_init(&v, JWT_HS256, s, 32, -1), SB_EINVAL);
-    assert_int_equal(jwt_verifier_init(&v, JWT_HS256, s, 32, JWT_MAX_LEEWAY + 1), SB_EINVAL);
-    assert_int_equal(jwt_verifier_init(&v, (enum jwt_alg)7, s, 32, 30), SB_EINVAL);
-    assert_int_equal(jwt_verifier_init(&v, JWT_HS256, s, 32, JWT_MAX_LEEWAY), 0);
-    assert_int_equal(jwt_verifier_init(&v, JWT_HS256, s, 1, 0), 0);
+    assert_int_equal(jwt_keyset_add_secret(ks, NULL, s, 0, JWT_ALGS_HMAC, err, sizeof(err)),
+                     SB_EINVAL);
+    assert_int_equal(jwt_keyset_add_secret(ks, NULL, NULL, 32, JWT_ALGS_HMAC, err, sizeof(err)),
+                     SB_EINVAL);
+    assert_int_equal(jwt_keyset_add_secret(ks, NULL, s, 32, JWT_ALGS_RSA, err, sizeof(err)),
+                     SB_EINVAL);
+    assert_string_equal(err, "an HMAC key cannot be used with RS256|RS384|RS512");
+    assert_int_equal(jwt_keyset_count(ks), 0);
+    assert_int_equal(jwt_keyset_add_secret(ks, NULL, s, 1, JWT_ALGS_ALL, err, sizeof(err)), 0);
+    assert_int_equal(jwt_keyset_algs(ks), JWT_ALGS_HMAC);
 
     struct jwt_identity id = {0};
     const char *reason = NULL;
-    assert_int_equal(jwt_verify(&v, NULL, 0, NOW, &id, &reason), SB_EINVAL);
-    assert_int_equal(jwt_verify(&v, "a.b.c", 5, NOW, NULL, &reason), SB_EINVAL);
-    assert_int_equal(jwt_verify(&v, "a.b.c", 5, NOW, &id, NULL), SB_EINVAL);
+    assert_int_equal(jwt_verify(&v, ks, NULL, 0, NOW, &id, &reason), SB_EINVAL);
+    assert_int_equal(jwt_verify(&v, NULL, "a.b.c", 5, NOW, &id, &reason), SB_EINVAL);
+    assert_int_equal(jwt_verify(&v, ks, "a.b.c", 5, NOW, NULL, &reason), SB_EINVAL);
+    assert_int_equal(jwt_verify(&v, ks, "a.b.c", 5, NOW, &id, NULL), SB_EINVAL);
+    assert_int_equal(jwt_verify(NULL, ks, "a.b.c", 5, NOW, &id, &reason), SB_EINVAL);
+    jwt_verifier_free(&v);
+    jwt_keyset_free(ks);
+}
+
+static void test_algs_parse_and_format(void **unused)
+{
+    unsigned algs = 0;
+    char buf[96];
+    assert_int_equal(jwt_algs_parse("RS256|ES256", &algs), 0);
+    assert_int_equal(algs, JWT_ALG_BIT(JWT_RS256) | JWT_ALG_BIT(JWT_ES256));
+    assert_string_equal(jwt_algs_format(algs, buf, sizeof(buf)), "RS256|ES256");
+    assert_int_equal(jwt_algs_parse("HS256|HS384|HS512|RS256|RS384|RS512|ES256|ES384|EdDSA", &algs),
+                     0);
+    assert_int_equal(algs, JWT_ALGS_ALL);
+    assert_string_equal(jwt_algs_format(JWT_ALG_BIT(JWT_EDDSA), buf, sizeof(buf)), "EdDSA");
+    assert_string_equal(jwt_algs_format(0, buf, sizeof(buf)), "");
+    const char *bad[] = {"",      "|",     "RS256|", "|RS256", "rs256",      "none", "RS256|RS256",
+                         "ES512", "PS256", "EDDSA",  "HS256 ", "RS256,ES256"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        assert_int_equal(jwt_algs_parse(bad[i], &algs), SB_EINVAL);
+    assert_string_equal(jwt_alg_name(JWT_ES384), "ES384");
+    assert_string_equal(jwt_alg_name(JWT_ALG_COUNT), "?");
 }
 
 static void test_b64url_decode(void **unused)
@@ -622,6 +711,7 @@ int main(void)
         cmocka_unit_test(test_oversized_token_refused),
         cmocka_unit_test(test_is_compact),
         cmocka_unit_test(test_verifier_init_rejects_bad_parameters),
+        cmocka_unit_test(test_algs_parse_and_format),
         cmocka_unit_test(test_b64url_decode),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

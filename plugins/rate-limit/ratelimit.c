@@ -1,0 +1,785 @@
+#include "ratelimit.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define DEFAULT_MESSAGE "rate limit exceeded"
+
+static int fail(char *err, size_t errlen, int rc, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static int fail(char *err, size_t errlen, int rc, const char *fmt, ...)
+{
+    if (err && errlen) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(err, errlen, fmt, ap);
+        va_end(ap);
+    }
+    return rc;
+}
+
+/* ---- CONFIG ---- */
+
+static bool blank(char c)
+{
+    return c == ' ' || c == '\t';
+}
+
+/* Cuts blanks off both ends of the string `s` in place; returns its new start. */
+static char *trim(char *s)
+{
+    while (blank(*s))
+        s++;
+    size_t n = strlen(s);
+    while (n > 0 && blank(s[n - 1]))
+        s[--n] = '\0';
+    return s;
+}
+
+/* A decimal number of 1..max with no sign, no blank and no leading "+" (at most 9 digits). */
+static bool parse_uint(const char *s, size_t len, uint32_t max, uint32_t *out)
+{
+    uint64_t v = 0;
+    if (len == 0 || len > 9)
+        return false;
+    for (size_t i = 0; i < len; i++) {
+        if (s[i] < '0' || s[i] > '9')
+            return false;
+        v = v * 10 + (uint64_t)(s[i] - '0');
+    }
+    if (v < 1 || v > max)
+        return false;
+    *out = (uint32_t)v;
+    return true;
+}
+
+/* "N/[K]unit": N tokens every K units (ms, s, m, h). */
+static bool parse_rate(const char *s, struct rl_rule *r)
+{
+    const char *slash = strchr(s, '/');
+    if (!slash || !parse_uint(s, (size_t)(slash - s), RL_MAX_COUNT, &r->count))
+        return false;
+    const char *p = slash + 1;
+    size_t digits = 0;
+    while (p[digits] >= '0' && p[digits] <= '9')
+        digits++;
+    uint32_t k = 1;
+    if (digits && !parse_uint(p, digits, RL_MAX_PERIOD_MS, &k))
+        return false;
+    const char *unit = p + digits;
+    uint64_t ms;
+    if (strcmp(unit, "ms") == 0)
+        ms = 1;
+    else if (strcmp(unit, "s") == 0)
+        ms = 1000;
+    else if (strcmp(unit, "m") == 0)
+        ms = 60000;
+    else if (strcmp(unit, "h") == 0)
+        ms = 3600000;
+    else
+        return false;
+    if ((uint64_t)k * ms > RL_MAX_PERIOD_MS)
+        return false;
+    r->period_ms = (uint32_t)((uint64_t)k * ms);
+    return true;
+}
+
+static int parse_events(struct rl_rule *r, const char *value)
+{
+    size_t n = 1;
+    for (const char *p = value; *p; p++)
+        n += *p == '|';
+    r->events = calloc(n, sizeof(*r->events));
+    if (!r->events)
+        return SB_ENOMEM;
+    for (const char *p = value;;) {
+        const char *bar = strchr(p, '|');
+        size_t len = bar ? (size_t)(bar - p) : strlen(p);
+        if (len == 0)
+            return SB_EINVAL;
+        if (!(r->events[r->nevents] = strndup(p, len)))
+            return SB_ENOMEM;
+        r->nevents++;
+        if (!bar)
+            return 0;
+        p = bar + 1;
+    }
+}
+
+enum { K_RATE, K_BURST, K_SCOPE, K_PER, K_ACTION, K_EVENTS, K_MESSAGE, K_COUNT };
+static const char *const keys[K_COUNT] = {"rate",   "burst",  "scope",  "per",
+                                          "action", "events", "message"};
+#define KEY_LIST "rate, burst, scope, per, action, events, message"
+
+static int parse_item(struct rl_rule *r, char *item, size_t rule, bool seen[K_COUNT], char *err,
+                      size_t errlen)
+{
+    char *eq = strchr(item, '=');
+    if (!*item)
+        return fail(err, errlen, SB_EINVAL, "rule %zu: empty item", rule);
+    if (!eq)
+        return fail(err, errlen, SB_EINVAL, "rule %zu: '%s' is not key=value (keys: " KEY_LIST ")",
+                    rule, item);
+    *eq = '\0';
+    char *key = trim(item), *value = trim(eq + 1);
+    int k = 0;
+    while (k < K_COUNT && strcmp(key, keys[k]) != 0)
+        k++;
+    if (k == K_COUNT)
+        return fail(err, errlen, SB_EINVAL, "rule %zu: unknown key '%s' (keys: " KEY_LIST ")", rule,
+                    key);
+    if (seen[k])
+        return fail(err, errlen, SB_EINVAL, "rule %zu: %s is given twice", rule, key);
+    seen[k] = true;
+    if (!*value)
+        return fail(err, errlen, SB_EINVAL, "rule %zu: %s= needs a value", rule, key);
+
+    switch (k) {
+    case K_RATE:
+        if (!parse_rate(value, r))
+            return fail(err, errlen, SB_EINVAL,
+                        "rule %zu: rate must be N/s, N/m, N/h, N/ms or N/<k><unit> (e.g. 20/s, "
+                        "5/10s), N in 1..%u, the period at most 24h",
+                        rule, RL_MAX_COUNT);
+        return 0;
+    case K_BURST:
+        if (!parse_uint(value, strlen(value), RL_MAX_COUNT, &r->burst))
+            return fail(err, errlen, SB_EINVAL, "rule %zu: burst must be a number in 1..%u", rule,
+                        RL_MAX_COUNT);
+        return 0;
+    case K_SCOPE:
+        if (strcmp(value, "socket") == 0)
+            r->scope = RL_SCOPE_SOCKET;
+        else if (strcmp(value, "user") == 0)
+            r->scope = RL_SCOPE_USER;
+        else
+            return fail(err, errlen, SB_EINVAL, "rule %zu: scope must be socket or user", rule);
+        return 0;
+    case K_PER:
+        if (strcmp(value, "all") == 0)
+            r->per = RL_PER_ALL;
+        else if (strcmp(value, "event") == 0)
+            r->per = RL_PER_EVENT;
+        else
+            return fail(err, errlen, SB_EINVAL, "rule %zu: per must be event or all", rule);
+        return 0;
+    case K_ACTION:
+        if (strcmp(value, "exception") == 0)
+            r->action = RL_ACTION_EXCEPTION;
+        else if (strcmp(value, "disconnect") == 0)
+            r->action = RL_ACTION_DISCONNECT;
+        else if (strcmp(value, "drop") == 0)
+            r->action = RL_ACTION_DROP;
+        else
+            return fail(err, errlen, SB_EINVAL,
+                        "rule %zu: action must be exception, disconnect or drop", rule);
+        return 0;
+    case K_EVENTS: {
+        int rc = parse_events(r, value);
+        if (rc == SB_EINVAL)
+            return fail(err, errlen, rc, "rule %zu: events= has an empty name", rule);
+        if (rc < 0)
+            return fail(err, errlen, rc, "out of memory");
+        return 0;
+    }
+    default: /* K_MESSAGE */
+        if (strlen(value) > RL_MAX_MESSAGE)
+            return fail(err, errlen, SB_EINVAL, "rule %zu: message is longer than %d bytes", rule,
+                        RL_MAX_MESSAGE);
+        for (const char *p = value; *p; p++)
+            if ((unsigned char)*p < 0x20 || *p == 0x7f)
+                return fail(err, errlen, SB_EINVAL, "rule %zu: message has a control character",
+                            rule);
+        free(r->message);
+        if (!(r->message = strdup(value)))
+            return fail(err, errlen, SB_ENOMEM, "out of memory");
+        return 0;
+    }
+}
+
+static int parse_rule(struct rl_rule *r, char *text, size_t rule, char *err, size_t errlen)
+{
+    bool seen[K_COUNT] = {false};
+    if (!*trim(text))
+        return fail(err, errlen, SB_EINVAL, "rule %zu is empty", rule);
+    for (char *item = text;;) {
+        char *comma = strchr(item, ',');
+        if (comma)
+            *comma = '\0';
+        int rc = parse_item(r, trim(item), rule, seen, err, errlen);
+        if (rc < 0)
+            return rc;
+        if (!comma)
+            break;
+        item = comma + 1;
+    }
+    if (!seen[K_RATE])
+        return fail(err, errlen, SB_EINVAL, "rule %zu: rate= is required (e.g. rate=20/s)", rule);
+    if (!seen[K_BURST])
+        r->burst = r->count;
+    if (!r->message && !(r->message = strdup(DEFAULT_MESSAGE)))
+        return fail(err, errlen, SB_ENOMEM, "out of memory");
+    return 0;
+}
+
+static void rule_free(struct rl_rule *r)
+{
+    for (size_t i = 0; i < r->nevents; i++)
+        free(r->events[i]);
+    free(r->events);
+    free(r->message);
+    memset(r, 0, sizeof(*r));
+}
+
+void rl_config_free(struct rl_config *cfg)
+{
+    for (size_t i = 0; i < cfg->n; i++)
+        rule_free(&cfg->rules[i]);
+    memset(cfg, 0, sizeof(*cfg));
+}
+
+int rl_config_parse(struct rl_config *cfg, const char *text, char *err, size_t errlen)
+{
+    memset(cfg, 0, sizeof(*cfg));
+    if (!text || !*text)
+        return fail(err, errlen, SB_EINVAL,
+                    "CONFIG is required: rules like rate=20/s,burst=40,scope=socket,per=all,"
+                    "action=exception, separated by ';'");
+    char *copy = strdup(text);
+    if (!copy)
+        return fail(err, errlen, SB_ENOMEM, "out of memory");
+    int rc = 0;
+    for (char *rule = copy;;) {
+        char *semi = strchr(rule, ';');
+        if (semi)
+            *semi = '\0';
+        if (cfg->n == RL_MAX_RULES) {
+            rc = fail(err, errlen, SB_EINVAL, "more than %d rules", RL_MAX_RULES);
+            break;
+        }
+        /* The rule counts as parsed even when it fails, so that its allocations are freed. */
+        rc = parse_rule(&cfg->rules[cfg->n], rule, cfg->n + 1, err, errlen);
+        cfg->n++;
+        if (rc < 0 || !semi)
+            break;
+        rule = semi + 1;
+    }
+    free(copy);
+    if (rc < 0)
+        rl_config_free(cfg);
+    return rc;
+}
+
+bool rl_glob(const char *p, const char *s)
+{
+    /* The classic backtracking matcher: only the last '*' needs to be revisited. */
+    const char *star = NULL, *resume = NULL;
+    while (*s) {
+        if (*p == '*') {
+            star = p++;
+            resume = s;
+        } else if (*p == *s) {
+            p++;
+            s++;
+        } else if (star) {
+            p = star + 1;
+            s = ++resume;
+        } else {
+            return false;
+        }
+    }
+    while (*p == '*')
+        p++;
+    return *p == '\0';
+}
+
+bool rl_rule_matches(const struct rl_rule *rule, const char *event)
+{
+    if (!rule->nevents)
+        return true;
+    for (size_t i = 0; i < rule->nevents; i++)
+        if (rl_glob(rule->events[i], event))
+            return true;
+    return false;
+}
+
+/* ---- buckets ---- */
+
+static uint64_t capacity(const struct rl_rule *r)
+{
+    return (uint64_t)r->burst * r->period_ms;
+}
+
+void rl_bucket_init(struct rl_bucket *b, const struct rl_rule *rule, uint64_t now)
+{
+    b->level = capacity(rule);
+    b->last_ms = now;
+}
+
+void rl_bucket_refill(struct rl_bucket *b, const struct rl_rule *rule, uint64_t now)
+{
+    if (now <= b->last_ms)
+        return;
+    uint64_t elapsed = now - b->last_ms, cap = capacity(rule);
+    b->last_ms = now;
+    if (b->level >= cap) {
+        b->level = cap;
+        return;
+    }
+    /* Compare before multiplying: elapsed may be anything up to 2^64. */
+    uint64_t missing = cap - b->level;
+    if (elapsed >= (missing + rule->count - 1) / rule->count)
+        b->level = cap;
+    else
+        b->level += elapsed * rule->count;
+}
+
+uint64_t rl_bucket_tokens(const struct rl_bucket *b, const struct rl_rule *rule)
+{
+    return b->level / rule->period_ms;
+}
+
+bool rl_bucket_take(struct rl_bucket *b, const struct rl_rule *rule, uint64_t now)
+{
+    rl_bucket_refill(b, rule, now);
+    if (b->level < rule->period_ms)
+        return false;
+    b->level -= rule->period_ms;
+    return true;
+}
+
+/* ---- the map ---- */
+
+static uint64_t hash_str(const char *s)
+{
+    uint64_t h = 1469598103934665603ull; /* FNV-1a */
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 1099511628211ull;
+    /* FNV's low bits are weak for short keys: mix them before masking. */
+    h ^= h >> 32;
+    h *= 0xd6e8feb86659fd93ull;
+    h ^= h >> 32;
+    return h;
+}
+
+static size_t find_slot(const struct rl_map *m, const char *key, uint64_t h)
+{
+    size_t mask = m->cap - 1;
+    for (size_t i = h & mask;; i = (i + 1) & mask)
+        if (!m->slots[i].key || (m->slots[i].hash == h && strcmp(m->slots[i].key, key) == 0))
+            return i;
+}
+
+static int resize(struct rl_map *m, size_t cap)
+{
+    struct rl_map_slot *slots = calloc(cap, sizeof(*slots));
+    if (!slots)
+        return SB_ENOMEM;
+    for (size_t i = 0; i < m->cap; i++) {
+        if (!m->slots[i].key)
+            continue;
+        size_t j = m->slots[i].hash & (cap - 1);
+        while (slots[j].key)
+            j = (j + 1) & (cap - 1);
+        slots[j] = m->slots[i];
+    }
+    free(m->slots);
+    m->slots = slots;
+    m->cap = cap;
+    return 0;
+}
+
+void *rl_map_get(const struct rl_map *m, const char *key)
+{
+    if (!m->count)
+        return NULL;
+    struct rl_map_slot *s = &m->slots[find_slot(m, key, hash_str(key))];
+    return s->key ? s->value : NULL;
+}
+
+int rl_map_put(struct rl_map *m, const char *key, void *value)
+{
+    if ((m->count + 1) * 2 > m->cap && resize(m, m->cap ? m->cap * 2 : 8))
+        return SB_ENOMEM;
+    uint64_t h = hash_str(key);
+    struct rl_map_slot *s = &m->slots[find_slot(m, key, h)];
+    s->key = key;
+    s->value = value;
+    s->hash = h;
+    m->count++;
+    return 0;
+}
+
+void *rl_map_del(struct rl_map *m, const char *key)
+{
+    if (!m->count)
+        return NULL;
+    size_t mask = m->cap - 1, i = find_slot(m, key, hash_str(key));
+    if (!m->slots[i].key)
+        return NULL;
+    void *value = m->slots[i].value;
+    /* Backward-shift deletion: move later members of the probe run into the hole, so lookups
+     * never need tombstones. */
+    for (size_t j = (i + 1) & mask; m->slots[j].key; j = (j + 1) & mask) {
+        size_t home = m->slots[j].hash & mask;
+        bool movable = i <= j ? (home <= i || home > j) : (home <= i && home > j);
+        if (movable) {
+            m->slots[i] = m->slots[j];
+            i = j;
+        }
+    }
+    memset(&m->slots[i], 0, sizeof(m->slots[i]));
+    m->count--;
+    /* Give memory back after a crowd left; a failed shrink just keeps the bigger table. */
+    if (m->cap > 8 && m->count * 8 < m->cap)
+        resize(m, m->cap / 2);
+    return value;
+}
+
+void rl_map_free(struct rl_map *m)
+{
+    free(m->slots);
+    memset(m, 0, sizeof(*m));
+}
+
+/* ---- the limiter ---- */
+
+/* The buckets of one event name in one socket or user: one per rule (only per=event rules'
+ * are used). */
+struct evbuckets {
+    char *name; /* owned */
+    struct rl_bucket b[];
+};
+
+/* A socket or a user. */
+struct entity {
+    char *key;           /* owned: socket id or user id */
+    struct entity *user; /* a socket's user (counted in its refs), NULL when anonymous */
+    size_t refs;         /* a user's sockets */
+    bool idle;           /* a user without sockets, waiting for its buckets to refill */
+    uint64_t expires;
+    struct entity *prev, *next; /* the idle list */
+    struct rl_map events;       /* name -> struct evbuckets, at most RL_MAX_EVENTS */
+    struct evbuckets *other;    /* the names past RL_MAX_EVENTS (or too long) */
+    struct rl_bucket all[];     /* one per rule (only per=all rules' are used) */
+};
+
+struct rl_limiter {
+    struct rl_config cfg;
+    struct rl_map sockets; /* id -> struct entity */
+    struct rl_map users;   /* user id -> struct entity */
+    struct entity *idle_head, *idle_tail;
+    size_t nidle;
+    bool user_rules;       /* some rule has scope=user */
+    uint64_t user_fill_ms; /* the longest time a user-scoped bucket takes to refill */
+};
+
+static void init_buckets(const struct rl_limiter *lim, struct rl_bucket *b, uint64_t now)
+{
+    for (size_t i = 0; i < lim->cfg.n; i++)
+        rl_bucket_init(&b[i], &lim->cfg.rules[i], now);
+}
+
+static struct evbuckets *evbuckets_new(const struct rl_limiter *lim, const char *name, uint64_t now)
+{
+    struct evbuckets *e = malloc(sizeof(*e) + lim->cfg.n * sizeof(e->b[0]));
+    if (!e)
+        return NULL;
+    if (!(e->name = strdup(name))) {
+        free(e);
+        return NULL;
+    }
+    init_buckets(lim, e->b, now);
+    return e;
+}
+
+static void evbuckets_free(struct evbuckets *e)
+{
+    if (e)
+        free(e->name);
+    free(e);
+}
+
+static struct entity *entity_new(const struct rl_limiter *lim, const char *key, uint64_t now)
+{
+    struct entity *e = calloc(1, sizeof(*e) + lim->cfg.n * sizeof(e->all[0]));
+    if (!e)
+        return NULL;
+    if (!(e->key = strdup(key))) {
+        free(e);
+        return NULL;
+    }
+    init_buckets(lim, e->all, now);
+    return e;
+}
+
+static void entity_free(struct entity *e)
+{
+    for (size_t i = 0; i < e->events.cap; i++)
+        if (e->events.slots[i].key)
+            evbuckets_free(e->events.slots[i].value);
+    rl_map_free(&e->events);
+    evbuckets_free(e->other);
+    free(e->key);
+    free(e);
+}
+
+/* True when every user-scoped bucket of user `u` is full at `now`: forgetting it loses
+ * nothing. */
+static bool user_full(const struct rl_limiter *lim, struct entity *u, uint64_t now)
+{
+    for (size_t i = 0; i < lim->cfg.n; i++) {
+        const struct rl_rule *r = &lim->cfg.rules[i];
+        if (r->scope != RL_SCOPE_USER)
+            continue;
+        if (r->per == RL_PER_ALL) {
+            rl_bucket_refill(&u->all[i], r, now);
+            if (u->all[i].level < capacity(r))
+                return false;
+            continue;
+        }
+        for (size_t j = 0; j < u->events.cap; j++) {
+            struct evbuckets *e = u->events.slots[j].key ? u->events.slots[j].value : NULL;
+            if (e) {
+                rl_bucket_refill(&e->b[i], r, now);
+                if (e->b[i].level < capacity(r))
+                    return false;
+            }
+        }
+        if (u->other) {
+            rl_bucket_refill(&u->other->b[i], r, now);
+            if (u->other->b[i].level < capacity(r))
+                return false;
+        }
+    }
+    return true;
+}
+
+static void idle_unlink(struct rl_limiter *lim, struct entity *u)
+{
+    if (u->prev)
+        u->prev->next = u->next;
+    else
+        lim->idle_head = u->next;
+    if (u->next)
+        u->next->prev = u->prev;
+    else
+        lim->idle_tail = u->prev;
+    u->prev = u->next = NULL;
+    u->idle = false;
+    lim->nidle--;
+}
+
+/* Every idle user gets the same delay, so the list is in expiry order. */
+static void idle_append(struct rl_limiter *lim, struct entity *u, uint64_t now)
+{
+    u->idle = true;
+    u->expires = now + lim->user_fill_ms;
+    u->prev = lim->idle_tail;
+    u->next = NULL;
+    if (lim->idle_tail)
+        lim->idle_tail->next = u;
+    else
+        lim->idle_head = u;
+    lim->idle_tail = u;
+    lim->nidle++;
+}
+
+static void sweep(struct rl_limiter *lim, uint64_t now)
+{
+    while (lim->idle_head && lim->idle_head->expires <= now) {
+        struct entity *u = lim->idle_head;
+        idle_unlink(lim, u);
+        rl_map_del(&lim->users, u->key);
+        entity_free(u);
+    }
+}
+
+static void user_release(struct rl_limiter *lim, struct entity *u, uint64_t now)
+{
+    if (--u->refs > 0)
+        return;
+    if (user_full(lim, u, now)) {
+        rl_map_del(&lim->users, u->key);
+        entity_free(u);
+    } else {
+        idle_append(lim, u, now);
+    }
+}
+
+static struct entity *user_acquire(struct rl_limiter *lim, const char *user, uint64_t now)
+{
+    struct entity *u = rl_map_get(&lim->users, user);
+    if (!u) {
+        if (!(u = entity_new(lim, user, now)))
+            return NULL;
+        if (rl_map_put(&lim->users, u->key, u)) {
+            entity_free(u);
+            return NULL;
+        }
+    }
+    if (u->idle)
+        idle_unlink(lim, u);
+    u->refs++;
+    return u;
+}
+
+static struct entity *socket_get(struct rl_limiter *lim, const char *id, const char *user,
+                                 uint64_t now)
+{
+    struct entity *s = rl_map_get(&lim->sockets, id);
+    if (s)
+        return s;
+    if (!(s = entity_new(lim, id, now)))
+        return NULL;
+    if (user && *user && lim->user_rules && !(s->user = user_acquire(lim, user, now))) {
+        entity_free(s);
+        return NULL;
+    }
+    if (rl_map_put(&lim->sockets, s->key, s)) {
+        if (s->user)
+            user_release(lim, s->user, now);
+        entity_free(s);
+        return NULL;
+    }
+    return s;
+}
+
+/* The buckets of `event` in `e`; the shared overflow set once RL_MAX_EVENTS names are tracked,
+ * so that a client inventing names cannot grow the table. */
+static struct evbuckets *event_buckets(struct rl_limiter *lim, struct entity *e, const char *event,
+                                       uint64_t now)
+{
+    struct evbuckets *b = rl_map_get(&e->events, event);
+    if (b)
+        return b;
+    if (e->events.count < RL_MAX_EVENTS && strlen(event) <= RL_MAX_NAME) {
+        if (!(b = evbuckets_new(lim, event, now)))
+            return NULL;
+        if (rl_map_put(&e->events, b->name, b)) {
+            evbuckets_free(b);
+            return NULL;
+        }
+        return b;
+    }
+    if (!e->other)
+        e->other = evbuckets_new(lim, "", now);
+    return e->other;
+}
+
+struct rl_limiter *rl_limiter_new(struct rl_config *cfg)
+{
+    struct rl_limiter *lim = calloc(1, sizeof(*lim));
+    if (!lim)
+        return NULL;
+    lim->cfg = *cfg;
+    memset(cfg, 0, sizeof(*cfg));
+    for (size_t i = 0; i < lim->cfg.n; i++) {
+        const struct rl_rule *r = &lim->cfg.rules[i];
+        if (r->scope != RL_SCOPE_USER)
+            continue;
+        lim->user_rules = true;
+        uint64_t fill = (capacity(r) + r->count - 1) / r->count;
+        if (fill > lim->user_fill_ms)
+            lim->user_fill_ms = fill;
+    }
+    return lim;
+}
+
+static void free_all(struct rl_map *m)
+{
+    for (size_t i = 0; i < m->cap; i++)
+        if (m->slots[i].key)
+            entity_free(m->slots[i].value);
+    rl_map_free(m);
+}
+
+void rl_limiter_free(struct rl_limiter *lim)
+{
+    if (!lim)
+        return;
+    free_all(&lim->sockets);
+    free_all(&lim->users);
+    rl_config_free(&lim->cfg);
+    free(lim);
+}
+
+const struct rl_config *rl_limiter_config(const struct rl_limiter *lim)
+{
+    return &lim->cfg;
+}
+
+int rl_limiter_hit(struct rl_limiter *lim, const char *sock_id, const char *user, const char *event,
+                   uint64_t now)
+{
+    struct {
+        struct rl_bucket *bucket;
+        uint64_t cost;
+    } taken[RL_MAX_RULES];
+    size_t ntaken = 0;
+
+    sweep(lim, now);
+    struct entity *s = socket_get(lim, sock_id, user, now);
+    if (!s)
+        return SB_ENOMEM;
+    /* Check every rule first and take only when all agree: a refused event costs nothing. */
+    for (size_t i = 0; i < lim->cfg.n; i++) {
+        const struct rl_rule *r = &lim->cfg.rules[i];
+        if (!rl_rule_matches(r, event))
+            continue;
+        /* An anonymous socket is its own "user". */
+        struct entity *e = r->scope == RL_SCOPE_USER && s->user ? s->user : s;
+        struct rl_bucket *b;
+        if (r->per == RL_PER_ALL) {
+            b = &e->all[i];
+        } else {
+            struct evbuckets *eb = event_buckets(lim, e, event, now);
+            if (!eb)
+                return SB_ENOMEM;
+            b = &eb->b[i];
+        }
+        rl_bucket_refill(b, r, now);
+        if (b->level < r->period_ms)
+            return (int)i;
+        taken[ntaken].bucket = b;
+        taken[ntaken++].cost = r->period_ms;
+    }
+    for (size_t k = 0; k < ntaken; k++)
+        taken[k].bucket->level -= taken[k].cost;
+    return -1;
+}
+
+void rl_limiter_forget(struct rl_limiter *lim, const char *sock_id, uint64_t now)
+{
+    sweep(lim, now);
+    struct entity *s = rl_map_del(&lim->sockets, sock_id);
+    if (!s)
+        return;
+    if (s->user)
+        user_release(lim, s->user, now);
+    entity_free(s);
+}
+
+size_t rl_limiter_nsockets(const struct rl_limiter *lim)
+{
+    return lim->sockets.count;
+}
+
+size_t rl_limiter_nusers(const struct rl_limiter *lim)
+{
+    return lim->users.count;
+}
+
+size_t rl_limiter_nidle(const struct rl_limiter *lim)
+{
+    return lim->nidle;
+}
+
+size_t rl_limiter_nevents(const struct rl_limiter *lim, const char *key, bool user)
+{
+    const struct entity *e = rl_map_get(user ? &lim->users : &lim->sockets, key);
+    return e ? e->events.count : 0;
+}

@@ -1,0 +1,81 @@
+/*
+ * Redis commands for the gateways (redis.call in Lua), on a third connection of their own so
+ * that a slow command never delays the publisher or the subscriber. Each command has a
+ * deadline; a reply that comes after it is dropped. The connection follows the same life cycle
+ * (backoff, watchdog) as the other two.
+ */
+#include "redis.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include <hiredis/async.h>
+#include <hiredis/hiredis.h>
+
+#include "../log/log.h"
+
+struct command {
+    bus_command_cb cb;
+    void *ud;
+    uv_timer_t timer;
+    bool answered;     /* cb was called (reply, timeout or loss) */
+    bool replied;      /* hiredis is done with it */
+    bool timer_closed; /* the timer handle is closed */
+};
+
+static void maybe_free(struct command *c)
+{
+    if (c->replied && c->timer_closed)
+        free(c);
+}
+
+static void timer_closed_cb(uv_handle_t *h)
+{
+    struct command *c = h->data;
+    c->timer_closed = true;
+    maybe_free(c);
+}
+
+static void answer(struct command *c, const redisReply *reply, int err)
+{
+    if (c->answered)
+        return;
+    c->answered = true;
+    uv_timer_stop(&c->timer);
+    uv_close((uv_handle_t *)&c->timer, timer_closed_cb);
+    c->cb(c->ud, reply, err);
+}
+
+static void reply_cb(redisAsyncContext *ac, void *r, void *privdata)
+{
+    struct command *c = privdata;
+    c->replied = true;
+    answer(c, r, r ? 0 : SB_EIO);
+    maybe_free(c);
+}
+
+static void timeout_cb(uv_timer_t *t)
+{
+    answer(t->data, NULL, SB_ETIMEOUT);
+}
+
+int redis_command(struct bus *b, int argc, const char **argv, const size_t *argvlen,
+                  uint32_t timeout_ms, bus_command_cb cb, void *ud)
+{
+    struct redis_engine *e = b->engine_state;
+    if (e->cmd.state != LINK_UP)
+        return SB_EIO;
+    struct command *c = calloc(1, sizeof(*c));
+    if (!c)
+        return SB_ENOMEM;
+    c->cb = cb;
+    c->ud = ud;
+    if (redisAsyncCommandArgv(e->cmd.ac, reply_cb, c, argc, argv, argvlen) != REDIS_OK) {
+        free(c);
+        return SB_EIO;
+    }
+    uv_timer_init(e->loop, &c->timer);
+    c->timer.data = c;
+    uv_timer_start(&c->timer, timeout_cb, timeout_ms ? timeout_ms : 1000, 0);
+    return 0;
+}
