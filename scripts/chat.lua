@@ -16,16 +16,15 @@ local HISTORY = 50
 
 -- ---- storage: Redis when the server has it, this process otherwise ----
 
-local have_redis -- decided on first use
+local have_redis -- decided on first use: is the server started with --redis?
 local local_history, local_online = {}, {}
 
+-- With --redis every instance must use Redis, or their rooms would drift apart: a Redis error
+-- (not connected yet, a timeout) then fails the event rather than falling back to this process.
 local function redis_on()
   if have_redis == nil then
     local _, err = redis.pcall("PING")
-    if err and err:find("not connected", 1, true) then
-      return false -- configured but not up yet: ask again next time
-    end
-    have_redis = err == nil
+    have_redis = not (err and err:find("not configured", 1, true))
   end
   return have_redis
 end

@@ -23,11 +23,11 @@ static json_t *socket_json(struct sock *s)
     for (struct member *m = s->rooms; m; m = m->sock_next)
         json_array_append_new(rooms, json_string(m->room->name));
     json_t *query = s->conn && s->conn->query ? json_incref(s->conn->query) : json_object();
-    return json_pack(
-        "{s:s, s:{s:{}, s:s, s:s, s:b, s:b, s:i, s:s, s:o, s:{}}, s:o, s:{s:s?, s:O?}}", "id",
-        s->id, "handshake", "headers", "time", "", "address", "", "xdomain", 0, "secure", 0,
-        "issued", 0, "url", "", "query", query, "auth", "rooms", rooms, "data", "user", s->user,
-        "claims", s->claims);
+    json_t *headers = s->conn && s->conn->headers ? json_incref(s->conn->headers) : json_object();
+    return json_pack("{s:s, s:{s:o, s:s, s:s, s:b, s:b, s:i, s:s, s:o, s:{}}, s:o, s:{s:s?, s:O?}}",
+                     "id", s->id, "handshake", "headers", headers, "time", "", "address", "",
+                     "xdomain", 0, "secure", 0, "issued", 0, "url", "", "query", query, "auth",
+                     "rooms", rooms, "data", "user", s->user, "claims", s->claims);
 }
 
 static void collect_json(struct sock *s, void *ud)

@@ -56,6 +56,11 @@ static const struct opt opts[] = {
      "channel prefix of the socket.io Redis adapter protocol (default socket.io)"},
     {"api-key", "SWITCHBOARD_API_KEY", "KEY", OT_STRING, OFF(api_key), 0, 0,
      "enables POST /api/emit for requests with `Authorization: Bearer KEY`"},
+    {"handshake-headers", "SWITCHBOARD_HANDSHAKE_HEADERS", "LIST", OT_STRING,
+     OFF(handshake_headers), 0, 0,
+     "request headers kept for gateways (socket.headers), comma-separated, among host,\n"
+     "origin, user-agent, x-forwarded-for, cookie, accept-language, referer\n"
+     "(default origin,user-agent,x-forwarded-for)"},
     {"config", "SWITCHBOARD_CONFIG", "FILE", OT_STRING, OFF(config_file), 0, 0,
      "read options from FILE: one `key value` per line, # comments"},
     {"log-level", "SWITCHBOARD_LOG_LEVEL", "LEVEL", OT_LEVEL, OFF(log_level), 0, 0,
@@ -119,6 +124,7 @@ static void set_defaults(struct config *c)
     c->listen_port = 3000;
     c->scripts_dir = strdup("./scripts");
     c->redis_prefix = strdup("socket.io");
+    c->handshake_headers = strdup("origin,user-agent,x-forwarded-for");
     c->log_level = SB_LOG_INFO;
     c->ping_interval_ms = 25000;
     c->ping_timeout_ms = 20000;
@@ -183,6 +189,7 @@ void config_free(struct config *c)
     free(c->redis_url);
     free(c->redis_prefix);
     free(c->api_key);
+    free(c->handshake_headers);
     free(c->config_file);
     free(c->plugin_dir);
     free_plugins(c);

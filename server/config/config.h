@@ -27,11 +27,12 @@ struct config {
     char *scripts_dir; /* owned */
     struct config_plugin *plugins;
     size_t nplugins;
-    char *redis_url;    /* owned, NULL = local bus */
-    char *redis_prefix; /* owned: channel prefix of the Redis adapter protocol */
-    char *api_key;      /* owned, NULL = POST /api/emit disabled */
-    char *config_file;  /* owned, NULL = none */
-    char *plugin_dir;   /* owned, NULL = next to the binary, then the install dir */
+    char *redis_url;         /* owned, NULL = local bus */
+    char *redis_prefix;      /* owned: channel prefix of the Redis adapter protocol */
+    char *api_key;           /* owned, NULL = POST /api/emit disabled */
+    char *handshake_headers; /* owned: comma-separated request headers kept for gateways */
+    char *config_file;       /* owned, NULL = none */
+    char *plugin_dir;        /* owned, NULL = next to the binary, then the install dir */
     int log_level;
     uint32_t ping_interval_ms;
     uint32_t ping_timeout_ms;

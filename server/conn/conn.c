@@ -40,6 +40,7 @@ void conn_free(struct conn *c)
     free(c->user);
     json_decref(c->claims);
     json_decref(c->query);
+    json_decref(c->headers);
     sbuf_free(&c->rx);
     free(c);
 }

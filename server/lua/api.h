@@ -121,6 +121,8 @@ struct lua_run *luah_run_current(struct lua_host *lh);
 /* From a C function: suspends the current run until luah_run_resume(). Use as
  * `return luah_run_wait(L);` after registering the operation. Raises outside a run. */
 int luah_run_wait(lua_State *L);
+/* The state's count hook: time budgets of runs, deadline of loading files. */
+void luah_limit_hook(lua_State *L, lua_Debug *ar);
 /* The socket went away: waiting runs forget it. */
 void luah_runs_forget_sock(struct lua_host *lh, const struct sock *s);
 /* Drops every waiting run (shutdown). */

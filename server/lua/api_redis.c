@@ -12,6 +12,7 @@
  */
 #include "api.h"
 
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -33,7 +34,8 @@ static const char *const refused[] = {
     "monitor",   "quit",       "reset",       "select",       "auth",       "hello",
     "blpop",     "brpop",      "brpoplpush",  "blmove",       "blmpop",     "bzpopmin",
     "bzpopmax",  "bzmpop",     "wait",        "waitaof",      "client",     "sync",
-    "psync",     "shutdown",   NULL,
+    "psync",     "shutdown",   "multi",       "exec",         "discard",    "watch",
+    "unwatch",   NULL,
 };
 
 static bool is_refused(lua_State *L, int argc)
@@ -117,28 +119,44 @@ static int finish(lua_State *L, bool protected_call)
     return luaL_error(L, "%s", lua_tostring(L, top));
 }
 
+/* A mistake in the call: redis.call raises it, redis.pcall returns nil and the message. */
+static int misuse(lua_State *L, bool protected_call, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    lua_pushvfstring(L, fmt, ap);
+    va_end(ap);
+    if (!protected_call)
+        return lua_error(L);
+    lua_pushnil(L);
+    lua_insert(L, -2);
+    return 2;
+}
+
 static int call(lua_State *L, bool protected_call)
 {
     struct lua_host *lh = luah_from(L);
     int argc = lua_gettop(L);
     if (argc < 1 || lua_type(L, 1) != LUA_TSTRING)
-        return luaL_error(L, "redis.call: the first argument is the command name");
+        return misuse(L, protected_call, "redis.call: the first argument is the command name");
     if (argc > MAX_ARGS)
-        return luaL_error(L, "redis.call: at most %d arguments", MAX_ARGS);
+        return misuse(L, protected_call, "redis.call: at most %d arguments", MAX_ARGS);
     if (is_refused(L, argc))
-        return luaL_error(L,
-                          "redis.call: '%s' is not allowed from gateways (it would block or "
-                          "change the shared connection)",
-                          lua_tostring(L, 1));
+        return misuse(L, protected_call,
+                      "redis.call: '%s' is not allowed from gateways (it would block or change "
+                      "the shared connection)",
+                      lua_tostring(L, 1));
     struct lua_run *run = luah_run_current(lh);
     if (!run || run->co != L)
-        return luaL_error(L, "redis.call can only be used inside a handler, a hook or a timer");
+        return misuse(L, protected_call,
+                      "redis.call can only be used inside a handler, a hook or a timer");
     const char *argv[MAX_ARGS];
     size_t argl[MAX_ARGS];
     for (int i = 1; i <= argc; i++) {
         int t = lua_type(L, i);
         if (t != LUA_TSTRING && t != LUA_TNUMBER)
-            return luaL_error(L, "redis.call: argument %d must be a string or a number", i);
+            return misuse(L, protected_call, "redis.call: argument %d must be a string or a number",
+                          i);
         argv[i - 1] = lua_tolstring(L, i, &argl[i - 1]);
     }
     struct pending *p = malloc(sizeof(*p));

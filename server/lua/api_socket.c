@@ -107,6 +107,14 @@ static void make_query(lua_State *L, struct sock *s)
         lua_newtable(L);
 }
 
+static void make_headers(lua_State *L, struct sock *s)
+{
+    if (s && s->conn && s->conn->headers)
+        json_push(L, s->conn->headers, false);
+    else
+        lua_newtable(L);
+}
+
 static void make_data(lua_State *L, struct sock *s)
 {
     lua_newtable(L);
@@ -130,6 +138,10 @@ static int s_index(lua_State *L)
     }
     if (strcmp(key, "data") == 0) {
         cached(L, "data", ls->s, make_data);
+        return 1;
+    }
+    if (strcmp(key, "headers") == 0) {
+        cached(L, "headers", ls->s, make_headers);
         return 1;
     }
     if (strcmp(key, "id") == 0 || strcmp(key, "namespace") == 0 || strcmp(key, "user") == 0 ||

@@ -22,8 +22,8 @@
 
 struct lua_timer {
     struct lua_host *lh;
-    struct gateway *gw; /* the owner: the timer is in its list */
-    struct lua_timer *next;
+    struct gateway *gw;              /* the owner: the timer is in its list */
+    struct lua_timer *next, **pprev; /* pprev: the pointer that points at this timer */
     uv_timer_t handle;
     int fn;  /* the Lua function */
     int obj; /* the handle userdata, kept while the timer runs */
@@ -55,12 +55,10 @@ static void stop(struct lua_timer *t)
     t->stopped = true;
     ntimers--;
     struct lua_host *lh = t->lh;
-    for (struct lua_timer **pp = list_of(lh, t->gw); *pp; pp = &(*pp)->next) {
-        if (*pp == t) {
-            *pp = t->next;
-            break;
-        }
-    }
+    /* O(1) removal: thousands of timers may stop at once. */
+    *t->pprev = t->next;
+    if (t->next)
+        t->next->pprev = t->pprev;
     lua_State *L = lh->L;
     lua_rawgeti(L, LUA_REGISTRYINDEX, t->obj);
     struct ltimer *ud = lua_touserdata(L, -1);
@@ -123,6 +121,9 @@ static int start(lua_State *L, bool repeat)
     uv_timer_start(&t->handle, fire_cb, delay, repeat ? delay : 0);
     struct lua_timer **list = list_of(lh, t->gw);
     t->next = *list;
+    if (t->next)
+        t->next->pprev = &t->next;
+    t->pprev = list;
     *list = t;
     ntimers++;
     return 1;

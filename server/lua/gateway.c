@@ -175,8 +175,12 @@ static void free_handlers(lua_State *L, struct map *m)
     map_free(m);
 }
 
-static void gateway_free(lua_State *L, struct gateway *gw)
+static void gateway_free(struct lua_host *lh, struct gateway *gw)
 {
+    lua_State *L = lh->L;
+    /* Timers its code started (even while failing to load, or after it was replaced) stop
+     * with it. */
+    luah_timers_cancel(lh, gw);
     if (L) {
         luaL_unref(L, LUA_REGISTRYINDEX, gw->ref);
         luaL_unref(L, LUA_REGISTRYINDEX, gw->on_connect);
@@ -202,7 +206,7 @@ void gateway_ref(struct gateway *gw)
 void gateway_unref(struct lua_host *lh, struct gateway *gw)
 {
     if (--gw->refs == 0)
-        gateway_free(lh->L, gw);
+        gateway_free(lh, gw);
 }
 
 static struct lua_nsp *nsp_get(struct lua_host *lh, const char *name, bool create)
@@ -406,7 +410,7 @@ static int gateway_build(struct lua_host *lh, const char *path, struct gateway *
     if (!rc)
         rc = read_table(lh, gw);
     if (rc) {
-        gateway_free(lh->L, gw);
+        gateway_free(lh, gw);
         return rc;
     }
     *out = gw;

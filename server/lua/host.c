@@ -44,33 +44,20 @@ static int traceback(lua_State *L)
     return 1;
 }
 
-/* Code that runs on the main thread (a gateway file loading) cannot be suspended: past its
- * budget it gets an error instead. */
-static void load_hook(lua_State *L, lua_Debug *ar)
-{
-    struct lua_host *lh = luah_from(L);
-    if (lh->load_deadline && uv_hrtime() > lh->load_deadline)
-        luaL_error(L, "loading took more than %u ms (10 times the handler time limit)",
-                   lh->limits.time_ms * 10);
-}
-
 int luah_pcall(struct lua_host *lh, lua_State *L, int nargs, const char *what)
 {
     int base = lua_gettop(L) - nargs;
     lua_pushcfunction(L, traceback);
     lua_insert(L, base);
-    bool guard = L == lh->L && lh->budget_ns && !lh->load_deadline;
-    if (guard) {
+    /* Loading code (no run) gets a deadline, checked by the state's hook (run.c). */
+    bool guard = !lh->current_run && lh->budget_ns && !lh->load_deadline;
+    if (guard)
         lh->load_deadline = uv_hrtime() + lh->budget_ns * 10;
-        lua_sethook(L, load_hook, LUA_MASKCOUNT, 1000);
-    }
     lh->in_lua++;
     int rc = lua_pcall(L, nargs, LUA_MULTRET, base);
     lh->in_lua--;
-    if (guard) {
-        lua_sethook(L, NULL, 0, 0);
+    if (guard)
         lh->load_deadline = 0;
-    }
     lua_remove(L, base);
     if (rc == 0)
         return 0;
@@ -431,8 +418,10 @@ lua_State *luah_state_new(struct lua_host *lh)
         return NULL;
     lua_atpanic(L, panic);
     luaL_openlibs(L);
-    /* Interpreted only: the time budget's count hook does not fire inside JIT-compiled loops. */
+    /* Interpreted only: the time budget's count hook does not fire inside JIT-compiled loops.
+     * The hook is global in LuaJIT: set once here, for every coroutine. */
     luaJIT_setmode(L, 0, LUAJIT_MODE_ENGINE | LUAJIT_MODE_OFF);
+    lua_sethook(L, luah_limit_hook, LUA_MASKCOUNT, 1000);
     lua_pushlightuserdata(L, (void *)&host_key);
     lua_pushlightuserdata(L, lh);
     lua_rawset(L, LUA_REGISTRYINDEX);

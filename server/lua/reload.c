@@ -4,7 +4,7 @@
  * RELOAD_DELAY_MS, then each changed gateway is rebuilt and swapped in, alone. Connections are
  * untouched; a handler that is waiting finishes with the code it started with. A file that
  * fails to load leaves the previous version serving, logs the reason with file and line, and
- * shows in /metrics. A changed lib module reloads the gateways that required it. SIGHUP
+ * shows in /metrics. A changed lib module reloads every gateway that uses lib modules. SIGHUP
  * reloads everything (subfolders of lib/ are not watched: use SIGHUP for them).
  */
 #include "api.h"
@@ -151,31 +151,22 @@ static void lib_cb(uv_fs_event_t *h, const char *filename, int events, int statu
     note_change(lh, key);
 }
 
-/* Forgets a module so that its next require() reads the file again. */
-static void forget_module(struct lua_host *lh, const char *module)
+/* Forgets every module, so that the next require() of each reads its file again (a module may
+ * require others: forgetting only the changed one would leave its users' cached copies). */
+static void forget_modules(struct lua_host *lh)
 {
     lua_State *L = lh->L;
-    lua_getfield(L, LUA_REGISTRYINDEX, "sb.loaded");
-    lua_pushnil(L);
-    lua_setfield(L, -2, module);
-    lua_pop(L, 1);
+    lua_newtable(L);
+    lua_setfield(L, LUA_REGISTRYINDEX, "sb.loaded");
 }
 
-static bool uses(const struct gateway *gw, const char *module)
-{
-    for (size_t i = 0; i < gw->nmodules; i++)
-        if (strcmp(gw->modules[i], module) == 0)
-            return true;
-    return false;
-}
-
-/* The files of the gateways that use `module`, copied (the list changes while reloading). */
-static size_t users_of(struct lua_host *lh, const char *module, char ***out)
+/* The files of the gateways that use lib modules, copied (the list changes while reloading). */
+static size_t module_users(struct lua_host *lh, char ***out)
 {
     char **v = calloc(lh->ngws ? lh->ngws : 1, sizeof(*v));
     size_t n = 0;
     for (size_t i = 0; v && i < lh->ngws; i++)
-        if (uses(lh->gws[i], module))
+        if (lh->gws[i]->nmodules)
             v[n++] = strdup(lh->gws[i]->file);
     *out = v;
     return n;
@@ -192,14 +183,12 @@ static void reload_file(struct lua_host *lh, const char *name)
         luah_unload_gateway(lh, path);
 }
 
-static void reload_module(struct lua_host *lh, const char *file)
+static void reload_modules(struct lua_host *lh)
 {
-    char module[256];
-    snprintf(module, sizeof(module), "%.*s", (int)(strlen(file) - 4), file);
-    forget_module(lh, module);
+    forget_modules(lh);
     char **files;
-    size_t n = users_of(lh, module, &files);
-    LOG_INFO("lua", "module %s changed: reloading %zu gateway(s) that use it", module, n);
+    size_t n = module_users(lh, &files);
+    LOG_INFO("lua", "lib modules changed: reloading the %zu gateway(s) that use modules", n);
     for (size_t i = 0; i < n; i++) {
         if (files[i])
             luah_load_gateway(lh, files[i]);
@@ -237,12 +226,15 @@ static void reload_cb(uv_timer_t *t)
         reload_everything(lh);
     } else {
         const char *k;
+        bool lib = false;
         for (uint32_t it = 0; map_next(&lh->changed, &it, &k, NULL);) {
             if (strncmp(k, "lib/", 4) == 0)
-                reload_module(lh, k + 4);
+                lib = true;
             else
                 reload_file(lh, k);
         }
+        if (lib)
+            reload_modules(lh);
     }
     void *k;
     for (uint32_t it = 0; map_next(&lh->changed, &it, (const char **)&k, NULL);)

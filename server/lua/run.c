@@ -18,24 +18,40 @@
 
 #include "../log/log.h"
 
-#define HOOK_EVERY 1000 /* instructions between two looks at the clock */
-
 struct lua_run *luah_run_current(struct lua_host *lh)
 {
     return lh->current_run;
 }
 
-static void budget_hook(lua_State *L, lua_Debug *ar)
+/*
+ * The one count hook of the state (LuaJIT's hooks are global, not per coroutine: it is set
+ * once, in luah_state_new). Inside a run past its budget it yields the run's coroutine, which
+ * pcall cannot catch; a coroutine the run created itself is yielded back to the run, whose own
+ * coroutine is then stopped at its
+ * next instruction. While a gateway file loads (no run) past its deadline it raises an error.
+ */
+void luah_limit_hook(lua_State *L, lua_Debug *ar)
 {
     struct lua_host *lh = luah_from(L);
     struct lua_run *r = lh->current_run;
-    if (!r || r->co != L || !lh->budget_ns)
+    if (!r) {
+        if (lh->load_deadline && uv_hrtime() > lh->load_deadline)
+            luaL_error(L, "loading took more than %u ms (10 times the handler time limit)",
+                       lh->limits.time_ms * 10);
+        return;
+    }
+    if (!lh->budget_ns)
         return;
     uint64_t used = r->used_ns + (uv_hrtime() - r->slice_start_ns);
-    if (used > lh->budget_ns) {
+    if (used <= lh->budget_ns && !r->killed)
+        return;
+    /* From now on the hook runs at every instruction, so that control cannot stay away from
+     * the run's coroutine for long; a coroutine the run created is yielded back to it. */
+    if (!r->killed) {
         r->killed = true;
-        lua_yield(L, 0);
+        lua_sethook(L, luah_limit_hook, LUA_MASKCOUNT, 1);
     }
+    lua_yield(L, 0);
 }
 
 struct lua_run *luah_run_new(struct lua_host *lh, struct gateway *gw, struct sock *s,
@@ -48,7 +64,6 @@ struct lua_run *luah_run_new(struct lua_host *lh, struct gateway *gw, struct soc
     r->lh = lh;
     r->co = lua_newthread(L);
     r->co_ref = luaL_ref(L, LUA_REGISTRYINDEX);
-    lua_sethook(r->co, budget_hook, LUA_MASKCOUNT, HOOK_EVERY);
     r->gw = gw;
     if (gw)
         gw->refs++;
@@ -143,6 +158,7 @@ static void step(struct lua_run *r, int nargs)
     }
     unlink_suspended(r);
     if (r->killed) {
+        lua_sethook(lh->L, luah_limit_hook, LUA_MASKCOUNT, 1000);
         metrics.lua_errors++;
         metrics.lua_timeouts++;
         LOG_ERROR("lua", "%s stopped: it ran for more than %llu ms (the handler time limit)",
@@ -157,9 +173,10 @@ static void step(struct lua_run *r, int nargs)
     if (r->done)
         r->done(r, status, nres);
     run_free(r);
-    /* What a run that hit the memory cap allocated is garbage now: give it back at once, so
-     * the next handler does not find the heap full. */
-    if (status == LUA_ERRMEM)
+    /* What a run that hit the memory cap allocated (even when it caught the error itself) is
+     * garbage now: near the cap, give it back at once, so the next handler does not find the
+     * heap full and pay for someone else's allocations. */
+    if (status == LUA_ERRMEM || (lh->mem_limit && lh->mem_used > lh->mem_limit / 4 * 3))
         lua_gc(lh->L, LUA_GCCOLLECT, 0);
 }
 

@@ -11,6 +11,7 @@
  */
 #include "net.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <limits.h>
 #include <stdint.h>
@@ -175,6 +176,88 @@ static int refuse(struct lws *wsi, enum metric_refusal why, unsigned status, con
     return 1;
 }
 
+/* The request headers gateways may see (socket.headers): the ones lws 4.1.6 parses by name.
+ * Authorization is never among them (it carries a secret). */
+static const struct {
+    const char *name;
+    enum lws_token_indexes token;
+} header_tokens[] = {
+    {"host", WSI_TOKEN_HOST},
+    {"origin", WSI_TOKEN_ORIGIN},
+    {"user-agent", WSI_TOKEN_HTTP_USER_AGENT},
+    {"x-forwarded-for", WSI_TOKEN_X_FORWARDED_FOR},
+    {"cookie", WSI_TOKEN_HTTP_COOKIE},
+    {"accept-language", WSI_TOKEN_HTTP_ACCEPT_LANGUAGE},
+    {"referer", WSI_TOKEN_HTTP_REFERER},
+};
+
+/* Calls `fn` with the index in header_tokens of each name of the --handshake-headers list (or
+ * -1 for a name that is not supported). */
+static void each_header(const struct config *cfg, void (*fn)(void *ud, const char *name, int i),
+                        void *ud)
+{
+    const char *list = cfg->handshake_headers ? cfg->handshake_headers : "";
+    while (*list) {
+        size_t len = strcspn(list, ",");
+        char name[64];
+        size_t nlen = 0;
+        for (size_t k = 0; k < len && nlen < sizeof(name) - 1; k++)
+            if (list[k] != ' ')
+                name[nlen++] = (char)tolower((unsigned char)list[k]);
+        name[nlen] = '\0';
+        list += len + (list[len] == ',');
+        if (!nlen)
+            continue;
+        int idx = -1;
+        for (size_t k = 0; k < ARRAY_SIZE(header_tokens); k++)
+            if (strcmp(header_tokens[k].name, name) == 0)
+                idx = (int)k;
+        fn(ud, name, idx);
+    }
+}
+
+static void warn_header(void *ud, const char *name, int idx)
+{
+    if (idx < 0)
+        LOG_WARN("net",
+                 "--handshake-headers: '%s' is not kept (supported: host, origin, "
+                 "user-agent, x-forwarded-for, cookie, accept-language, referer)",
+                 name);
+}
+
+void http_check_config(const struct config *cfg)
+{
+    each_header(cfg, warn_header, NULL);
+}
+
+struct header_ctx {
+    struct lws *wsi;
+    json_t *out;
+};
+
+static void keep_header(void *ud, const char *name, int idx)
+{
+    struct header_ctx *h = ud;
+    char value[2048];
+    if (idx < 0)
+        return;
+    int got = lws_hdr_copy(h->wsi, value, sizeof(value), header_tokens[idx].token);
+    if (got <= 0 || !proto_utf8_valid(value, (size_t)got))
+        return;
+    if (!h->out)
+        h->out = json_object();
+    if (h->out)
+        json_object_set_new(h->out, name, json_stringn(value, (size_t)got));
+}
+
+/* The kept headers of an upgrade request as a JSON object, or NULL when none came. */
+static json_t *kept_headers(const struct config *cfg, struct lws *wsi)
+{
+    struct header_ctx h = {.wsi = wsi};
+    each_header(cfg, keep_header, &h);
+    return h.out;
+}
+
 int http_confirm_upgrade(struct net *n, struct lws *wsi)
 {
     char path[1024];
@@ -268,6 +351,7 @@ int http_confirm_upgrade(struct net *n, struct lws *wsi)
             json_object_del(c->query, "token");
     }
     query_free(&q);
+    c->headers = kept_headers(n->cfg, wsi);
 
     net_conn_adopt(n, wsi, c);
     return 0;

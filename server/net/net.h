@@ -135,6 +135,8 @@ void net_handshake_auth_established(struct net *n, struct conn *c);
  * the lws callback must return. */
 int http_request(struct net *n, struct lws *wsi, const char *uri);
 int http_confirm_upgrade(struct net *n, struct lws *wsi);
+/* Warns at start about options http.c cannot honour (unsupported --handshake-headers). */
+void http_check_config(const struct config *cfg);
 /* The request body of POST /api/emit: a chunk, its end, and freeing what a connection that
  * went away still held. */
 int http_body(struct net *n, struct lws *wsi, const void *in, size_t len);

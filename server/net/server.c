@@ -500,6 +500,7 @@ int net_start(struct net *n, uv_loop_t *loop, const struct config *cfg, struct r
     the_net = n;
     conn_transport_set(&transport);
 
+    http_check_config(cfg);
     n->max_conns = cfg->max_connections;
     if (!n->max_conns) {
         struct rlimit rl;
