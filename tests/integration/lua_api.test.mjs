@@ -62,6 +62,39 @@ test("socket.query has the handshake's query keys but not the token", async () =
   }
 });
 
+test("socket.headers keeps the --handshake-headers of the upgrade, never Authorization", async () => {
+  const extraHeaders = {
+    "User-Agent": "lua-api-test/1",
+    "X-Forwarded-For": "10.1.2.3",
+    "Accept-Language": "fr",
+    Authorization: "Bearer alice-token",
+  };
+  await withClient({ extraHeaders }, async (s) => {
+    const h = await ack(s, "headers");
+    assert.equal(h["user-agent"], "lua-api-test/1");
+    assert.equal(h["x-forwarded-for"], "10.1.2.3");
+    assert.equal("accept-language" in h, false, "not in the default list");
+    assert.equal("origin" in h, false, "absent headers are left out");
+    assert.equal("authorization" in h, false, "a secret");
+    assert.equal((await ack(s, "identity")).user, "alice", "the Authorization header did count");
+  });
+  // A server told to keep another header, Authorization (never) and an unsupported one.
+  const other = await startServer({
+    scripts: path.join(GATEWAYS, "lua_api"),
+    args: ["--handshake-headers", "Accept-Language, authorization, x-custom"],
+  });
+  try {
+    const s = await connected(sio(other, { extraHeaders }));
+    const h = await s.timeout(5000).emitWithAck("headers");
+    s.close();
+    assert.deepEqual(h, { "accept-language": "fr" });
+    assert.match(other.log(), /--handshake-headers: 'authorization' is not kept/);
+    assert.match(other.log(), /--handshake-headers: 'x-custom' is not kept/);
+  } finally {
+    await stopClean(null, other);
+  }
+});
+
 test("socket.protocol is 'socket.io' or 'json'", async () => {
   await withClient({}, async (s) => {
     const reply = once(s, "protocol");

@@ -3,6 +3,9 @@ return {
   namespace = "/",
 
   events = {
+    headers = function(socket)
+      return socket.headers
+    end,
     count = function(socket)
       socket.data.count = (socket.data.count or 0) + 1
       return socket.data.count

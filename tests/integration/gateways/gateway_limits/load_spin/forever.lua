@@ -1,0 +1,2 @@
+-- Fixture of gateway_limits.test.mjs: loading this file never ends.
+while true do end
