@@ -236,6 +236,15 @@ test("a JWKS rotation is picked up without a restart", async () => {
   assert.equal((await whoami(jwksServer, newToken())).user, "rotated");
 });
 
+test("SIGHUP makes auth-jwt read its JWKS at once (the plugins' reload hook)", async () => {
+  const oldToken = () => sign(claims(), { alg: "RS256", key: rsa, kid: "rsa-1" });
+  writeJwks([jwk(rsa, { kid: "rsa-1", use: "sig", alg: "RS256" })]);
+  process.kill(jwksServer.proc.pid, "SIGHUP");
+  // No authentication happens meanwhile: only the reload hook can have read the file.
+  await jwksServer.waitForLog(/reloading auth-jwt[\s\S]*jwks_file reloaded: 1 key\(s\)/);
+  assert.equal((await whoami(jwksServer, oldToken())).user, "alice");
+});
+
 async function refusedAtStart(config, re) {
   const args = ["--listen", `127.0.0.1:${await freePort()}`, "--scripts", SCRIPTS];
   const r = await runBinary([...args, "--plugin", `auth-jwt=${config}`]);
