@@ -50,29 +50,6 @@ void acl_free(struct acl *acl)
     acl_init(acl);
 }
 
-bool acl_glob(const char *p, const char *s)
-{
-    /* The classic backtracking matcher: only the last '*' needs to be revisited. */
-    const char *star = NULL, *resume = NULL;
-    while (*s) {
-        if (*p == '*') {
-            star = p++;
-            resume = s;
-        } else if (*p == *s) {
-            p++;
-            s++;
-        } else if (star) {
-            p = star + 1;
-            s = ++resume;
-        } else {
-            return false;
-        }
-    }
-    while (*p == '*')
-        p++;
-    return *p == '\0';
-}
-
 /* ---- CONFIG ---- */
 
 static int set_string(char **dst, const char *value, const char *key, char *err, size_t errlen)
@@ -353,17 +330,17 @@ static bool scalar_matches(const json_t *v, const char *pattern)
     char buf[64];
     switch (json_typeof(v)) {
     case JSON_STRING:
-        return acl_glob(pattern, json_string_value(v));
+        return glob_match(pattern, json_string_value(v));
     case JSON_INTEGER:
         snprintf(buf, sizeof(buf), "%" JSON_INTEGER_FORMAT, json_integer_value(v));
-        return acl_glob(pattern, buf);
+        return glob_match(pattern, buf);
     case JSON_REAL:
         snprintf(buf, sizeof(buf), "%.17g", json_real_value(v));
-        return acl_glob(pattern, buf);
+        return glob_match(pattern, buf);
     case JSON_TRUE:
-        return acl_glob(pattern, "true");
+        return glob_match(pattern, "true");
     case JSON_FALSE:
-        return acl_glob(pattern, "false");
+        return glob_match(pattern, "false");
     default:
         return false;
     }
@@ -396,7 +373,7 @@ static bool who_matches(const struct acl_rule *r, const struct acl_subject *s)
     case ACL_WHO_AUTHENTICATED:
         return s->user != NULL;
     case ACL_WHO_USER:
-        return s->user && acl_glob(r->name, s->user);
+        return s->user && glob_match(r->name, s->user);
     default: /* ACL_WHO_CLAIM */
         return claim_matches(s->claims, r->name, r->value);
     }
@@ -414,7 +391,7 @@ static bool grant_matches(const char *grant, size_t len, enum acl_kind kind, con
         return false;
     memcpy(pattern, grant + klen + 1, len - klen - 1);
     pattern[len - klen - 1] = '\0';
-    return acl_glob(pattern, name);
+    return glob_match(pattern, name);
 }
 
 /* A string of grants separated by spaces (an OAuth "scope") or one grant. */
@@ -455,7 +432,7 @@ struct acl_verdict acl_check(const struct acl *acl, const struct acl_subject *su
 {
     for (size_t i = 0; i < acl->n; i++) {
         const struct acl_rule *r = &acl->rules[i];
-        if (r->kind == kind && acl_glob(r->pattern, name) && who_matches(r, subject))
+        if (r->kind == kind && glob_match(r->pattern, name) && who_matches(r, subject))
             return (struct acl_verdict){.effect = r->effect, .by = ACL_BY_RULE, .line = r->line};
     }
     if (claim_grants(acl, subject->claims, kind, name))

@@ -23,6 +23,8 @@
 #define SB_PLUGIN_ACL_H
 
 #include <stdbool.h>
+
+#include "../common/glob.h"
 #include <stddef.h>
 
 #include <jansson.h>
@@ -103,9 +105,6 @@ bool acl_checks_rooms(const struct acl *acl);
  * `args` is the arguments array (borrowed); so is `*room`. Returns 1 (a room), 0 (none: `*room`
  * is NULL) or SB_EINVAL (a string holding "\u0000", which must be refused). */
 int acl_room_of(const json_t *args, const char **room);
-
-/* '*' matches any run of characters (including none); every other character itself. */
-bool acl_glob(const char *pattern, const char *s);
 
 const char *acl_kind_name(enum acl_kind kind);
 

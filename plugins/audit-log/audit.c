@@ -146,35 +146,12 @@ int audit_opts_parse(struct audit_opts *o, const char *config, char *err, size_t
     return rc;
 }
 
-bool audit_glob(const char *p, const char *s)
-{
-    /* The classic backtracking matcher: only the last '*' needs to be revisited. */
-    const char *star = NULL, *resume = NULL;
-    while (*s) {
-        if (*p == '*') {
-            star = p++;
-            resume = s;
-        } else if (*p == *s) {
-            p++;
-            s++;
-        } else if (star) {
-            p = star + 1;
-            s = ++resume;
-        } else {
-            return false;
-        }
-    }
-    while (*p == '*')
-        p++;
-    return *p == '\0';
-}
-
 bool audit_wants(const struct audit_opts *o, const char *event)
 {
     if (!o->nevents)
         return true;
     for (size_t i = 0; i < o->nevents; i++)
-        if (audit_glob(o->events[i], event))
+        if (glob_match(o->events[i], event))
             return true;
     return false;
 }

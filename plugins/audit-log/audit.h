@@ -6,6 +6,8 @@
 #define SB_PLUGIN_AUDIT_H
 
 #include <stdbool.h>
+
+#include "../common/glob.h"
 #include <stddef.h>
 #include <stdint.h>
 
@@ -28,8 +30,6 @@ int audit_opts_parse(struct audit_opts *o, const char *config, char *err, size_t
 void audit_opts_free(struct audit_opts *o);
 /* True when `event` is to be logged. */
 bool audit_wants(const struct audit_opts *o, const char *event);
-/* '*' matches any run of characters (including none); every other character itself. */
-bool audit_glob(const char *pattern, const char *s);
 
 /* One line. Strings are borrowed; NULL gateway / user are written as null. */
 struct audit_entry {

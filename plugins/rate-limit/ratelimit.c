@@ -273,35 +273,12 @@ int rl_config_parse(struct rl_config *cfg, const char *text, char *err, size_t e
     return rc;
 }
 
-bool rl_glob(const char *p, const char *s)
-{
-    /* The classic backtracking matcher: only the last '*' needs to be revisited. */
-    const char *star = NULL, *resume = NULL;
-    while (*s) {
-        if (*p == '*') {
-            star = p++;
-            resume = s;
-        } else if (*p == *s) {
-            p++;
-            s++;
-        } else if (star) {
-            p = star + 1;
-            s = ++resume;
-        } else {
-            return false;
-        }
-    }
-    while (*p == '*')
-        p++;
-    return *p == '\0';
-}
-
 bool rl_rule_matches(const struct rl_rule *rule, const char *event)
 {
     if (!rule->nevents)
         return true;
     for (size_t i = 0; i < rule->nevents; i++)
-        if (rl_glob(rule->events[i], event))
+        if (glob_match(rule->events[i], event))
             return true;
     return false;
 }

@@ -12,6 +12,8 @@
 #define SB_PLUGIN_RATELIMIT_H
 
 #include <stdbool.h>
+
+#include "../common/glob.h"
 #include <stddef.h>
 #include <stdint.h>
 
@@ -60,8 +62,6 @@ int rl_config_parse(struct rl_config *cfg, const char *text, char *err, size_t e
 void rl_config_free(struct rl_config *cfg);
 /* True when `rule` applies to `event`. */
 bool rl_rule_matches(const struct rl_rule *rule, const char *event);
-/* '*' matches any run of characters (including none); every other character itself. */
-bool rl_glob(const char *pattern, const char *s);
 
 /* A full bucket as of `now`. */
 void rl_bucket_init(struct rl_bucket *b, const struct rl_rule *rule, uint64_t now);

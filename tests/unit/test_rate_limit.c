@@ -151,19 +151,19 @@ static void test_config_errors(void **unused)
 
 static void test_glob(void **unused)
 {
-    assert_true(rl_glob("*", ""));
-    assert_true(rl_glob("*", "anything"));
-    assert_true(rl_glob("chat.*", "chat."));
-    assert_true(rl_glob("chat.*", "chat.send"));
-    assert_false(rl_glob("chat.*", "chat"));
-    assert_true(rl_glob("*.send", "chat.send"));
-    assert_true(rl_glob("a*b*c", "aXbYc"));
-    assert_true(rl_glob("a*b*c", "abbbc"));
-    assert_false(rl_glob("a*b*c", "acb"));
-    assert_true(rl_glob("a**", "a"));
-    assert_false(rl_glob("abc", "abcd"));
-    assert_false(rl_glob("", "a"));
-    assert_true(rl_glob("", ""));
+    assert_true(glob_match("*", ""));
+    assert_true(glob_match("*", "anything"));
+    assert_true(glob_match("chat.*", "chat."));
+    assert_true(glob_match("chat.*", "chat.send"));
+    assert_false(glob_match("chat.*", "chat"));
+    assert_true(glob_match("*.send", "chat.send"));
+    assert_true(glob_match("a*b*c", "aXbYc"));
+    assert_true(glob_match("a*b*c", "abbbc"));
+    assert_false(glob_match("a*b*c", "acb"));
+    assert_true(glob_match("a**", "a"));
+    assert_false(glob_match("abc", "abcd"));
+    assert_false(glob_match("", "a"));
+    assert_true(glob_match("", ""));
 }
 
 /* ---- buckets ---- */

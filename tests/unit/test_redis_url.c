@@ -19,8 +19,7 @@ static void parses_full_and_short_urls(void **state)
     assert_int_equal(u.db, 0);
     assert_string_equal(u.password, "");
 
-    assert_int_equal(redis_url_parse("redis://:p@ss:w@rd@example.org/3", &u, err, sizeof(err)),
-                     0);
+    assert_int_equal(redis_url_parse("redis://:p@ss:w@rd@example.org/3", &u, err, sizeof(err)), 0);
     assert_string_equal(u.host, "example.org");
     assert_int_equal(u.port, 6379);
     assert_string_equal(u.password, "p@ss:w@rd");
@@ -44,9 +43,9 @@ static void refuses_bad_urls_without_the_password(void **state)
     struct redis_url u;
     char err[128];
     const char *bad[] = {
-        "http://127.0.0.1:6379", "redis://", "redis://:pw@", "redis://h:0",
-        "redis://h:70000",       "redis://h:12x", "redis://h/abc", "redis://[::1",
-        "redis://:topsecret@h:99999",
+        "http://127.0.0.1:6379", "redis://",        "redis://:pw@",
+        "redis://h:0",           "redis://h:70000", "redis://h:12x",
+        "redis://h/abc",         "redis://[::1",    "redis://:topsecret@h:99999",
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         err[0] = '\0';
