@@ -78,6 +78,9 @@ static const struct opt opts[] = {
      "largest inbound message; larger closes with 1009 (default 1000000)"},
     {"max-queue", "SWITCHBOARD_MAX_QUEUE", "BYTES", OT_U64, OFF(max_queue), 1024, 1u << 30,
      "largest outbound queue per connection; more closes with 1008 (default 1048576)"},
+    {"write-delay", "SWITCHBOARD_WRITE_DELAY", "MS", OT_U32, OFF(write_delay_ms), 0, 100,
+     "hold outbound frames up to MS so that more of them share one write\n"
+     "(default 0: written at the end of the loop iteration that queued them)"},
     {"max-connections", "SWITCHBOARD_MAX_CONNECTIONS", "N", OT_U32, OFF(max_connections), 0,
      10000000, "refuse connections beyond N with HTTP 503 (default: open-file limit - 64)"},
     {"static", "SWITCHBOARD_STATIC", "[PREFIX=]DIR", OT_STATIC, 0, 0, 0,

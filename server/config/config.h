@@ -40,6 +40,7 @@ struct config {
     uint32_t auth_timeout_ms; /* how long an auth plugin may leave a token pending */
     uint64_t max_payload;     /* largest inbound message, bytes */
     uint64_t max_queue;       /* largest outbound queue per connection, bytes */
+    uint32_t write_delay_ms;  /* outbound coalescing delay; 0 = end of the loop iteration */
     uint32_t max_connections; /* 0 = derived from the open-file limit */
     char **interceptors;      /* owned: plugins whose interceptor hooks run for every gateway */
     size_t ninterceptors;

@@ -41,7 +41,7 @@ struct auth_wait;
 
 /* Installed by the network layer; called by conn to reach the transport. */
 struct conn_transport {
-    /* Asks for a writable callback (the queue became non-empty). */
+    /* The queue became non-empty: the transport writes it soon (end of the loop iteration). */
     void (*want_write)(struct conn *c);
     /* Closes the connection after the queued frames were written (flush) or at once. The
      * connection and its sockets are freed later, from the transport's close callback. */
@@ -93,6 +93,7 @@ struct conn {
     uint16_t close_code;
     const char *close_reason; /* static string, sent with the close frame */
     uint32_t skip_binary;     /* binary frames still to discard (refused attachments) */
+    uint32_t flush_slot;      /* the network layer's: 1 + index in its flush list, 0 = not in it */
 
     /* Outbound queue: a ring of frame references, grown on demand. */
     struct frame **q;

@@ -57,6 +57,9 @@ int metrics_render(struct sbuf *out)
              "protocol", proto_names, m->messages_in, MP__COUNT);
     labelled(out, "switchboard_messages_out_total", "counter", "Messages written to clients.",
              "protocol", proto_names, m->messages_out, MP__COUNT);
+    labelled(out, "switchboard_writes_total", "counter",
+             "Writes of queued messages to client sockets (several messages can share one).",
+             "protocol", proto_names, m->writes, MP__COUNT);
     labelled(out, "switchboard_bytes_in_total", "counter", "Payload bytes received.", "protocol",
              proto_names, m->bytes_in, MP__COUNT);
     labelled(out, "switchboard_bytes_out_total", "counter", "Payload bytes written.", "protocol",

@@ -56,6 +56,7 @@ struct metrics {
     uint64_t messages_out[MP__COUNT];
     uint64_t bytes_in[MP__COUNT];
     uint64_t bytes_out[MP__COUNT];
+    uint64_t writes[MP__COUNT]; /* sends of queued frames: messages_out / writes = frames a send */
     uint64_t invalid_packets[MP__COUNT];
     uint64_t refusals[MR__COUNT];
     uint64_t closes[MC__COUNT];

@@ -19,6 +19,9 @@
 struct lws;
 struct lws_context;
 
+/* The most bytes of queued WebSocket frames handed to one send(). */
+#define NET_COALESCE_MAX (64 * 1024)
+
 struct net {
     struct lws_context *ctx;
     uv_loop_t *loop;
@@ -40,6 +43,14 @@ struct net {
     uv_timer_t timer;
     uint64_t timer_due;
     uv_check_t reaper;
+
+    /* Output: the connections that queued frames since the last flush (NULL where one closed
+     * meanwhile), written together before the loop sleeps, or after cfg->write_delay_ms. */
+    struct conn **flush;
+    uint32_t nflush, flush_cap;
+    uv_prepare_t flusher;
+    uv_timer_t flush_timer;
+    unsigned char *wbuf; /* owned: NET_COALESCE_MAX bytes, where queued frames are joined */
 
     /* Graceful shutdown. */
     bool shutting_down;

@@ -194,10 +194,146 @@ void net_sock_detach(struct net *n, struct sock *s, const char *reason)
 
 /* ---- transport functions for conn ---- */
 
+/*
+ * Writing. A frame queued for a connection is not written at once: the connection joins the
+ * flush list, and the list is written before the loop sleeps (a uv_prepare handle), or after
+ * cfg->write_delay_ms. Everything a connection got in the meantime (the frames of several
+ * broadcasts, an ack and its events) goes out in one send(), and a connection whose socket takes
+ * the bytes never waits for a writable callback: lws_callback_on_writable() costs two
+ * epoll_ctl() calls, more than the send itself. Only when lws holds bytes the kernel refused
+ * (a slow reader), or a close is pending, does the connection wait for POLLOUT.
+ */
+
+static size_t ws_header(unsigned char *h, uint8_t kind, size_t len)
+{
+    h[0] = 0x80 | (kind == FRAME_BINARY ? 0x2 : kind == FRAME_PING ? 0x9 : 0x1);
+    if (len < 126) {
+        h[1] = (unsigned char)len;
+        return 2;
+    }
+    if (len < 65536) {
+        h[1] = 126;
+        h[2] = (unsigned char)(len >> 8);
+        h[3] = (unsigned char)len;
+        return 4;
+    }
+    h[1] = 127;
+    for (int i = 0; i < 8; i++)
+        h[2 + i] = (unsigned char)((uint64_t)len >> (56 - 8 * i));
+    return 10;
+}
+
+static void count_out(const struct conn *c, const struct frame *f)
+{
+    metrics.messages_out[c->proto]++;
+    metrics.bytes_out[c->proto] += f->len;
+}
+
+/* Writes what `c` has queued, several frames per send() when there are several, until the queue
+ * is empty, lws holds unsent bytes, or four sends were made (then the rest waits for a writable
+ * callback, so that one connection cannot hold the loop). Returns 0, or -1 when the socket
+ * failed. */
+static int write_queued(struct net *n, struct lws *wsi, struct conn *c)
+{
+    for (int sends = 0; c->q_len && sends < 4; sends++) {
+        if (lws_partial_buffered(wsi))
+            return 0; /* lws asked for POLLOUT itself and writes its bytes first */
+        struct frame *f = conn_queue_peek(c);
+        if (c->q_len == 1 || f->len + 10 > NET_COALESCE_MAX) {
+            /* One frame: lws writes its header into the frame's headroom, no copy. */
+            enum lws_write_protocol kind = f->kind == FRAME_BINARY ? LWS_WRITE_BINARY
+                                           : f->kind == FRAME_PING ? LWS_WRITE_PING
+                                                                   : LWS_WRITE_TEXT;
+            if (lws_write(wsi, (unsigned char *)frame_payload(f), f->len, kind) < 0)
+                return -1;
+            metrics.writes[c->proto]++;
+            count_out(c, f);
+            conn_queue_pop(c);
+            continue;
+        }
+        size_t used = 0;
+        while ((f = conn_queue_peek(c)) && used + 10 + f->len <= NET_COALESCE_MAX) {
+            used += ws_header(n->wbuf + used, f->kind, f->len);
+            memcpy(n->wbuf + used, frame_payload(f), f->len);
+            used += f->len;
+            count_out(c, f);
+            conn_queue_pop(c);
+        }
+        /* LWS_WRITE_RAW: the bytes are complete frames already. */
+        if (lws_write(wsi, n->wbuf, used, LWS_WRITE_RAW) < 0)
+            return -1;
+        metrics.writes[c->proto]++;
+    }
+    if (c->q_len)
+        lws_callback_on_writable(wsi);
+    return 0;
+}
+
+static void flush_all(struct net *n)
+{
+    /* The list may grow while it is written (a failed socket's close runs handlers). */
+    for (uint32_t i = 0; i < n->nflush; i++) {
+        struct conn *c = n->flush[i];
+        if (!c)
+            continue;
+        c->flush_slot = 0;
+        struct lws *wsi = c->transport;
+        if (!wsi || !c->q_len)
+            continue;
+        if (c->closing) {
+            lws_callback_on_writable(wsi); /* the close frame goes from the writable callback */
+            continue;
+        }
+        if (write_queued(n, wsi, c) < 0) {
+            LOG_DEBUG("net", "write failed: closing the connection");
+            conn_queue_clear(c);
+            c->close_metric = MC_TRANSPORT;
+            c->closing = true;
+            lws_set_timeout(wsi, PENDING_TIMEOUT_CLOSE_SEND, LWS_TO_KILL_ASYNC);
+        }
+    }
+    n->nflush = 0;
+}
+
+static void flusher_cb(uv_prepare_t *h)
+{
+    struct net *n = h->data;
+    if (n->nflush && !n->cfg->write_delay_ms)
+        flush_all(n);
+}
+
+static void flush_timer_cb(uv_timer_t *t)
+{
+    flush_all(t->data);
+}
+
+static void flush_forget(struct net *n, struct conn *c)
+{
+    if (c->flush_slot) {
+        n->flush[c->flush_slot - 1] = NULL;
+        c->flush_slot = 0;
+    }
+}
+
 static void t_want_write(struct conn *c)
 {
-    if (c->transport && c->established)
-        lws_callback_on_writable(c->transport);
+    struct net *n = the_net;
+    if (!n || !c->transport || !c->established || c->flush_slot)
+        return;
+    if (n->nflush == n->flush_cap) {
+        uint32_t cap = n->flush_cap ? n->flush_cap * 2 : 1024;
+        struct conn **grown = realloc(n->flush, cap * sizeof(*grown));
+        if (!grown) {
+            lws_callback_on_writable(c->transport); /* the slow way still works */
+            return;
+        }
+        n->flush = grown;
+        n->flush_cap = cap;
+    }
+    n->flush[n->nflush++] = c;
+    c->flush_slot = n->nflush;
+    if (n->nflush == 1 && n->cfg->write_delay_ms)
+        uv_timer_start(&n->flush_timer, flush_timer_cb, n->cfg->write_delay_ms, 0);
 }
 
 static void t_close(struct conn *c, int code, const char *reason, bool flush)
@@ -269,6 +405,7 @@ static void conn_closed(struct net *n, struct lws *wsi, struct conn *c)
         metrics.closes[c->close_metric == 0xff ? MC_TRANSPORT : c->close_metric]++;
     }
     c->transport = NULL;
+    flush_forget(n, c);
     /* Pending authentications end here: a plugin's late answer must not reach `c`. */
     net_auth_conn_closed(c);
     conn_unlink(n, c);
@@ -325,8 +462,8 @@ static int receive(struct net *n, struct lws *wsi, struct conn *c, const char *i
         sio_session_receive(n, c, sbuf_data(&c->rx), c->rx.len, binary);
     else
         json_session_receive(n, c, sbuf_data(&c->rx), c->rx.len, binary);
-    /* Keep big buffers only while they are needed. */
-    if (c->rx.cap > 4096)
+    /* Keep big buffers only while they are needed: an idle connection should stay small. */
+    if (c->rx.cap > 1024)
         sbuf_free(&c->rx);
     else
         sbuf_reset(&c->rx);
@@ -335,8 +472,7 @@ static int receive(struct net *n, struct lws *wsi, struct conn *c, const char *i
 
 static int writable(struct net *n, struct lws *wsi, struct conn *c)
 {
-    struct frame *f = conn_queue_peek(c);
-    if (!f) {
+    if (!c->q_len) {
         if (!c->closing)
             return 0;
         /* Nothing left: the close frame goes now. lws 4.1.6 does not send a prepared close
@@ -353,18 +489,11 @@ static int writable(struct net *n, struct lws *wsi, struct conn *c)
         lws_write(wsi, buf + LWS_PRE, len + 2, WRITE_CLOSE);
         return -1;
     }
-    enum lws_write_protocol kind = f->kind == FRAME_BINARY ? LWS_WRITE_BINARY
-                                   : f->kind == FRAME_PING ? LWS_WRITE_PING
-                                                           : LWS_WRITE_TEXT;
-    int w = lws_write(wsi, (unsigned char *)frame_payload(f), f->len, kind);
-    if (w < 0) {
+    if (write_queued(n, wsi, c) < 0) {
         c->close_metric = MC_TRANSPORT;
         return -1;
     }
-    metrics.messages_out[c->proto]++;
-    metrics.bytes_out[c->proto] += f->len;
-    conn_queue_pop(c);
-    if (c->q_len || c->closing)
+    if (c->closing)
         lws_callback_on_writable(wsi);
     return 0;
 }
@@ -466,7 +595,10 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
 /* ---- lifetime ---- */
 
 static struct lws_protocols protocols[] = {
-    {"switchboard", callback, 0, 4096, 0, NULL, 0},
+    /* rx_buffer_size 128: lws keeps this buffer for the life of every connection, and most
+     * client messages fit in it (a longer one arrives in pieces, joined in receive()).
+     * tx_packet_size: one send() may take a whole coalesced batch. */
+    {"switchboard", callback, 0, 128, 0, NULL, NET_COALESCE_MAX + 64},
     {NULL, NULL, 0, 0, 0, NULL, 0},
 };
 
@@ -516,6 +648,14 @@ int net_start(struct net *n, uv_loop_t *loop, const struct config *cfg, struct r
     n->timer_due = UINT64_MAX;
     uv_check_init(loop, &n->reaper);
     uv_check_start(&n->reaper, reaper_cb);
+    uv_prepare_init(loop, &n->flusher);
+    n->flusher.data = n;
+    uv_prepare_start(&n->flusher, flusher_cb);
+    uv_timer_init(loop, &n->flush_timer);
+    n->flush_timer.data = n;
+    n->wbuf = malloc(NET_COALESCE_MAX);
+    if (!n->wbuf)
+        return SB_ENOMEM;
     uv_timer_init(loop, &n->shutdown_timer);
     n->shutdown_timer.data = n;
 
@@ -611,6 +751,8 @@ void net_destroy(struct net *n)
     uv_timer_stop(&n->timer);
     uv_timer_stop(&n->shutdown_timer);
     uv_check_stop(&n->reaper);
+    uv_prepare_stop(&n->flusher);
+    uv_timer_stop(&n->flush_timer);
     if (n->ctx) {
         lws_context_destroy(n->ctx);
         n->ctx = NULL;
@@ -618,5 +760,12 @@ void net_destroy(struct net *n)
     uv_close((uv_handle_t *)&n->timer, NULL);
     uv_close((uv_handle_t *)&n->shutdown_timer, NULL);
     uv_close((uv_handle_t *)&n->reaper, NULL);
+    uv_close((uv_handle_t *)&n->flusher, NULL);
+    uv_close((uv_handle_t *)&n->flush_timer, NULL);
+    free(n->flush);
+    n->flush = NULL;
+    n->nflush = n->flush_cap = 0;
+    free(n->wbuf);
+    n->wbuf = NULL;
     conn_reap();
 }
