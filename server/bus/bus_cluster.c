@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "../log/log.h"
+#include "../proto/proto.h"
 
 static struct nsp *query_nsp(struct bus *b, const struct bus_query *q)
 {
@@ -22,8 +23,8 @@ static json_t *socket_json(struct sock *s)
     json_array_append_new(rooms, json_string(s->id));
     for (struct member *m = s->rooms; m; m = m->sock_next)
         json_array_append_new(rooms, json_string(m->room->name));
-    json_t *query = s->conn && s->conn->query ? json_incref(s->conn->query) : json_object();
-    json_t *headers = s->conn && s->conn->headers ? json_incref(s->conn->headers) : json_object();
+    json_t *query = pairs_to_json(s->conn ? s->conn->query : NULL);
+    json_t *headers = pairs_to_json(s->conn ? s->conn->headers : NULL);
     return json_pack("{s:s, s:{s:o, s:s, s:s, s:b, s:b, s:i, s:s, s:o, s:{}}, s:o, s:{s:s?, s:O?}}",
                      "id", s->id, "handshake", "headers", headers, "time", "", "address", "",
                      "xdomain", 0, "secure", 0, "issued", 0, "url", "", "query", query, "auth",

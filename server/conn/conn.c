@@ -39,8 +39,8 @@ void conn_free(struct conn *c)
     fifo_timer_disarm(&c->connect_timer);
     free(c->user);
     json_decref(c->claims);
-    json_decref(c->query);
-    json_decref(c->headers);
+    free(c->query);
+    free(c->headers);
     sbuf_free(&c->rx);
     free(c);
 }

@@ -104,10 +104,10 @@ struct conn {
     struct sock *socks; /* owned: the namespace sockets of this connection */
 
     /* Identity from the handshake's query or Authorization header; NULL = anonymous. */
-    char *user;      /* owned */
-    json_t *claims;  /* new reference */
-    json_t *query;   /* new reference: the handshake query as an object, or NULL */
-    json_t *headers; /* new reference: the kept handshake headers (--handshake-headers), or NULL */
+    char *user;     /* owned */
+    json_t *claims; /* new reference */
+    char *query;    /* owned: the handshake query without its token, packed (pairs_to_json) */
+    char *headers;  /* owned: the kept handshake headers (--handshake-headers), packed, or NULL */
     /* Owned by the network layer (net/auth.c), released in its teardown: the authentications
      * still pending, and the reason of a close after a refused handshake token. */
     struct auth_wait *auth_waits;

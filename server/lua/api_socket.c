@@ -99,20 +99,26 @@ static void make_claims(lua_State *L, struct sock *s)
         lua_newtable(L);
 }
 
+/* A table of packed pairs (struct conn's query and headers). */
+static void push_pairs(lua_State *L, const char *packed)
+{
+    lua_newtable(L);
+    for (const char *k = packed; k && *k;) {
+        const char *v = k + strlen(k) + 1;
+        lua_pushstring(L, v);
+        lua_setfield(L, -2, k);
+        k = v + strlen(v) + 1;
+    }
+}
+
 static void make_query(lua_State *L, struct sock *s)
 {
-    if (s && s->conn && s->conn->query)
-        json_push(L, s->conn->query, false);
-    else
-        lua_newtable(L);
+    push_pairs(L, s && s->conn ? s->conn->query : NULL);
 }
 
 static void make_headers(lua_State *L, struct sock *s)
 {
-    if (s && s->conn && s->conn->headers)
-        json_push(L, s->conn->headers, false);
-    else
-        lua_newtable(L);
+    push_pairs(L, s && s->conn ? s->conn->headers : NULL);
 }
 
 static void make_data(lua_State *L, struct sock *s)

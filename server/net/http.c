@@ -232,7 +232,7 @@ void http_check_config(const struct config *cfg)
 
 struct header_ctx {
     struct lws *wsi;
-    json_t *out;
+    struct sbuf out; /* packed pairs */
 };
 
 static void keep_header(void *ud, const char *name, int idx)
@@ -244,18 +244,16 @@ static void keep_header(void *ud, const char *name, int idx)
     int got = lws_hdr_copy(h->wsi, value, sizeof(value), header_tokens[idx].token);
     if (got <= 0 || !proto_utf8_valid(value, (size_t)got))
         return;
-    if (!h->out)
-        h->out = json_object();
-    if (h->out)
-        json_object_set_new(h->out, name, json_stringn(value, (size_t)got));
+    pairs_append(&h->out, name, value, (size_t)got);
 }
 
-/* The kept headers of an upgrade request as a JSON object, or NULL when none came. */
-static json_t *kept_headers(const struct config *cfg, struct lws *wsi)
+/* The kept headers of an upgrade request, packed (pairs_to_json), or NULL when none came. */
+static char *kept_headers(const struct config *cfg, struct lws *wsi)
 {
     struct header_ctx h = {.wsi = wsi};
+    sbuf_init(&h.out, 0);
     each_header(cfg, keep_header, &h);
-    return h.out;
+    return pairs_finish(&h.out);
 }
 
 int http_confirm_upgrade(struct net *n, struct lws *wsi)
@@ -344,12 +342,8 @@ int http_confirm_upgrade(struct net *n, struct lws *wsi)
         id.claims = NULL;
         identity_result_clear(&id);
     }
-    if (q.count) {
-        /* Kept for gateways (socket.query) without the token, which is a secret. */
-        c->query = query_to_json(&q);
-        if (c->query)
-            json_object_del(c->query, "token");
-    }
+    /* Kept for gateways (socket.query) without the token, which is a secret. */
+    c->query = pairs_from_query(&q, "token");
     query_free(&q);
     c->headers = kept_headers(n->cfg, wsi);
 

@@ -78,9 +78,23 @@ struct query {
 int query_parse(const char *qs, size_t len, struct query *out);
 /* The value of the first pair named `key` (borrowed), or NULL. */
 const char *query_get(const struct query *q, const char *key);
-/* A new JSON object of every pair (later duplicates win), or NULL on allocation failure. */
-json_t *query_to_json(const struct query *q);
 void query_free(struct query *q);
+
+/*
+ * Packed pairs: what a connection keeps of its handshake (query, headers) for the rare moments
+ * someone reads it, in one exact-size allocation: "key\0value\0key\0value\0\0". A JSON object
+ * would cost several hundred bytes per idle connection.
+ */
+/* Appends one pair to `b` (values may not contain NUL bytes: they end the value). */
+int pairs_append(struct sbuf *b, const char *key, const char *value, size_t value_len);
+/* The packed pairs of `b` in a new exact-size allocation (the caller frees it); NULL when `b`
+ * is empty or memory ran out. `b` is freed. */
+char *pairs_finish(struct sbuf *b);
+/* Packs the pairs of `q`, leaving out those named `skip` (NULL: none). */
+char *pairs_from_query(const struct query *q, const char *skip);
+/* A new JSON object of the packed pairs (later duplicates win; an empty object for NULL), or
+ * NULL when memory ran out. */
+json_t *pairs_to_json(const char *packed);
 
 /* Engine.IO handshake error codes, sent as {"code":N,"message":…} with HTTP 400. */
 enum eio_hs_error {

@@ -136,17 +136,48 @@ const char *query_get(const struct query *q, const char *key)
     return NULL;
 }
 
-json_t *query_to_json(const struct query *q)
+int pairs_append(struct sbuf *b, const char *key, const char *value, size_t value_len)
+{
+    const char *nul = memchr(value, '\0', value_len);
+    if (nul)
+        value_len = (size_t)(nul - value);
+    sbuf_append(b, key, strlen(key) + 1);
+    sbuf_append(b, value, value_len);
+    return sbuf_append_char(b, '\0');
+}
+
+char *pairs_finish(struct sbuf *b)
+{
+    char *out = NULL;
+    if (b->len && !b->failed && (out = malloc(b->len + 1))) {
+        memcpy(out, sbuf_data(b), b->len);
+        out[b->len] = '\0';
+    }
+    sbuf_free(b);
+    return out;
+}
+
+char *pairs_from_query(const struct query *q, const char *skip)
+{
+    struct sbuf b;
+    sbuf_init(&b, 0);
+    for (size_t i = 0; i < q->count; i++)
+        if (!skip || strcmp(q->pairs[i].key, skip) != 0)
+            pairs_append(&b, q->pairs[i].key, q->pairs[i].value, strlen(q->pairs[i].value));
+    return pairs_finish(&b);
+}
+
+json_t *pairs_to_json(const char *packed)
 {
     json_t *obj = json_object();
-    if (!obj)
-        return NULL;
-    for (size_t i = 0; i < q->count; i++) {
-        json_t *v = json_string(q->pairs[i].value);
-        if (!v || json_object_set_new(obj, q->pairs[i].key, v) != 0) {
+    for (const char *k = packed; obj && k && *k;) {
+        const char *v = k + strlen(k) + 1;
+        json_t *str = json_string(v);
+        if (!str || json_object_set_new(obj, k, str) != 0) {
             json_decref(obj);
             return NULL;
         }
+        k = v + strlen(v) + 1;
     }
     return obj;
 }

@@ -46,6 +46,53 @@ static const char *value_of(const char *qs, const char *key)
     return v ? out : NULL;
 }
 
+/* The JSON view of a query, through its packed form (what a connection keeps). */
+static json_t *query_json(const struct query *q)
+{
+    char *packed = pairs_from_query(q, NULL);
+    assert_true(packed != NULL || q->count == 0);
+    json_t *j = pairs_to_json(packed);
+    free(packed);
+    return j;
+}
+
+static void test_pairs(void **state)
+{
+    struct query q;
+    assert_int_equal(parse("EIO=4&token=secret&a=&b=x%20y", &q), 0);
+    char *packed = pairs_from_query(&q, "token");
+    assert_non_null(packed);
+    assert_memory_equal(packed,
+                        "EIO\0"
+                        "4\0a\0\0b\0x y\0\0",
+                        16);
+    json_t *j = pairs_to_json(packed);
+    char *s = json_dumps(j, JSON_COMPACT);
+    assert_string_equal(s, "{\"EIO\":\"4\",\"a\":\"\",\"b\":\"x y\"}");
+    free(s);
+    json_decref(j);
+    free(packed);
+    query_free(&q);
+
+    /* Nothing left after the skip: NULL, which reads as an empty object. */
+    assert_int_equal(parse("token=t", &q), 0);
+    assert_null(pairs_from_query(&q, "token"));
+    query_free(&q);
+    j = pairs_to_json(NULL);
+    assert_int_equal(json_object_size(j), 0);
+    json_decref(j);
+
+    /* A value is cut at a NUL byte (header values from the wire). */
+    struct sbuf b;
+    sbuf_init(&b, 0);
+    pairs_append(&b, "origin", "http://a\0junk", 13);
+    packed = pairs_finish(&b);
+    j = pairs_to_json(packed);
+    assert_string_equal(json_string_value(json_object_get(j, "origin")), "http://a");
+    json_decref(j);
+    free(packed);
+}
+
 static void test_handshake_query(void **state)
 {
     struct query q;
@@ -145,7 +192,7 @@ static void test_empty(void **state)
     assert_int_equal(q.count, 0);
     assert_null(q.pairs);
     assert_null(query_get(&q, "a"));
-    json_t *j = query_to_json(&q);
+    json_t *j = query_json(&q);
     assert_non_null(j);
     assert_int_equal(json_object_size(j), 0);
     json_decref(j);
@@ -184,7 +231,7 @@ static void test_first_match(void **state)
     struct query q;
     assert_int_equal(parse("a=1&b=2&a=3", &q), 0);
     assert_string_equal(query_get(&q, "a"), "1");
-    json_t *j = query_to_json(&q);
+    json_t *j = query_json(&q);
     assert_non_null(j);
     /* In the JSON view later duplicates win. */
     char *s = json_dumps(j, JSON_COMPACT);
@@ -198,7 +245,7 @@ static void test_to_json(void **state)
 {
     struct query q;
     assert_int_equal(parse("EIO=4&transport=websocket&token=a%2Bb+c&flag&u=%FF&n=%00", &q), 0);
-    json_t *j = query_to_json(&q);
+    json_t *j = query_json(&q);
     assert_non_null(j);
     struct sbuf b;
     sbuf_init(&b, 0);
@@ -229,15 +276,11 @@ static void test_respects_len(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_handshake_query),
-        cmocka_unit_test(test_percent_decoding),
-        cmocka_unit_test(test_nul_and_bad_utf8),
-        cmocka_unit_test(test_keys_and_values),
-        cmocka_unit_test(test_empty),
-        cmocka_unit_test(test_too_many_pairs),
-        cmocka_unit_test(test_first_match),
-        cmocka_unit_test(test_to_json),
-        cmocka_unit_test(test_respects_len),
+        cmocka_unit_test(test_handshake_query),  cmocka_unit_test(test_pairs),
+        cmocka_unit_test(test_percent_decoding), cmocka_unit_test(test_nul_and_bad_utf8),
+        cmocka_unit_test(test_keys_and_values),  cmocka_unit_test(test_empty),
+        cmocka_unit_test(test_too_many_pairs),   cmocka_unit_test(test_first_match),
+        cmocka_unit_test(test_to_json),          cmocka_unit_test(test_respects_len),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
