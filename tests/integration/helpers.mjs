@@ -1,6 +1,7 @@
 // Shared helpers of the integration tests: start the real server on a free loopback port, stop it
 // by PID, and drive it with real clients from npm (socket.io-client 4, ws).
 import { spawn } from "node:child_process";
+import fs from "node:fs";
 import net from "node:net";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -15,8 +16,41 @@ export { io, WebSocket };
 
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
-// A free TCP port on 127.0.0.1 (the kernel picks it; we release it right away).
-export function freePort() {
+// The kernel's ephemeral port range: client sockets (ours, the benchmark's thousands of load
+// connections running in parallel) get their local ports from it, so a listening port picked
+// there can be taken between the check and the server's bind.
+function ephemeralRange() {
+  try {
+    const [lo, hi] = fs
+      .readFileSync("/proc/sys/net/ipv4/ip_local_port_range", "utf8")
+      .trim()
+      .split(/\s+/)
+      .map(Number);
+    if (lo > 0 && hi >= lo) return [lo, hi];
+  } catch {}
+  return [32768, 60999];
+}
+
+function canListen(port) {
+  return new Promise((resolve) => {
+    const srv = net.createServer();
+    srv.unref();
+    srv.once("error", () => resolve(false));
+    srv.listen(port, "127.0.0.1", () => srv.close(() => resolve(true)));
+  });
+}
+
+// A free TCP port on 127.0.0.1, below the ephemeral range when there is room there (random, so
+// tests running side by side rarely pick the same one), else one the kernel picks.
+export async function freePort() {
+  const [lo] = ephemeralRange();
+  const base = 10000;
+  if (lo - base >= 1000) {
+    for (let i = 0; i < 50; i++) {
+      const port = base + Math.floor(Math.random() * (lo - base));
+      if (await canListen(port)) return port;
+    }
+  }
   return new Promise((resolve, reject) => {
     const srv = net.createServer();
     srv.unref();
@@ -30,7 +64,19 @@ export function freePort() {
 
 // Starts switchboard. `args` are extra flags; `scripts` the gateways directory; `plugins` a list
 // of --plugin values. Resolves once /healthz answers. The returned object stops it by PID.
-export async function startServer({
+export async function startServer(opts = {}) {
+  // A port found free can still be taken before the server binds it (another test's client):
+  // the server then exits at once saying "cannot listen"; try another port.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startOnce(opts);
+    } catch (e) {
+      if (attempt >= 3 || !/cannot listen on/.test(e.message)) throw e;
+    }
+  }
+}
+
+async function startOnce({
   args = [],
   scripts = path.join(ROOT, "scripts"),
   plugins = [],
@@ -50,7 +96,7 @@ export async function startServer({
   proc.stdout.on("data", (d) => (log += d));
   proc.stderr.on("data", (d) => (log += d));
   const exited = new Promise((resolve) =>
-    proc.on("exit", (code, signal) => resolve({ code, signal })),
+    proc.on("close", (code, signal) => resolve({ code, signal })),
   );
   const server = {
     port,
@@ -86,7 +132,10 @@ export async function startServer({
   if (waitReady) {
     const end = Date.now() + 15000;
     for (;;) {
-      if (proc.exitCode !== null) throw new Error(`switchboard exited at start:\n${log}`);
+      if (proc.exitCode !== null) {
+        await exited; // the last of its output
+        throw new Error(`switchboard exited at start:\n${log}`);
+      }
       try {
         const res = await fetch(`${server.url}/healthz`);
         if (res.status === 200) break;
