@@ -426,11 +426,16 @@ void redis_broadcast_received(struct redis_engine *e, const struct chan *c, cons
                  BUS_MAX_MESSAGE);
         return;
     }
+    /* Our own broadcasts were delivered locally when they were sent: skip them undecoded. */
+    const char *uid;
+    size_t uid_len;
+    if (adapter_peek_uid(data, len, &uid, &uid_len) == 0 && uid_len == strlen(e->uid) &&
+        memcmp(uid, e->uid, uid_len) == 0)
+        return;
     if (adapter_decode(data, len, &m)) {
         LOG_DEBUG("redis", "ignoring a malformed message on %s", c->name);
         return;
     }
-    /* Our own broadcasts were delivered locally when they were sent. */
     if (strcmp(m.uid, e->uid) != 0) {
         metrics.bus_received++;
         struct nsp *nsp = registry_nsp(e->bus->reg, m.nsp, false);

@@ -19,48 +19,57 @@
 
 #define MAX_TARGETS 1024
 
-/* Collects the strings of the array at `idx` into `out` (pointers stay valid while the table
- * is on the stack). Returns the count or -1. */
-static int strings(lua_State *L, int idx, const char **out, int max)
+/* The length of the list of rooms at `idx` (nil: none); raises on anything but a table. */
+static int list_len(lua_State *L, int idx)
 {
     if (lua_isnoneornil(L, idx))
         return 0;
     luaL_checktype(L, idx, LUA_TTABLE);
-    int n = (int)lua_objlen(L, idx);
-    if (n > max)
-        return -1;
+    return (int)lua_objlen(L, idx);
+}
+
+/* Points `out` at the strings of the list at `idx`. The pointers stay valid while the table is
+ * on the stack: only real strings are taken (the operators tostring() every room), because a
+ * number converted here would be a new string that nothing keeps. Returns 0, or -1 if an item
+ * is not a string. */
+static int strings(lua_State *L, int idx, const char **out, int n)
+{
     for (int i = 1; i <= n; i++) {
         lua_rawgeti(L, idx, i);
-        out[i - 1] = lua_tostring(L, -1);
+        out[i - 1] = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : NULL;
         lua_pop(L, 1);
         if (!out[i - 1])
             return -1;
     }
-    return n;
+    return 0;
 }
+
+/* Rooms and excepts of a broadcast without a heap allocation in the usual case. */
+#define SMALL_TARGETS 16
 
 /* _broadcast(nsp, rooms, except, event, ...) -> number of local sockets reached */
 static int l_broadcast(lua_State *L)
 {
     struct lua_host *lh = luah_from(L);
+    int top = lua_gettop(L);
     const char *nsp = luaL_optstring(L, 1, lh->current_nsp ? lh->current_nsp : "/");
     const char *event = luaL_checkstring(L, 4);
-    const char **rooms = malloc(2 * MAX_TARGETS * sizeof(*rooms));
-    if (!rooms)
-        return luaL_error(L, "emit: out of memory");
-    const char **except = rooms + MAX_TARGETS;
-    int nrooms = strings(L, 2, rooms, MAX_TARGETS);
-    int nexcept = strings(L, 3, except, MAX_TARGETS);
-    if (nrooms < 0 || nexcept < 0) {
-        free(rooms);
+    int nrooms = list_len(L, 2);
+    int nexcept = list_len(L, 3);
+    if (nrooms > MAX_TARGETS || nexcept > MAX_TARGETS)
         return luaL_error(L, "emit: rooms must be at most %d strings", MAX_TARGETS);
-    }
+    /* Larger lists live in a userdata: the collector frees it even if an error unwinds. */
+    const char *small[SMALL_TARGETS];
+    const char **rooms = small;
+    if (nrooms + nexcept > SMALL_TARGETS)
+        rooms = lua_newuserdata(L, (size_t)(nrooms + nexcept) * sizeof(*rooms));
+    const char **except = rooms + nrooms;
+    if (strings(L, 2, rooms, nrooms) < 0 || strings(L, 3, except, nexcept) < 0)
+        return luaL_error(L, "emit: a room must be a string");
     char err[128];
-    json_t *args = json_array_from_lua(L, 5, lua_gettop(L), err, sizeof(err));
-    if (!args) {
-        free(rooms);
+    json_t *args = json_array_from_lua(L, 5, top, err, sizeof(err));
+    if (!args)
         return luaL_error(L, "emit('%s'): %s", event, err);
-    }
     struct bus_msg m = {
         .nsp = nsp,
         .rooms = rooms,
@@ -72,7 +81,6 @@ static int l_broadcast(lua_State *L)
     };
     int rc = bus_emit(lh->bus, &m);
     json_decref(args);
-    free(rooms);
     if (rc == SB_EINVAL)
         return luaL_error(L, "emit: '%s' is not a valid event name (empty or reserved)", event);
     if (rc < 0)

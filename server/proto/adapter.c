@@ -583,6 +583,28 @@ static int msg_read(json_t *root, struct adapter_msg *m)
     return rc;
 }
 
+int adapter_peek_uid(const char *buf, size_t len, const char **uid, size_t *uid_len)
+{
+    if (!buf)
+        return SB_EPROTO;
+    struct reader r = {(const unsigned char *)buf, (const unsigned char *)buf + len};
+    const unsigned char *h = take(&r, 1);
+    uint64_t n;
+    if (!h)
+        return SB_EPROTO;
+    if (*h >= 0x90 && *h <= 0x9f)
+        n = *h & 0x0f;
+    else if (*h == 0xdc || *h == 0xdd) {
+        if (read_uint(&r, *h == 0xdc ? 2 : 4, &n))
+            return SB_EPROTO;
+    } else
+        return SB_EPROTO;
+    if (n < 3)
+        return SB_EPROTO;
+    /* The uid is read as a map key is: a UTF-8 string of any str form. */
+    return key_read(&r, uid, uid_len);
+}
+
 int adapter_decode(const char *buf, size_t len, struct adapter_msg *out)
 {
     memset(out, 0, sizeof(*out));

@@ -265,6 +265,10 @@ struct adapter_msg {
  * nothing to free after a failure.
  */
 int adapter_decode(const char *buf, size_t len, struct adapter_msg *out);
+/* Finds the uid of a broadcast message without decoding the rest (an instance skips its own
+ * messages this way): points `uid` into `buf`. Returns 0, or SB_EPROTO when `buf` does not
+ * start as adapter_decode() requires (an array of 3 or more whose first item is a string). */
+int adapter_peek_uid(const char *buf, size_t len, const char **uid, size_t *uid_len);
 /* Frees what `m` owns and zeroes it; safe to call again. */
 void adapter_msg_clear(struct adapter_msg *m);
 

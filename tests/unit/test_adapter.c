@@ -981,6 +981,71 @@ static void test_wrong_shapes(void **state)
     }
 }
 
+/* adapter_peek_uid() finds the uid adapter_decode() reads, from exactly `len` bytes. */
+static int peek_n(const char *s, size_t len, char *uid, size_t cap)
+{
+    char *buf = malloc(len ? len : 1);
+    assert_non_null(buf);
+    if (len)
+        memcpy(buf, s, len);
+    const char *u;
+    size_t n;
+    int rc = adapter_peek_uid(buf, len, &u, &n);
+    if (rc == 0) {
+        assert_true(n < cap);
+        memcpy(uid, u, n);
+        uid[n] = '\0';
+    }
+    free(buf);
+    return rc;
+}
+
+static void test_peek_uid(void **state)
+{
+    char uid[64];
+    /* Every broadcast from Node: the same uid as the full decode. */
+    for (size_t i = 0; i < ARRAY_SIZE(vectors); i++) {
+        if (vectors[i].request)
+            continue;
+        struct sbuf b;
+        struct adapter_msg m;
+        vector_bytes(&b, &vectors[i]);
+        assert_int_equal(decode_n(sbuf_data(&b), b.len, &m), 0);
+        assert_int_equal(peek_n(sbuf_data(&b), b.len, uid, sizeof(uid)), 0);
+        assert_string_equal(uid, m.uid);
+        adapter_msg_clear(&m);
+        sbuf_free(&b);
+    }
+    struct sbuf b;
+    hex_bytes(&b, "93 " UID PACKET OPTS);
+    assert_int_equal(peek_n(sbuf_data(&b), b.len, uid, sizeof(uid)), 0);
+    assert_string_equal(uid, "x");
+    /* Cut inside the header or the uid: refused, never read past the end. */
+    assert_int_equal(peek_n(sbuf_data(&b), 0, uid, sizeof(uid)), SB_EPROTO);
+    assert_int_equal(peek_n(sbuf_data(&b), 1, uid, sizeof(uid)), SB_EPROTO);
+    assert_int_equal(peek_n(sbuf_data(&b), 2, uid, sizeof(uid)), SB_EPROTO);
+    assert_int_equal(peek_n(sbuf_data(&b), 3, uid, sizeof(uid)), 0);
+    sbuf_free(&b);
+    /* array 16 and 32 headers */
+    hex_bytes(&b, "dc 0003 " UID PACKET OPTS);
+    assert_int_equal(peek_n(sbuf_data(&b), b.len, uid, sizeof(uid)), 0);
+    assert_int_equal(peek_n(sbuf_data(&b), 2, uid, sizeof(uid)), SB_EPROTO);
+    sbuf_free(&b);
+    hex_bytes(&b, "dd 00000003 d9 02 7879");
+    assert_int_equal(peek_n(sbuf_data(&b), b.len, uid, sizeof(uid)), 0);
+    assert_string_equal(uid, "xy");
+    sbuf_free(&b);
+    /* Not a broadcast's start: too short an array, a map, a number or invalid UTF-8 as uid. */
+    const char *bad[] = {"92 " UID PACKET, "81 a1 78 01", "93 01 " PACKET OPTS, "93 a1 ff 80 80",
+                         "c0", "dc 00"};
+    for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
+        hex_bytes(&b, bad[i]);
+        assert_int_equal(peek_n(sbuf_data(&b), b.len, uid, sizeof(uid)), SB_EPROTO);
+        sbuf_free(&b);
+    }
+    assert_int_equal(adapter_peek_uid(NULL, 0, &(const char *){0}, &(size_t){0}), SB_EPROTO);
+}
+
 static void test_values_refused(void **state)
 {
     /* Each goes where an arg goes: [uid, {type, data: ["e", VALUE], nsp}, opts]. */
@@ -1480,6 +1545,7 @@ int main(void)
         cmocka_unit_test(test_large),
         cmocka_unit_test(test_truncated),
         cmocka_unit_test(test_wrong_shapes),
+        cmocka_unit_test(test_peek_uid),
         cmocka_unit_test(test_values_refused),
         cmocka_unit_test(test_lenient),
         cmocka_unit_test(test_values),
