@@ -41,10 +41,11 @@ function canListen(port) {
 }
 
 // A free TCP port on 127.0.0.1, below the ephemeral range when there is room there (random, so
-// tests running side by side rarely pick the same one), else one the kernel picks.
+// tests running side by side rarely pick the same one), else one the kernel picks. From 20000
+// up: fetch() refuses the "bad ports" of the Fetch standard (10080 is the last of them).
 export async function freePort() {
   const [lo] = ephemeralRange();
-  const base = 10000;
+  const base = 20000;
   if (lo - base >= 1000) {
     for (let i = 0; i < 50; i++) {
       const port = base + Math.floor(Math.random() * (lo - base));
