@@ -199,6 +199,42 @@ test("rooms with excepts: once per socket, except a room, except a socket id", a
   await closeAll();
 });
 
+test("many rooms and excepts in one emit (past 16 of them), and more than 1024 refused", async () => {
+  const a = await client();
+  const b = await client();
+  const c = await client();
+  const sender = await client();
+  const join = (sock, rooms) => sock.timeout(5000).emitWithAck("join", rooms);
+  await join(a, ["r7"]);
+  await join(b, ["r33", "x29"]);
+  await join(c, ["r40"]);
+  const got = { a: record(a, "room_msg"), b: record(b, "room_msg"), c: record(c, "room_msg") };
+  const exc = record(sender, "exception");
+
+  // 40 target rooms (r0…r39) and 30 except rooms (x0…x29): a and b are targets, b is excepted.
+  const to = Array.from({ length: 40 }, (_, i) => `r${i}`);
+  const except = Array.from({ length: 30 }, (_, i) => `x${i}`);
+  assert.equal(await sender.timeout(5000).emitWithAck("rooms", { to, except, tag: "many" }), 1);
+  await waitFor(() => got.a.length);
+  await sleep(QUIET_MS);
+  assert.deepEqual(got.a, ["many"]);
+  assert.deepEqual(got.b, [], "b is in an except room");
+  assert.deepEqual(got.c, [], "c's room is not a target");
+
+  // 1025 rooms: an exception for the sender, nothing for anyone, and the server goes on.
+  const tooMany = Array.from({ length: 1025 }, (_, i) => `r${i}`);
+  sender.emit("rooms", { to: tooMany, tag: "too many" });
+  await waitFor(() => exc.length);
+  assert.deepEqual(exc, [{ status: "error", message: "Internal server error" }]);
+  await server.waitForLog(/emit: rooms must be at most 1024 strings/);
+  await sleep(QUIET_MS);
+  assert.deepEqual(got.a, ["many"]);
+  assert.equal(await sender.timeout(5000).emitWithAck("rooms", { to: ["r40"], tag: "after" }), 1);
+  await waitFor(() => got.c.length);
+  assert.deepEqual(got.c, ["after"]);
+  await closeAll();
+});
+
 test("sb.except(room) alone reaches everyone else in the namespace", async () => {
   const x = await client();
   const y = await client();
