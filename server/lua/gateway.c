@@ -72,8 +72,18 @@ static int run_file(struct lua_host *lh, lua_State *L, const char *path, const c
         snprintf(lh->last_error, sizeof(lh->last_error), "%s: %s", path, err);
         return SB_EIO;
     }
+    /*
+     * Error messages and tracebacks name the file relative to the scripts directory
+     * ("chat.lua:12:", "lib/util.lua:3:"): LuaJIT cuts a chunk name past ~55 bytes to
+     * "...tail", which hid the file behind a long absolute path. The log line around the
+     * message still gives the full path.
+     */
+    const char *rel = path;
+    size_t dlen = strlen(lh->scripts_dir);
+    if (strncmp(path, lh->scripts_dir, dlen) == 0 && path[dlen] == '/')
+        rel = path + dlen + 1;
     char chunkname[1024];
-    snprintf(chunkname, sizeof(chunkname), "@%s", path);
+    snprintf(chunkname, sizeof(chunkname), "@%s", rel);
     int rc = luaL_loadbufferx(L, src, len, chunkname, "t");
     free(src);
     if (rc) {

@@ -18,7 +18,6 @@ import {
 } from "./helpers.mjs";
 
 const DIR = path.join(GATEWAYS, "errors");
-const SCRIPT = path.join(DIR, "errors.lua");
 
 let server;
 before(async () => {
@@ -58,12 +57,13 @@ test("a Lua error -> exception 'Internal server error', traceback with file:line
       message: "Internal server error",
     });
     // The log has the message with the script's file:line and a stack traceback naming the
-    // handler's line too. Nothing of it reaches the client.
-    await server.waitForLog(/event 'boom' failed: .*errors\.lua:3: attempt to index/);
+    // handler's line too. Nothing of it reaches the client. Files are named relative to the
+    // scripts directory, so a long absolute path (CI clones deep) is never cut to "...tail".
+    await server.waitForLog(/gateway errors, event 'boom' failed: errors\.lua:3: attempt to index/);
     const log = server.log();
     const at = log.indexOf("event 'boom' failed");
     const entry = log.slice(at, at + 2000);
-    assert.match(entry, new RegExp(`${SCRIPT.replace(/[.*+?^${}()|[\]\\/]/g, "\\$&")}:3:`));
+    assert.doesNotMatch(entry, /\.\.\./, "no file name is truncated");
     assert.match(entry, /stack traceback:/);
     assert.match(entry, /errors\.lua:11:/, "the traceback names the handler's line (deep() call)");
     assert.equal(await metric(server, "switchboard_lua_errors_total"), errorsBefore + 1);
@@ -74,7 +74,7 @@ test("a Lua error -> exception 'Internal server error', traceback with file:line
       status: "error",
       message: "Internal server error",
     });
-    await server.waitForLog(/event 'raise' failed: .*errors\.lua:15: kaboom/);
+    await server.waitForLog(/event 'raise' failed: errors\.lua:15: kaboom/);
     await stillWorks(s, other, otherExc);
   } finally {
     s.close();

@@ -283,7 +283,8 @@ describe("a file that fails to load keeps the previous version serving", () => {
     await waitMetric(server, 'switchboard_gateway_loads_total{gateway="version",result="error"}', 1);
     assert.equal(await up(server, "version"), 0);
     assert.equal(await loads(server, "version", "ok"), 1);
-    await logMatch(server, from, new RegExp(`${file.replace(/[.]/g, "\\.")}:${line}: .*expected`));
+    // The log line gives the full path, the Lua message the name inside the scripts directory.
+    await logMatch(server, from, new RegExp(`${file.replace(/[.]/g, "\\.")}: version\\.lua:${line}: .*expected`));
     // The old version serves both protocols.
     assert.deepEqual(await ack(s, "v", 2), { v: 1, seq: 2 });
     ws.send(JSON.stringify({ event: "v", data: 3 }));
