@@ -32,6 +32,31 @@ async function joined(server) {
   return ws;
 }
 
+// A Socket.IO client (socket.io-client answers the server's pings) and a plain JSON client (npm
+// ws answers WebSocket pings), connected before a misbehaving client; `served()` asserts that
+// both were not disconnected and still answer a round trip after it was closed.
+async function bystanders(server) {
+  const s = await connected(sio(server));
+  const reasons = [];
+  s.on("disconnect", (r) => reasons.push(r));
+  const json = rawWs(`${server.wsUrl}/plain`);
+  await json.opened();
+  return {
+    async served(tag) {
+      assert.deepEqual(reasons, [], "the Socket.IO bystander was disconnected");
+      assert.equal(s.connected, true);
+      assert.equal(await s.timeout(5000).emitWithAck("echo", tag), tag);
+      assert.equal(json.closeInfo, null, "the plain JSON bystander was closed");
+      json.send(JSON.stringify({ event: "hello", data: tag }));
+      assert.deepEqual(JSON.parse(await json.next()), { event: "hello", data: tag });
+    },
+    close() {
+      s.close();
+      json.close();
+    },
+  };
+}
+
 // Polls a metric until it reaches `value` (the server updates it when lws reports the close).
 async function waitMetric(server, name, value, ms = 5000) {
   const end = Date.now() + ms;
@@ -95,6 +120,7 @@ describe("Engine.IO heartbeat", () => {
   });
 
   test('no answer: closed after interval + timeout with 1008 "ping timeout"', async () => {
+    const others = await bystanders(server);
     const before = await metric(server, PING_TIMEOUTS);
     const t0 = Date.now();
     const ws = await joined(server);
@@ -104,6 +130,8 @@ describe("Engine.IO heartbeat", () => {
     const after = await waitMetric(server, PING_TIMEOUTS, before + 1);
     assert.equal(after - before, 1);
     assert.deepEqual(closed, { code: 1008, reason: "ping timeout" });
+    await others.served("after a ping timeout");
+    others.close();
   });
 
   test("the ping-timeout counts from the ping: a pong too late does not save it", async () => {
@@ -141,6 +169,7 @@ describe("Engine.IO heartbeat", () => {
   });
 
   test("a plain JSON client that does not answer WebSocket pings is closed", async () => {
+    const others = await bystanders(server);
     const before = await metric(server, PING_TIMEOUTS);
     const ws = rawWs(`${server.wsUrl}/plain`, { autoPong: false });
     await ws.opened();
@@ -148,6 +177,8 @@ describe("Engine.IO heartbeat", () => {
     const after = await waitMetric(server, PING_TIMEOUTS, before + 1);
     assert.equal(after - before, 1);
     assert.deepEqual(closed, { code: 1008, reason: "ping timeout" });
+    await others.served("after a plain JSON ping timeout");
+    others.close();
   });
 });
 
@@ -169,6 +200,7 @@ describe("Socket.IO connect timeout", () => {
   });
 
   test('no CONNECT in time → 1008 "connect timeout"', async () => {
+    const others = await bystanders(server);
     const before = await metric(server, CONNECT_TIMEOUTS);
     const t0 = Date.now();
     const ws = rawWs(server.wsUrl + SIO_PATH);
@@ -180,6 +212,8 @@ describe("Socket.IO connect timeout", () => {
     const after = await waitMetric(server, CONNECT_TIMEOUTS, before + 1);
     assert.equal(after - before, 1);
     assert.deepEqual(closed, { code: 1008, reason: "connect timeout" });
+    await others.served("after a connect timeout");
+    others.close();
   });
 
   test("a client that sends 40 in time is not closed", async () => {

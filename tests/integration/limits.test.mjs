@@ -47,25 +47,49 @@ async function waitMetric(server, name, value, ms = 5000) {
   return v;
 }
 
+const TOO_BIG_CLOSE = { code: 1009, reason: "message too big" };
+
 describe("--max-payload", () => {
   let server;
+  // Bystanders of both protocols, connected before any oversized message: each must still be
+  // served, and never closed, after every test.
+  let sioWitness;
+  let jsonWitness;
+  const sioDisconnects = [];
   before(async () => {
     server = await startServer({
       scripts: SCRIPTS,
       args: ["--max-payload", String(MAX_PAYLOAD), "--ping-interval", "20000"],
     });
+    sioWitness = await connected(sio(server));
+    sioWitness.on("disconnect", (r) => sioDisconnects.push(r));
+    jsonWitness = rawWs(`${server.wsUrl}/plain`);
+    await jsonWitness.opened();
   });
   after(async (t) => {
+    sioWitness.close();
+    jsonWitness.close();
     await stopClean(t, server);
   });
+
+  // Both bystanders answer a round trip and were not disconnected.
+  async function witnessesServed(tag) {
+    assert.deepEqual(sioDisconnects, [], "the Socket.IO bystander was disconnected");
+    assert.equal(sioWitness.connected, true);
+    assert.equal(await sioWitness.timeout(5000).emitWithAck("echo", tag), tag);
+    assert.equal(jsonWitness.closeInfo, null, "the plain JSON bystander was closed");
+    jsonWitness.send(JSON.stringify({ event: "echo", data: tag }));
+    assert.deepEqual(JSON.parse(await jsonWitness.next()), { event: "echo", data: tag });
+  }
 
   test("a 2000-byte text frame closes with 1009 and is counted", async () => {
     const before = await metric(server, TOO_BIG);
     const ws = await joined(server);
     ws.send(sizePacket(2000));
     const closed = await ws.closed();
-    assert.equal(closed.code, 1009, JSON.stringify(closed));
+    assert.deepEqual(closed, TOO_BIG_CLOSE);
     await waitMetric(server, TOO_BIG, before + 1);
+    await witnessesServed("2000 bytes");
   });
 
   test("one message-too-big close counts once in closes_total", async () => {
@@ -91,7 +115,8 @@ describe("--max-payload", () => {
     const ws = await joined(server);
     ws.send(sizePacket(MAX_PAYLOAD + 1));
     const closed = await ws.closed();
-    assert.equal(closed.code, 1009);
+    assert.deepEqual(closed, TOO_BIG_CLOSE);
+    await witnessesServed("max-payload + 1");
   });
 
   test("a message fragmented over the limit closes with 1009", async () => {
@@ -102,8 +127,9 @@ describe("--max-payload", () => {
     ws.send(msg.slice(400, 800), { fin: false });
     ws.send(msg.slice(800), { fin: true });
     const closed = await ws.closed();
-    assert.equal(closed.code, 1009, JSON.stringify(closed));
+    assert.deepEqual(closed, TOO_BIG_CLOSE);
     await waitMetric(server, TOO_BIG, before + 1);
+    await witnessesServed("fragmented");
   });
 
   test("a message fragmented under the limit is reassembled and processed", async () => {
@@ -134,7 +160,8 @@ describe("--max-payload", () => {
     await big.opened();
     big.send(JSON.stringify({ event: "size", data: "x".repeat(2000) }));
     const closed = await big.closed();
-    assert.equal(closed.code, 1009);
+    assert.deepEqual(closed, TOO_BIG_CLOSE);
+    await witnessesServed("plain JSON 2000 bytes");
   });
 });
 
@@ -147,13 +174,22 @@ async function closesTotal(server) {
   return sum;
 }
 
+const SLOW = 'switchboard_closes_total{reason="slow_consumer"}';
+const DROPS = "switchboard_queue_drops_total";
+
 // A joined raw client whose socket stops reading, and a socket.io reader that drives a flood of
-// 1 KB broadcasts with acks until the server reports the slow consumer (at least 2000
+// 1 KB broadcasts with acks until the server drops the slow client's queue (at least 2000
 // messages; bounded). Each `flood` broadcasts 3 blobs to everyone and its ack leaves after
 // them, so the reader's own queue stays small; the kernel buffers a few MB for the paused
 // socket before the server's queue fills.
-async function floodUntilSlow(server) {
-  const slowBefore = await metric(server, 'switchboard_closes_total{reason="slow_consumer"}');
+//
+// It returns as soon as the drop is counted (queue_drops_total moves when the server gives up
+// on the queue), not when the close is: the close frame waits behind the bytes the kernel
+// holds, and the server kills a client that does not read it within 5 s (README, "Limits and
+// bad input"), so the caller resumes reading at once to get the close frame.
+async function floodUntilDropped(server) {
+  const slowBefore = await metric(server, SLOW);
+  const dropsBefore = await metric(server, DROPS);
   const slow = await joined(server);
   slow.got = 0;
   slow.on("message", () => slow.got++);
@@ -172,13 +208,15 @@ async function floodUntilSlow(server) {
   let sent = 0;
   for (let i = 0; i < MAX_BATCHES && Date.now() - t0 < 30000; i++) {
     sent += await reader.timeout(5000).emitWithAck("flood", { n: PER_BATCH, size: 1024 });
-    if (i >= MIN_BATCHES && i % 25 === 0 &&
-        (await metric(server, 'switchboard_closes_total{reason="slow_consumer"}')) > slowBefore)
-      break;
+    if (i >= MIN_BATCHES && i % 5 === 0 && (await metric(server, DROPS)) > dropsBefore) break;
   }
+  return { slow, reader, sent, slowBefore, dropsBefore };
+}
+
+// Waits until the reader got the `sent` blobs (or 5 s passed).
+async function readerDone(reader, sent) {
   const end = Date.now() + 5000;
   while (reader.blobs + reader.bad < sent && Date.now() < end) await sleep(10);
-  return { slow, reader, sent, slowBefore };
 }
 
 describe("--max-queue: a client that stops reading", () => {
@@ -193,21 +231,24 @@ describe("--max-queue: a client that stops reading", () => {
     await stopClean(t, server);
   });
 
-  test("is closed by the server while a reading client gets every message", async () => {
-    const dropsBefore = await metric(server, "switchboard_queue_drops_total");
-    const { slow, reader, sent, slowBefore } = await floodUntilSlow(server);
+  test('is closed 1008 "outbound queue full"; a reader gets every message', async () => {
+    const { slow, reader, sent, slowBefore, dropsBefore } = await floodUntilDropped(server);
+    assert.ok((await metric(server, DROPS)) > dropsBefore, "the slow client's queue was dropped");
 
+    // Once it reads again, the slow client gets what the kernel held, short of messages, then
+    // the documented close frame.
+    slow._socket.resume();
+    const closed = await slow.closed(10000);
+    assert.deepEqual(closed, { code: 1008, reason: "outbound queue full" });
+    assert.ok(slow.got < sent + 2, `the slow client got ${slow.got} of ${sent}`);
+    await waitMetric(server, SLOW, slowBefore + 1);
+
+    await readerDone(reader, sent);
     assert.ok(sent >= 2000, `${sent} messages sent`);
     assert.equal(reader.bad, 0);
     assert.equal(reader.blobs, sent, "the reading client received every message");
     assert.equal(reader.connected, true);
-    await waitMetric(server, 'switchboard_closes_total{reason="slow_consumer"}', slowBefore + 1);
-    assert.ok((await metric(server, "switchboard_queue_drops_total")) > dropsBefore);
-
-    // Once it reads again, the slow client finds its connection closed, short of messages.
-    slow._socket.resume();
-    await slow.closed(10000);
-    assert.ok(slow.got < sent + 2, `the slow client got ${slow.got} of ${sent}`);
+    assert.equal(await reader.timeout(5000).emitWithAck("echo", "after"), "after");
     reader.close();
   });
 
@@ -217,7 +258,7 @@ describe("--max-queue: a client that stops reading", () => {
     while ((await metric(server, SIO_CONNS)) > 0 && Date.now() < start)
       await sleep(20);
     const totalBefore = await closesTotal(server);
-    const { slow, reader } = await floodUntilSlow(server);
+    const { slow, reader } = await floodUntilDropped(server);
     slow._socket.resume();
     await slow.closed(10000);
     // lws reports the close once the socket is gone; then the count must have moved by one.

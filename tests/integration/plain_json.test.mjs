@@ -5,7 +5,16 @@
 import assert from "node:assert/strict";
 import path from "node:path";
 import { after, before, test } from "node:test";
-import { GATEWAYS, WebSocket, rawWs, sleep, startServer, stopClean } from "./helpers.mjs";
+import {
+  GATEWAYS,
+  WebSocket,
+  connected,
+  rawWs,
+  sio,
+  sleep,
+  startServer,
+  stopClean,
+} from "./helpers.mjs";
 
 const DIR = path.join(GATEWAYS, "plain_json");
 const PLUGINS = [`auth-static=${path.join(DIR, "tokens.txt")}`]; // json-token-1 jane, other-json-token-2 joe
@@ -97,6 +106,11 @@ test("unknown event -> exception \"no handler for event 'x'\", connection stays"
 });
 
 test("invalid JSON -> exception 'invalid JSON', connection stays open", async () => {
+  // Bystanders of both protocols, connected before the bad input.
+  const other = await open("/other");
+  const sioOther = await connected(sio(server));
+  const sioDisconnects = [];
+  sioOther.on("disconnect", (r) => sioDisconnects.push(r));
   const ws = await open("/");
   try {
     for (const bad of ["{nope", "", '{"event":"events"', "\u00e9"]) {
@@ -106,8 +120,17 @@ test("invalid JSON -> exception 'invalid JSON', connection stays open", async ()
     assert.equal(ws.readyState, WebSocket.OPEN);
     send(ws, "number");
     assert.equal(await ws.next(), "7");
+    // The bystanders got nothing meanwhile (the exceptions went only to the sender), are still
+    // open and still answered.
+    assert.equal(other.closeInfo, null, "the plain JSON bystander was closed");
+    send(other, "number");
+    assert.equal(await other.next(), "7", "the bystander's first frame is its own answer");
+    assert.deepEqual(sioDisconnects, [], "the Socket.IO bystander was disconnected");
+    assert.equal(await sioOther.timeout(5000).emitWithAck("number"), 7);
   } finally {
     ws.close();
+    other.close();
+    sioOther.close();
   }
 });
 
@@ -225,6 +248,7 @@ test("a client that does not answer pings is closed after ping-interval + ping-t
 
 test("the ping-timeout close carries a close frame with 1008", async () => {
   const ws = await open("/", { autoPong: false }, fast);
-  const { code } = await ws.closed(5000);
-  assert.equal(code, 1008, "policy violation (1006 means no close frame was sent)");
+  const closed = await ws.closed(5000);
+  // 1006 would mean that no close frame was sent.
+  assert.deepEqual(closed, { code: 1008, reason: "ping timeout" });
 });
