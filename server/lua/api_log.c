@@ -33,8 +33,11 @@ static int log_at(lua_State *L, int level)
             sbuf_append(&b, s, len);
         lua_pop(L, 1);
     }
+    /* The gateway whose code runs, or the one whose file is loading (a print at the top of a
+     * gateway file, or of a module it requires while it loads). */
+    struct gateway *gw = lh->loading_gw ? lh->loading_gw : lh->current_gw;
     char area[80];
-    snprintf(area, sizeof(area), "lua:%s", lh->current_gw ? lh->current_gw->name : "-");
+    snprintf(area, sizeof(area), "lua:%s", gw ? gw->name : "-");
     log_write(level, area, "%s", b.len ? sbuf_data(&b) : "");
     sbuf_free(&b);
     return 0;
