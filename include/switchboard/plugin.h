@@ -1,5 +1,5 @@
 /*
- * switchboard plugin ABI, version 1 (minor 2).
+ * switchboard plugin ABI, version 1 (minor 4).
  *
  * A plugin is a shared object that exports exactly one symbol, the descriptor named by
  * SB_PLUGIN_SYMBOL ("sb_plugin_entry"), of type sb_plugin_t. The server loads it with
@@ -38,7 +38,7 @@ extern "C" {
 
 #define SB_PLUGIN_MAGIC     0x5342504cu /* "SBPL" */
 #define SB_PLUGIN_ABI_MAJOR 1
-#define SB_PLUGIN_ABI_MINOR 3
+#define SB_PLUGIN_ABI_MINOR 4
 #define SB_PLUGIN_SYMBOL    "sb_plugin_entry"
 
 #if defined(__GNUC__)
@@ -117,9 +117,14 @@ typedef struct sb_host_api {
     const char *(*socket_user)(const sb_socket_t *sock); /* NULL for an anonymous socket */
     const char *(*socket_nsp)(const sb_socket_t *sock);
     const char *(*socket_claims)(const sb_socket_t *sock); /* JSON object text, "{}" if none */
+    /* Room membership. Since 1.4 a join first asks the before_join hooks of the plugins that
+     * guard the socket's namespace (see there): SB_EAUTH when one refused. Both return
+     * SB_ECLOSED for a socket that is not connected (one given to before_connect); a join
+     * inside a before_connect or before_join hook returns SB_ESTATE. */
     int (*socket_join)(sb_socket_t *sock, const char *room);
     int (*socket_leave)(sb_socket_t *sock, const char *room);
-    /* Sends one event to this socket only. `args_json` is a JSON array text or NULL. */
+    /* Sends one event to this socket only. `args_json` is a JSON array text or NULL. Returns
+     * SB_ECLOSED for a socket that is not connected. */
     int (*socket_emit)(sb_socket_t *sock, const char *event, const char *args_json);
 
     /* Authentication request accessors: valid inside authenticate(), and on a request it left
@@ -203,6 +208,18 @@ typedef struct sb_host_api {
     /* How long (ms, --auth-timeout) the host waits for auth_resume() before it refuses the
      * connection with "authentication timed out". */
     uint32_t (*auth_timeout_ms)(sb_host_t *host);
+
+    /* ---- ABI 1.4 ---- */
+
+    /*
+     * Sets the message a refusal by before_connect() or before_join() gives (see there),
+     * instead of the host's default ("connection refused by NAME", "join refused by NAME").
+     * Valid only inside those two hooks, on the socket they were given. The message is copied;
+     * the host keeps at most 255 bytes of it (cut at a character boundary). Returns 0,
+     * SB_EINVAL (NULL, or not UTF-8) or SB_ESTATE (called outside those hooks, or for another
+     * socket).
+     */
+    int (*socket_set_error)(sb_socket_t *sock, const char *message);
 } sb_host_api_t;
 
 /* True when the host's table, which may be older than the plugin, has the function `fn`:
@@ -233,6 +250,8 @@ typedef sb_verdict_t (*sb_before_event_fn)(void *state, sb_event_t *ev);
 typedef sb_verdict_t (*sb_after_reply_fn)(void *state, sb_event_t *ev, sb_reply_t *reply);
 typedef void (*sb_socket_hook_fn)(void *state, sb_socket_t *sock);
 typedef void (*sb_reload_fn)(void *state);
+typedef sb_verdict_t (*sb_before_connect_fn)(void *state, sb_socket_t *sock);
+typedef sb_verdict_t (*sb_before_join_fn)(void *state, sb_socket_t *sock, const char *room);
 
 /*
  * The descriptor a plugin exports as SB_PLUGIN_SYMBOL. Fields are only ever appended.
@@ -249,6 +268,9 @@ typedef void (*sb_reload_fn)(void *state);
  * gateways that list the plugin in their `interceptors`, and for every gateway when the plugin
  * is named with `--interceptor NAME` (global).
  * socket_connected() / socket_disconnected() (1.1): every socket's arrival and departure.
+ * reload() (1.3): SIGHUP.
+ * before_connect() / before_join() (1.4): may refuse a namespace connection or a room join;
+ * asked of the plugins that guard the namespace or the gateway (see the fields below).
  */
 typedef struct sb_plugin {
     uint32_t magic;     /* SB_PLUGIN_MAGIC */
@@ -281,6 +303,55 @@ typedef struct sb_plugin {
      * for each plugin in load order: re-read keys, rules, reopen a log file. Must not block for
      * long; a failure is the plugin's to log, and its previous configuration stays in force. */
     sb_reload_fn reload;
+
+    /* ---- ABI 1.4 ---- */
+
+    /* An older host does not know these two fields and never calls them: a plugin that relies
+     * on them checks SB_HOST_HAS(api, socket_set_error) in init(), and refuses to start, or
+     * falls back to what it can do without them. A plugin that has only these hooks can be
+     * listed as an interceptor all the same. `sock` and `room` are borrowed for the call. */
+
+    /*
+     * Asked before a socket joins a namespace, after its identity is known (its token, if any,
+     * was accepted), so socket_id/user/nsp/claims() work on `sock`; the socket is not in the
+     * registry yet: socket_leave/emit/disconnect() on it return SB_ECLOSED (socket_join()
+     * SB_ESTATE, as in any guard). SB_CONTINUE admits it (the next plugin is asked);
+     * SB_REFUSE refuses it with the message set by socket_set_error(), or "connection refused
+     * by NAME". A CONNECT cannot go unanswered, so SB_DROP and any other value refuse too. Who
+     * sees what:
+     *   - Socket.IO: CONNECT_ERROR `44/nsp,{"message":"…"}`; the connection stays open, other
+     *     namespaces may still be joined on it (as for a refused CONNECT token);
+     *   - plain WebSocket (namespace "/"): the connection is closed with 4401 and the message
+     *     as reason (cut to 123 bytes), as for a handshake token refused after the upgrade.
+     * A refused socket never reaches socket_connected(), the gateways' on_connect, or any
+     * room; nothing is told when it goes.
+     *
+     * Asked of the plugins that guard the namespace: the global interceptors (--interceptor)
+     * and those every gateway of that namespace lists in `interceptors` (each plugin once, in
+     * ascending intercept_priority). A plugin loaded with --plugin only is not asked.
+     */
+    sb_before_connect_fn before_connect;
+
+    /*
+     * Asked before a connected socket joins `room` (borrowed) at a gateway's or a plugin's
+     * request: the Lua socket:join(), and the host's socket_join(). SB_CONTINUE lets it (the
+     * next plugin is asked); anything else refuses it and nothing is joined: socket:join()
+     * raises the exception sb.throw() would, with the message set by socket_set_error() or
+     * "join refused by NAME" (uncaught, the client gets it as the `exception` event);
+     * socket_join() returns SB_EAUTH. A refused join of several rooms (socket:join({a, b}))
+     * joins none of them. A hook may disconnect the socket (socket_disconnect()): the join then
+     * fails with "socket is disconnected" / SB_ECLOSED. socket_join() called inside this hook or
+     * before_connect() returns SB_ESTATE (a guard cannot ask the guards).
+     *
+     * Asked of the interceptors of the gateway whose code calls socket:join() (the globals and
+     * its own `interceptors`, as for its events); for socket_join() from a plugin, of the
+     * plugins that guard the socket's namespace (as before_connect()). Not asked for the rooms
+     * the server joins itself (the socket's id, `user:<id>`, `authenticated`), nor for
+     * server-side joins of many sockets (sb.sockets_join(), op:sockets_join(), and socketsJoin /
+     * REMOTE_JOIN requests from other servers of the cluster or the Redis emitter): those
+     * come from trusted server code, on every instance, and have no one to answer.
+     */
+    sb_before_join_fn before_join;
 } sb_plugin_t;
 
 /* Fills in the version fields of a descriptor: `SB_PLUGIN_DEFINE { .name = "x", ... };` */

@@ -97,8 +97,8 @@ struct acl_verdict acl_check(const struct acl *acl, const struct acl_subject *su
 
 /* True when a decision may depend on the socket's claims (claim: rules or claims=). */
 bool acl_uses_claims(const struct acl *acl);
-/* True when a room can be refused at all (a deny room rule, or default=deny): when false the
- * arguments need not be parsed. */
+/* True when a room can be refused at all (a deny room rule, or default=deny): when false
+ * neither an event's arguments nor a join need checking. */
 bool acl_checks_rooms(const struct acl *acl);
 
 /* The room an event's arguments name: the first argument's "room" member when it is a string.

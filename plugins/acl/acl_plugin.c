@@ -2,13 +2,14 @@
  * acl: which namespaces, events and rooms a socket may use, from a rules file and/or a
  * permissions claim (docs/plugins/acl.md; the rules and their matching are acl.c).
  *
- * Every event is checked three times, and the first denial refuses it with `exception`
- * ("forbidden" unless message= says otherwise):
- *   1. its namespace (a denied namespace refuses every event in it: ABI 1.1 has no hook to
- *      refuse the CONNECT itself);
- *   2. its name;
- *   3. its room, when the first argument is an object with a string `room` member (the shape
- *      scripts/chat.lua uses; ABI 1.1 shows no room joins to a plugin, they happen in Lua).
+ * Three hooks, each refusing with the configured message ("forbidden" unless message= says
+ * otherwise):
+ *   - before_connect (ABI 1.4): the namespace, at CONNECT;
+ *   - before_join (ABI 1.4): each room a gateway (socket:join) or a plugin joins the socket to;
+ *   - before_event: every event is checked for its namespace again (a socket that connected
+ *     before acl guarded its namespace, after a gateway reload added it, or on a host older than
+ *     1.4), its name, and the room its first argument names (`{room = …}`, the shape
+ *     scripts/chat.lua uses), the room a client asks for before any join happens.
  */
 #include "acl.h"
 
@@ -27,6 +28,7 @@ struct state {
     struct acl acl;
     bool uses_claims;
     bool checks_rooms;
+    bool set_error; /* the host has socket_set_error (ABI 1.4) */
 };
 
 static int acl_plugin_init(const sb_host_api_t *api, sb_host_t *host, const char *config,
@@ -43,6 +45,7 @@ static int acl_plugin_init(const sb_host_api_t *api, sb_host_t *host, const char
         return sb_init_error(err, errlen, SB_ENOMEM, "out of memory");
     st->api = api;
     st->host = host;
+    st->set_error = SB_HOST_HAS(api, socket_set_error);
     acl_init(&st->acl);
     int rc = acl_configure(&st->acl, config, err, errlen);
     if (rc < 0) {
@@ -59,6 +62,11 @@ static int acl_plugin_init(const sb_host_api_t *api, sb_host_t *host, const char
     if (st->acl.rules_path && st->acl.n == 0 && !st->acl.claim)
         api->log_msg(host, SB_LOG_WARN, "%s has no rule: every event gets the default",
                      st->acl.rules_path);
+    if (api->abi_minor < 4)
+        api->log_msg(host, SB_LOG_WARN,
+                     "host ABI %u.%u has no connect or join hooks: namespaces are checked per "
+                     "event and joins not at all",
+                     (unsigned)api->abi_major, (unsigned)api->abi_minor);
     *state = st;
     return 0;
 }
@@ -72,8 +80,8 @@ static void acl_plugin_fini(void *state)
     free(st);
 }
 
-static sb_verdict_t refuse(struct state *st, sb_event_t *ev, const char *sock_id,
-                           enum acl_kind kind, const char *name, struct acl_verdict v)
+static void log_denial(struct state *st, const char *sock_id, enum acl_kind kind, const char *name,
+                       struct acl_verdict v)
 {
     if (v.by == ACL_BY_RULE)
         st->api->log_msg(st->host, SB_LOG_DEBUG, "socket %s: %s '%.128s' denied by %s:%u", sock_id,
@@ -81,8 +89,69 @@ static sb_verdict_t refuse(struct state *st, sb_event_t *ev, const char *sock_id
     else
         st->api->log_msg(st->host, SB_LOG_DEBUG, "socket %s: %s '%.128s' denied by default",
                          sock_id, acl_kind_name(kind), name);
+}
+
+static sb_verdict_t refuse(struct state *st, sb_event_t *ev, const char *sock_id,
+                           enum acl_kind kind, const char *name, struct acl_verdict v)
+{
+    log_denial(st, sock_id, kind, name, v);
     st->api->event_set_error(ev, st->acl.message);
     return SB_REFUSE;
+}
+
+/* Who the socket is. Claims are parsed per check: they are small, and a cache would have to
+ * follow the socket's life. Claims that do not parse are refused rather than read as "no
+ * claims", which would skip `deny claim:…` rules. Returns false then; `*claims` is the new
+ * reference to release. */
+static bool subject_of(struct state *st, sb_socket_t *sock, struct acl_subject *subject,
+                       json_t **claims)
+{
+    const sb_host_api_t *api = st->api;
+    *subject = (struct acl_subject){.user = api->socket_user(sock)};
+    *claims = NULL;
+    if (!st->uses_claims)
+        return true;
+    *claims = json_loads(api->socket_claims(sock), JSON_ALLOW_NUL, NULL);
+    if (!json_is_object(*claims)) {
+        api->log_msg(st->host, SB_LOG_WARN, "socket %s: unreadable claims, refused",
+                     api->socket_id(sock));
+        return false;
+    }
+    subject->claims = *claims;
+    return true;
+}
+
+/* The connect and join hooks: one check of `kind` for `name`. */
+static sb_verdict_t guard(struct state *st, sb_socket_t *sock, enum acl_kind kind, const char *name)
+{
+    const sb_host_api_t *api = st->api;
+    const char *id = api->socket_id(sock);
+    struct acl_subject subject;
+    json_t *claims = NULL;
+    struct acl_verdict v = {.effect = ACL_DENY, .by = ACL_BY_DEFAULT};
+    if (id && name && subject_of(st, sock, &subject, &claims))
+        v = acl_check(&st->acl, &subject, kind, name);
+    json_decref(claims);
+    if (v.effect == ACL_ALLOW)
+        return SB_CONTINUE;
+    log_denial(st, id ? id : "?", kind, name ? name : "?", v);
+    if (st->set_error)
+        api->socket_set_error(sock, st->acl.message);
+    return SB_REFUSE;
+}
+
+static sb_verdict_t acl_before_connect(void *state, sb_socket_t *sock)
+{
+    struct state *st = state;
+    return guard(st, sock, ACL_NAMESPACE, st->api->socket_nsp(sock));
+}
+
+static sb_verdict_t acl_before_join(void *state, sb_socket_t *sock, const char *room)
+{
+    struct state *st = state;
+    if (!st->checks_rooms)
+        return SB_CONTINUE;
+    return guard(st, sock, ACL_ROOM, room);
 }
 
 static sb_verdict_t acl_before_event(void *state, sb_event_t *ev)
@@ -92,7 +161,7 @@ static sb_verdict_t acl_before_event(void *state, sb_event_t *ev)
     sb_socket_t *sock = api->event_socket(ev);
     const char *id = api->socket_id(sock), *nsp = api->socket_nsp(sock);
     const char *event = api->event_name(ev);
-    struct acl_subject subject = {.user = api->socket_user(sock)};
+    struct acl_subject subject;
     json_t *claims = NULL, *args = NULL;
     sb_verdict_t verdict = SB_CONTINUE;
     struct acl_verdict v;
@@ -101,18 +170,10 @@ static sb_verdict_t acl_before_event(void *state, sb_event_t *ev)
         api->event_set_error(ev, st->acl.message);
         return SB_REFUSE;
     }
-    if (st->uses_claims) {
-        /* Parsed per event: claims are small, and a cache would have to follow the socket's
-         * life. Claims that do not parse are refused rather than read as "no claims", which
-         * would skip `deny claim:…` rules. */
-        claims = json_loads(api->socket_claims(sock), JSON_ALLOW_NUL, NULL);
-        if (!json_is_object(claims)) {
-            api->log_msg(st->host, SB_LOG_WARN, "socket %s: unreadable claims, event refused", id);
-            verdict = refuse(st, ev, id, ACL_EVENT, event,
-                             (struct acl_verdict){.effect = ACL_DENY, .by = ACL_BY_DEFAULT});
-            goto done;
-        }
-        subject.claims = claims;
+    if (!subject_of(st, sock, &subject, &claims)) {
+        verdict = refuse(st, ev, id, ACL_EVENT, event,
+                         (struct acl_verdict){.effect = ACL_DENY, .by = ACL_BY_DEFAULT});
+        goto done;
     }
 
     v = acl_check(&st->acl, &subject, ACL_NAMESPACE, nsp);
@@ -156,4 +217,6 @@ SB_PLUGIN_DEFINE{
     .fini = acl_plugin_fini,
     .intercept_priority = 30,
     .before_event = acl_before_event,
+    .before_connect = acl_before_connect,
+    .before_join = acl_before_join,
 };

@@ -310,29 +310,80 @@ static int t_emit(lua_State *L)
     return emit_impl(L, 1, 2, ms);
 }
 
+/* Raises the exception sb.throw(message) raises (api_log.c's "sb.exception" objects): one the
+ * gateway does not catch reaches the client as the `exception` event, one it catches with pcall
+ * is the value `{message = message}`. */
+static int throw_message(lua_State *L, const char *message)
+{
+    lua_createtable(L, 0, 1);
+    lua_pushstring(L, message);
+    lua_setfield(L, -2, "message");
+    luaL_getmetatable(L, "sb.exception");
+    lua_setmetatable(L, -2);
+    return lua_error(L);
+}
+
+/* Pushes room `i` of socket:join/leave's argument 2: the string itself (many false, i 0) or
+ * item i + 1 of the table. Returns NULL (nothing pushed) past the end. */
+static const char *push_room(lua_State *L, bool many, int i)
+{
+    if (!many) {
+        if (i > 0)
+            return NULL;
+        lua_pushvalue(L, 2);
+    } else {
+        lua_rawgeti(L, 2, i + 1);
+        if (lua_isnil(L, -1)) {
+            lua_pop(L, 1);
+            return NULL;
+        }
+    }
+    return luaL_checkstring(L, -1);
+}
+
+/*
+ * ABI 1.4: a join asks the before_join hooks of the interceptors of the gateway whose code runs
+ * (any gateway of the namespace when none is known), every room before any is joined, so that
+ * a refusal joins none. A refusal raises the exception with the plugin's message.
+ */
+static int guard_joins(lua_State *L, struct lua_host *lh, struct sock *s, bool many)
+{
+    struct gateway *gw = lh->current_gw;
+    char why[PLUGINS_WHY_MAX];
+    const char *room;
+    for (int i = 0; (room = push_room(L, many, i)); i++) {
+        int rc =
+            gw ? plugins_guard_join(lh->plugins, gw->interceptors, gw->ninterceptors, s, room, why)
+               : plugins_guard_join_nsp(lh->plugins, s, room, why);
+        if (rc == SB_EAUTH)
+            return throw_message(L, why);
+        if (rc == SB_ECLOSED)
+            return luaL_error(L, "socket is disconnected");
+        if (rc)
+            return luaL_error(L, "join '%s': %s", room, sb_strerror(rc));
+        lua_pop(L, 1);
+    }
+    return 0;
+}
+
 static int join_or_leave(lua_State *L, bool join)
 {
     struct sock *s = live(L, 1);
     struct lua_host *lh = luah_from(L);
     if (!s)
         return luaL_error(L, "socket is disconnected");
-    if (lua_istable(L, 2)) {
-        for (int i = 1;; i++) {
-            lua_rawgeti(L, 2, i);
-            if (lua_isnil(L, -1))
-                break;
-            const char *room = luaL_checkstring(L, -1);
-            int rc = join ? registry_join(lh->reg, s, room) : registry_leave(lh->reg, s, room);
-            if (rc)
-                return luaL_error(L, "%s '%s': %s", join ? "join" : "leave", room, sb_strerror(rc));
-            lua_pop(L, 1);
-        }
-        return 0;
+    bool many = lua_istable(L, 2);
+    if (!many)
+        luaL_checkstring(L, 2);
+    if (join && lh->plugins && lh->plugins->any_before_join)
+        guard_joins(L, lh, s, many);
+    const char *room;
+    for (int i = 0; (room = push_room(L, many, i)); i++) {
+        int rc = join ? registry_join(lh->reg, s, room) : registry_leave(lh->reg, s, room);
+        if (rc)
+            return luaL_error(L, "%s '%s': %s", join ? "join" : "leave", room, sb_strerror(rc));
+        lua_pop(L, 1);
     }
-    const char *room = luaL_checkstring(L, 2);
-    int rc = join ? registry_join(lh->reg, s, room) : registry_leave(lh->reg, s, room);
-    if (rc)
-        return luaL_error(L, "%s '%s': %s", join ? "join" : "leave", room, sb_strerror(rc));
     return 0;
 }
 

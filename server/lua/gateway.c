@@ -351,7 +351,7 @@ static int read_table(struct lua_host *lh, struct gateway *gw)
         lua_rawgeti(L, -1, (int)i);
         const char *name = lua_tostring(L, -1);
         struct plugin *p = name ? plugins_find(ps, name) : NULL;
-        if (!p || (!p->before_event && !p->after_reply)) {
+        if (!p || !plugin_intercepts(p)) {
             if (p)
                 LOG_ERROR("lua", "gateway %s: plugin '%s' has no interceptor hooks", path, name);
             else
@@ -630,6 +630,8 @@ int luah_new(struct lua_host **out, uv_loop_t *loop, const char *scripts_dir, st
         return rc;
     }
     luah_cluster_bind(lh);
+    /* The plugin layer asks us which plugins guard a namespace (ABI 1.4 guards). */
+    plugins_set_nsp_guards(plugins, luah_nsp_interceptors, lh);
     if (lh->ngws == 0)
         LOG_WARN("lua",
                  "no gateways (*.lua) in %s: no namespace exists and every event gets "
@@ -643,6 +645,8 @@ void luah_free(struct lua_host *lh)
 {
     if (!lh)
         return;
+    if (lh->plugins && lh->plugins->nsp_guards_ud == lh)
+        plugins_set_nsp_guards(lh->plugins, NULL, NULL);
     luah_runs_free(lh);
     while (lh->ngws)
         gateway_uninstall(lh, lh->gws[lh->ngws - 1]);

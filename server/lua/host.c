@@ -304,6 +304,24 @@ bool luah_nsp_exists(const struct lua_host *lh, const char *nsp)
     return map_get(&lh->nsps, nsp) != NULL;
 }
 
+size_t luah_nsp_interceptors(void *ud, const char *nsp, struct plugin **out, size_t max)
+{
+    const struct lua_host *lh = ud;
+    const struct lua_nsp *n = map_get(&lh->nsps, nsp);
+    size_t k = 0;
+    for (size_t g = 0; n && g < n->ngws; g++) {
+        const struct gateway *gw = n->gws[g];
+        for (size_t i = 0; i < gw->ninterceptors; i++) {
+            bool dup = false;
+            for (size_t j = 0; j < k && !dup; j++)
+                dup = out[j] == gw->interceptors[i];
+            if (!dup && k < max)
+                out[k++] = gw->interceptors[i];
+        }
+    }
+    return k;
+}
+
 struct handler *luah_find(const struct lua_host *lh, const char *nsp, const char *event)
 {
     struct lua_nsp *n = map_get(&lh->nsps, nsp);

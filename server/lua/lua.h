@@ -89,6 +89,10 @@ void luah_free(struct lua_host *lh);
 
 /* True when a gateway declared namespace `nsp`. */
 bool luah_nsp_exists(const struct lua_host *lh, const char *nsp);
+/* The interceptors the gateways of `nsp` list (globals included), each once, into `out` (room
+ * for `max`); returns how many. `ud` is the struct lua_host: this is the plugin layer's
+ * plugins_nsp_guards_fn, who guards a namespace (ABI 1.4 before_connect / before_join). */
+size_t luah_nsp_interceptors(void *ud, const char *nsp, struct plugin **out, size_t max);
 /* The handler of `event` in `nsp`, or NULL. */
 struct handler *luah_find(const struct lua_host *lh, const char *nsp, const char *event);
 

@@ -216,6 +216,16 @@ static char *close_reason(const char *message)
     return strndup(message, len);
 }
 
+void net_close_refused(struct net *n, struct conn *c, const char *message, enum metric_refusal why)
+{
+    metrics.refusals[why]++;
+    /* conn_close() keeps the pointer: the copy lives with the connection (auth_reason). */
+    free(c->auth_reason);
+    c->auth_reason = close_reason(message);
+    conn_close(c, MC_SERVER_DISCONNECT, CLOSE_UNAUTHORIZED,
+               c->auth_reason ? c->auth_reason : "not authorized", false);
+}
+
 /* The answer is known and the WebSocket established: open the session or close. */
 static void handshake_resume(struct net *n, struct conn *c)
 {

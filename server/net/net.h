@@ -77,10 +77,13 @@ void net_ping_schedule(struct net *n, struct conn *c);
 /* Arms the connect deadline of a new Socket.IO connection. */
 void net_connect_deadline(struct net *n, struct conn *c);
 
-/* Creates a namespace socket on `c` with an identity, puts it in the registry (with its
- * user:<id> and authenticated rooms). Returns NULL when out of memory. */
-struct sock *net_sock_attach(struct net *n, struct conn *c, const char *nsp, const char *user,
-                             json_t *claims);
+/* Creates a namespace socket on `c` with an identity, asks the plugins that guard the
+ * namespace (ABI 1.4 before_connect), and puts it in the registry (with its user:<id> and
+ * authenticated rooms). Returns 0 with the socket in *out, SB_EAUTH when a plugin refused it
+ * (`why`, PLUGINS_WHY_MAX bytes, holds the client's message; nothing was created), or
+ * SB_ENOMEM. */
+int net_sock_attach(struct net *n, struct conn *c, const char *nsp, const char *user,
+                    json_t *claims, struct sock **out, char *why);
 /* Runs the on_connect hooks of a socket that just joined its namespace. A hook that raises
  * refuses it: the client gets the `exception` event, then a server disconnect. */
 void net_sock_announce(struct net *n, struct sock *s);
@@ -100,6 +103,9 @@ void sio_sock_disconnect(struct net *n, struct sock *s, const char *reason);
  * connection: conn_close() keeps the pointer). */
 void sio_session_refuse(struct net *n, struct conn *c, const char *message);
 void json_session_open(struct net *n, struct conn *c);
+/* Closes a connection whose session was refused after the upgrade with 4401 and `message`
+ * (copied, cut to fit a close frame), counted under `why`. */
+void net_close_refused(struct net *n, struct conn *c, const char *message, enum metric_refusal why);
 void json_session_receive(struct net *n, struct conn *c, const char *data, size_t len, bool binary);
 
 /* Token checks (auth.c). */

@@ -143,22 +143,36 @@ static void timer_cb(uv_timer_t *t)
 
 /* ---- sockets ---- */
 
-struct sock *net_sock_attach(struct net *n, struct conn *c, const char *nsp_name, const char *user,
-                             json_t *claims)
+int net_sock_attach(struct net *n, struct conn *c, const char *nsp_name, const char *user,
+                    json_t *claims, struct sock **out, char *why)
 {
+    *out = NULL;
+    why[0] = '\0';
     struct nsp *nsp = registry_nsp(n->reg, nsp_name, true);
     struct sock *s = nsp ? sock_new(c) : NULL;
     if (!s)
-        return NULL;
-    if (sock_set_identity(s, user, claims) || registry_sock_add(n->reg, nsp, s)) {
+        return SB_ENOMEM;
+    if (sock_set_identity(s, user, claims)) {
         sock_free(s);
-        return NULL;
+        return SB_ENOMEM;
+    }
+    /* ABI 1.4: the plugins that guard the namespace may refuse it. The socket has its identity
+     * and namespace name, but is in no registry yet: nothing can reach it. */
+    s->nsp_name = nsp->name;
+    int rc = plugins_guard_connect(n->plugins, s, why);
+    if (rc) {
+        sock_free(s);
+        return rc == SB_EAUTH ? rc : SB_ENOMEM;
+    }
+    if (registry_sock_add(n->reg, nsp, s)) {
+        sock_free(s);
+        return SB_ENOMEM;
     }
     if (user) {
         /* The seed's targets are rooms: a user's sockets and every authenticated socket. */
         size_t len = strlen(user);
         char *room = malloc(sizeof(ROOM_USER_PREFIX) + len);
-        int rc = room ? 0 : SB_ENOMEM;
+        rc = room ? 0 : SB_ENOMEM;
         if (room) {
             memcpy(room, ROOM_USER_PREFIX, sizeof(ROOM_USER_PREFIX) - 1);
             memcpy(room + sizeof(ROOM_USER_PREFIX) - 1, user, len + 1);
@@ -170,12 +184,13 @@ struct sock *net_sock_attach(struct net *n, struct conn *c, const char *nsp_name
         if (rc) {
             registry_sock_remove(n->reg, s);
             sock_free(s);
-            return NULL;
+            return SB_ENOMEM;
         }
     }
     s->connected = true;
     fifo_timer_disarm(&c->connect_timer);
-    return s;
+    *out = s;
+    return 0;
 }
 
 void net_sock_announce(struct net *n, struct sock *s)

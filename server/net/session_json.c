@@ -12,8 +12,17 @@
 
 void json_session_open(struct net *n, struct conn *c)
 {
-    struct sock *s = net_sock_attach(n, c, "/", c->user, c->claims);
-    if (!s) {
+    struct sock *s;
+    char why[PLUGINS_WHY_MAX];
+    int rc = net_sock_attach(n, c, "/", c->user, c->claims, &s, why);
+    if (rc == SB_EAUTH) {
+        /* A plain WebSocket has no CONNECT to answer: its one namespace refused, it is closed
+         * as for a handshake token refused after the upgrade. */
+        LOG_INFO("net", "WebSocket connection refused: %s", why);
+        net_close_refused(n, c, why, MR_CONNECT_HOOK);
+        return;
+    }
+    if (rc) {
         conn_close(c, MC_TRANSPORT, CLOSE_INTERNAL, "out of memory", false);
         return;
     }

@@ -91,8 +91,17 @@ static void invalid(struct net *n, struct conn *c, const char *why)
 static void connect_accept(struct net *n, struct conn *c, const char *nsp, const char *user,
                            json_t *claims)
 {
-    struct sock *s = net_sock_attach(n, c, nsp, user, claims);
-    if (!s) {
+    struct sock *s;
+    char why[PLUGINS_WHY_MAX];
+    int rc = net_sock_attach(n, c, nsp, user, claims, &s, why);
+    if (rc == SB_EAUTH) {
+        /* Refused by a plugin (ABI 1.4 before_connect): as a refused token, the connection
+         * stays open for other namespaces. */
+        LOG_INFO("sio", "CONNECT to %s refused: %s", nsp, why);
+        connect_error(c, nsp, why, MR_CONNECT_HOOK);
+        return;
+    }
+    if (rc) {
         conn_close(c, MC_TRANSPORT, CLOSE_INTERNAL, "out of memory", false);
         return;
     }

@@ -88,17 +88,28 @@ static const char *socket_claims(const sb_socket_t *s)
  * since there is one per process. */
 static struct plugins *the_set;
 
+/* A plugin's join asks the before_join hooks of the plugins that guard the socket's namespace
+ * (ABI 1.4). A socket given to before_connect is not connected yet: nothing can be done with
+ * it but read it. */
 static int socket_join(sb_socket_t *s, const char *room)
 {
     if (!s || !room || !the_set)
         return SB_EINVAL;
-    return registry_join(the_set->reg, SOCK(s), room);
+    if (plugins_guard_running())
+        return SB_ESTATE;
+    if (!SOCK(s)->connected)
+        return SB_ECLOSED;
+    char why[PLUGINS_WHY_MAX];
+    int rc = plugins_guard_join_nsp(the_set, SOCK(s), room, why);
+    return rc ? rc : registry_join(the_set->reg, SOCK(s), room);
 }
 
 static int socket_leave(sb_socket_t *s, const char *room)
 {
     if (!s || !room || !the_set)
         return SB_EINVAL;
+    if (!SOCK(s)->connected)
+        return SB_ECLOSED;
     return registry_leave(the_set->reg, SOCK(s), room);
 }
 
@@ -106,6 +117,8 @@ static int socket_emit(sb_socket_t *s, const char *event, const char *args_json)
 {
     if (!s || !event || !*event)
         return SB_EINVAL;
+    if (!SOCK(s)->connected)
+        return SB_ECLOSED;
     json_t *args = parse_args(args_json);
     if (!args)
         return SB_EJSON;
@@ -409,6 +422,7 @@ const sb_host_api_t plugin_host_api = {
     .auth_resume = auth_resume,
     .loop = host_loop,
     .auth_timeout_ms = host_auth_timeout_ms,
+    .socket_set_error = plugins_guard_set_error,
 };
 
 void plugin_host_bind(struct plugins *ps)

@@ -249,6 +249,10 @@ int plugins_load_one(struct plugins *ps, const char *path, const char *config)
     }
     if (HAS_FIELD(d, reload))
         p->reload = d->reload;
+    if (HAS_FIELD(d, before_connect))
+        p->before_connect = d->before_connect;
+    if (HAS_FIELD(d, before_join))
+        p->before_join = d->before_join;
 
     struct plugin **list = realloc(ps->list, (ps->n + 1) * sizeof(*list));
     if (!list)
@@ -265,6 +269,8 @@ int plugins_load_one(struct plugins *ps, const char *path, const char *config)
         }
     }
     ps->list[ps->n++] = p;
+    ps->any_before_connect = ps->any_before_connect || p->before_connect;
+    ps->any_before_join = ps->any_before_join || p->before_join;
     if (p->authenticate) {
         struct plugin **auth = realloc(ps->auth, (ps->nauth + 1) * sizeof(*auth));
         if (!auth)
@@ -306,7 +312,7 @@ int plugins_load(struct plugins *ps, const struct config *cfg, const char *exe_d
     }
     for (size_t i = 0; i < cfg->ninterceptors; i++) {
         struct plugin *p = plugins_find(ps, cfg->interceptors[i]);
-        if (!p || (!p->before_event && !p->after_reply)) {
+        if (!p || !plugin_intercepts(p)) {
             LOG_ERROR("plugin", "--interceptor %s: %s", cfg->interceptors[i],
                       p ? "the plugin has no interceptor hooks"
                         : "no such plugin is loaded (add --plugin)");

@@ -38,9 +38,15 @@ struct plugin {
     sb_socket_hook_fn socket_connected;
     sb_socket_hook_fn socket_disconnected;
     sb_reload_fn reload;
+    sb_before_connect_fn before_connect;
+    sb_before_join_fn before_join;
     int auth_priority;
     int intercept_priority;
 };
+
+/* Fills `out` (room for `max`, the number of loaded plugins) with the plugins that the gateways
+ * of namespace `nsp` list as interceptors, each once; returns how many. */
+typedef size_t (*plugins_nsp_guards_fn)(void *ud, const char *nsp, struct plugin **out, size_t max);
 
 struct plugins {
     struct plugin **list; /* owned, in load order */
@@ -53,7 +59,17 @@ struct plugins {
     struct registry *reg;     /* borrowed */
     uv_loop_t *loop;          /* borrowed: the clock of now_ms(), lent to plugins (ABI 1.2) */
     uint32_t auth_timeout_ms; /* --auth-timeout, for auth_timeout_ms() */
+    /* ABI 1.4 guards (guard.c). */
+    bool any_before_connect, any_before_join; /* a loaded plugin has the hook */
+    plugins_nsp_guards_fn nsp_guards;         /* who guards a namespace, or NULL */
+    void *nsp_guards_ud;
 };
+
+/* True when a plugin can be an interceptor (listed by a gateway or with --interceptor). */
+static inline bool plugin_intercepts(const struct plugin *p)
+{
+    return p->before_event || p->after_reply || p->before_connect || p->before_join;
+}
 
 enum auth_outcome { AUTH_NONE = 0, AUTH_ACCEPTED = 1, AUTH_REFUSED = 2, AUTH_PENDING = 3 };
 
@@ -160,6 +176,38 @@ void plugins_auth_abandoned(void);
  * plugins_auth_start(); the caller clears req with auth_req_clear(). */
 enum auth_outcome plugins_authenticate(struct plugins *ps, struct sb_auth_req *req);
 void auth_req_clear(struct sb_auth_req *req);
+
+/* ---- ABI 1.4 guards (guard.c) ---- */
+
+/* Room for a refusal's message, with its NUL. */
+#define PLUGINS_WHY_MAX 256
+
+/* Tells the plugin layer how to find the plugins the gateways of a namespace list (the Lua
+ * host's luah_nsp_interceptors()); NULL forgets it. */
+void plugins_set_nsp_guards(struct plugins *ps, plugins_nsp_guards_fn fn, void *ud);
+/*
+ * Asks before_connect of the plugins that guard the socket's namespace: the global
+ * interceptors and those its gateways list, each once, by priority. `s` has its identity and
+ * namespace name but is not in the registry. Returns 0 (admitted), SB_EAUTH (refused: `why`,
+ * PLUGINS_WHY_MAX bytes, holds the client's message) or SB_ENOMEM (also refused, `why` says
+ * so).
+ */
+int plugins_guard_connect(struct plugins *ps, struct sock *s, char *why);
+/*
+ * Asks before_join, for `room`, of the `n` plugins in `list` (a gateway's interceptors, in
+ * order; not all have the hook). `s` is connected. Returns 0 (allowed), SB_EAUTH (refused:
+ * `why`, PLUGINS_WHY_MAX bytes, holds the message) or SB_ECLOSED (a hook disconnected the
+ * socket).
+ */
+int plugins_guard_join(struct plugins *ps, struct plugin *const *list, size_t n, struct sock *s,
+                       const char *room, char *why);
+/* The same, asking the plugins that guard the socket's namespace (as plugins_guard_connect);
+ * may also return SB_ENOMEM. For joins no gateway asked for (a plugin's socket_join()). */
+int plugins_guard_join_nsp(struct plugins *ps, struct sock *s, const char *room, char *why);
+/* True while a before_connect or before_join hook runs. */
+bool plugins_guard_running(void);
+/* The host function socket_set_error(). */
+int plugins_guard_set_error(sb_socket_t *sock, const char *message);
 
 void sb_event_clear(struct sb_event *ev);
 /* Tells the host API which plugin set (and so which registry) socket_join/leave act on. */

@@ -1,21 +1,34 @@
 // The acl plugin loaded by a real server and driven by real clients with auth-jwt identities
 // (tests/integration/gateways/plugin_acl/, rules in tests/fixtures/acl/): allow and deny by user,
-// anonymous, authenticated and claims; event patterns; first match wins; namespace rules; room
-// rules on {room = …}; the permissions claim; a global acl with default=allow; bad rules files.
+// anonymous, authenticated and claims; event patterns; first match wins; namespace rules, at
+// CONNECT (ABI 1.4 before_connect: Socket.IO connect_error on the same Manager, plain WebSocket
+// close 4401); room rules on {room = …} and on the gateway's socket:join (ABI 1.4 before_join:
+// the exception, pcall, nothing joined, automatic rooms not asked, gateways that do not list
+// acl not asked); the permissions claim; a global acl with default=allow; bad rules files; and a
+// plugin built against ABI 1.3 loading beside them.
 import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
 import { createHmac } from "node:crypto";
+import fs from "node:fs";
+import os from "node:os";
 import path from "node:path";
 import { after, before, test } from "node:test";
+import { Manager } from "socket.io-client";
 import {
   GATEWAYS,
   ROOT,
   connected,
   freePort,
+  metric,
+  once,
+  rawWs,
+  record,
   sio,
+  sleep,
   startServer,
   stopClean,
 } from "./helpers.mjs";
-import { runBinary } from "./wire.mjs";
+import { rawSocket, runBinary } from "./wire.mjs";
 
 const GATED = path.join(GATEWAYS, "plugin_acl/gated"); // "/" and "/admin", interceptors = { "acl" }
 const OPEN = path.join(GATEWAYS, "plugin_acl/open"); // no interceptors
@@ -106,14 +119,62 @@ test("first match wins: a deny rule for one user comes before the allow rules", 
   assert.deepEqual(await call(mallory, "admin.reset"), { error: FORBIDDEN });
 });
 
-test("namespace rules: every event of a denied namespace is refused", async () => {
+// The Error of a socket's connect_error (rejects if it connects instead).
+async function refused(socket) {
+  const onConnect = new Promise((_, reject) =>
+    socket.once("connect", () => reject(new Error("connected, expected connect_error"))),
+  );
+  const [err] = await Promise.race([once(socket, "connect_error"), onConnect]);
+  assert.equal(socket.connected, false);
+  return err;
+}
+
+test("namespace rules: a denied namespace's CONNECT is refused, the Manager stays", async () => {
   const admin = await client(rules, { sub: "root", role: "admin" }, "/admin");
   assert.deepEqual(await call(admin, "status"), { ack: "up" });
-  // ABI 1.1 lets no interceptor refuse the CONNECT: bob is connected, but can do nothing there.
-  const bob = await client(rules, { sub: "bob" }, "/admin");
-  assert.deepEqual(await call(bob, "status"), { error: FORBIDDEN });
-  const anon = await client(rules, undefined, "/admin");
-  assert.deepEqual(await call(anon, "status"), { error: FORBIDDEN });
+  const gone = await metric(rules, 'switchboard_refusals_total{reason="connect_hook"}');
+  // bob may use "/" but not "/admin": one Engine.IO connection, one namespace refused.
+  const m = new Manager(rules.url, { transports: ["websocket"], reconnection: false, timeout: 5000 });
+  try {
+    const root = await connected(m.socket("/", { auth: { token: token({ sub: "bob" }) } }));
+    const engineId = m.engine.id;
+    const denied = m.socket("/admin", { auth: { token: token({ sub: "bob" }) } });
+    const err = await refused(denied);
+    assert.equal(err.message, "forbidden");
+    assert.equal(root.connected, true);
+    assert.equal(m.engine.id, engineId, "same Engine.IO session");
+    assert.deepEqual(await call(root, "ping"), { ack: "pong" });
+  } finally {
+    m.engine?.close();
+  }
+  // Anonymous sockets are refused too, and each refusal is counted.
+  const anon = sio(rules, {}, "/admin");
+  sockets.push(anon);
+  assert.equal((await refused(anon)).message, "forbidden");
+  assert.equal(
+    await metric(rules, 'switchboard_refusals_total{reason="connect_hook"}'),
+    gone + 2,
+  );
+});
+
+test("namespace refusal on the wire: 44/admin,{message} and the connection stays open", async () => {
+  const raw = await rawSocket(rules.port);
+  try {
+    assert.match(await raw.next(), /^0\{/); // the Engine.IO open packet
+    raw.text("40/admin,");
+    assert.equal(await raw.next(), '44/admin,{"message":"forbidden"}');
+    raw.text("40");
+    assert.match(await raw.next(), /^40\{"sid":"/);
+    assert.equal(raw.isEnded(), false);
+  } finally {
+    raw.destroy();
+  }
+});
+
+test("a namespace no gateway guards with acl is not asked (no rule allows /free)", async () => {
+  const bob = await client(rules, { sub: "bob" }, "/free");
+  // Its joins are not asked either: "vip" is denied to bob by the rules.
+  assert.deepEqual(await call(bob, "room.enter", "vip"), { ack: true });
 });
 
 test("room rules apply to the first argument's room member", async () => {
@@ -125,6 +186,52 @@ test("room rules apply to the first argument's room member", async () => {
   // No room member, or one that is not a string: no room to check.
   assert.deepEqual(await call(bob, "join", "vip"), { ack: "no room" });
   assert.deepEqual(await call(bob, "join", { room: 7 }), { ack: 7 });
+});
+
+test("socket:join of a denied room raises the refusal; nothing is joined", async () => {
+  const alice = await client(rules, { sub: "alice" });
+  const bob = await client(rules, { sub: "bob" });
+  // Uncaught by the handler: the client gets the `exception` event with acl's message.
+  assert.deepEqual(await call(bob, "room.enter", "vip"), { error: FORBIDDEN });
+  // Caught with pcall: the error is the exception object, its message acl's.
+  assert.deepEqual(await call(bob, "room.try", "vip"), {
+    ack: { ok: false, message: "forbidden", joined: false },
+  });
+  // A list with one denied room joins none of them.
+  assert.deepEqual(await call(bob, "room.many", ["lobby2", "vip"]), { error: FORBIDDEN });
+  const { ack: bobRooms } = await call(bob, "room.list");
+  assert.ok(!bobRooms.includes("lobby2") && !bobRooms.includes("vip"), bobRooms.join());
+  // Allowed joins work.
+  assert.deepEqual(await call(alice, "room.enter", "vip"), { ack: true });
+  assert.deepEqual(await call(bob, "room.enter", "lobby"), { ack: true });
+  assert.deepEqual(await call(bob, "room.try", "lobby2"), { ack: { ok: true, joined: true } });
+
+  // Room broadcasts: vip reaches alice and not bob; lobby reaches bob. Frames keep their order
+  // on a connection, so when bob has l1, a v1 for him would have come first; alice's acks come
+  // after the broadcasts her handler made.
+  const bobShouts = record(bob, "shout");
+  const aliceShouts = record(alice, "shout");
+  assert.deepEqual(await call(alice, "room.shout", "vip", "v1"), { ack: true });
+  assert.deepEqual(await call(alice, "room.shout", "lobby", "l1"), { ack: true });
+  const end = Date.now() + 5000;
+  while (bobShouts.length < 1 && Date.now() < end) await sleep(10);
+  assert.deepEqual(bobShouts, [["lobby", "l1"]], "bob is not in vip");
+  assert.deepEqual(aliceShouts, [["vip", "v1"]]);
+});
+
+test("the rooms the server joins itself are not asked (user:<id>, authenticated)", async () => {
+  const bob = await client(rules, { sub: "bob" });
+  const alice = await client(rules, { sub: "alice" });
+  // The rules deny user:* and authenticated rooms to every join a gateway asks for...
+  assert.deepEqual(await call(bob, "room.enter", "user:alice"), { error: FORBIDDEN });
+  assert.deepEqual(await call(bob, "room.enter", "authenticated"), { error: FORBIDDEN });
+  // ...yet bob is in his own, and broadcasts to it reach him.
+  const { ack: rooms } = await call(bob, "room.list");
+  assert.ok(rooms.includes("user:bob") && rooms.includes("authenticated"), rooms.join());
+  assert.ok(!rooms.includes("user:alice"));
+  const got = once(bob, "shout");
+  assert.deepEqual(await call(alice, "room.shout", "user:bob", "direct"), { ack: true });
+  assert.deepEqual(await got, ["user:bob", "direct"]);
 });
 
 test("claims=permissions: the token's grants decide, with the configured message", async () => {
@@ -139,11 +246,29 @@ test("claims=permissions: the token's grants decide, with the configured message
   const scoped = await client(claims, { sub: "dave", permissions: "namespace:/ event:ping" });
   assert.deepEqual(await call(scoped, "ping"), { ack: "pong" });
   assert.deepEqual(await call(scoped, "chat.send", "hi"), { error: DENIED });
-  // Without grants, nothing (not even the namespace).
-  const anon = await client(claims);
-  assert.deepEqual(await call(anon, "ping"), { error: DENIED });
-  const other = await client(claims, { sub: "erin", permissions: ["event:ping"] });
-  assert.deepEqual(await call(other, "ping"), { error: DENIED }, "namespace:/ is not granted");
+  // Without grants, nothing, not even the namespace: the CONNECT is refused.
+  const anon = sio(claims);
+  sockets.push(anon);
+  assert.equal((await refused(anon)).message, "access denied");
+  const other = sio(claims, { auth: { token: token({ sub: "erin", permissions: ["event:ping"] }) } });
+  sockets.push(other);
+  assert.equal((await refused(other)).message, "access denied", "namespace:/ is not granted");
+});
+
+test("plain WebSocket: a refused namespace closes with 4401 and the message", async () => {
+  // The handshake's token (query) gives the identity; "/" needs the namespace:/ grant.
+  const anon = rawWs(claims.wsUrl);
+  await anon.opened();
+  assert.deepEqual(await anon.closed(), { code: 4401, reason: "access denied" });
+  const t = token({ sub: "frank", permissions: ["namespace:/", "event:ping"] });
+  const frank = rawWs(`${claims.wsUrl}/?token=${t}`);
+  await frank.opened();
+  try {
+    frank.send(JSON.stringify({ event: "ping" }));
+    assert.equal(await frank.next(), '"pong"');
+  } finally {
+    frank.close();
+  }
 });
 
 test("global acl with default=allow: refuses before the 'no handler' exception", async () => {
@@ -154,6 +279,14 @@ test("global acl with default=allow: refuses before the 'no handler' exception",
   assert.deepEqual(await call(bob, "secret.plans"), {
     error: { status: "error", message: "no handler for event 'secret.plans'" },
   });
+});
+
+test("a global acl guards the joins of a gateway that lists no interceptor", async () => {
+  const anon = await client(open);
+  const bob = await client(open, { sub: "bob" });
+  assert.deepEqual(await call(anon, "enter", "private-1"), { ack: "forbidden" });
+  assert.deepEqual(await call(anon, "enter", "public"), { ack: true });
+  assert.deepEqual(await call(bob, "enter", "private-1"), { ack: true });
 });
 
 test("a bad rules file or CONFIG stops the start with a one-line reason", async () => {
@@ -174,5 +307,119 @@ test("a bad rules file or CONFIG stops the start with a one-line reason", async 
     assert.equal(r.signal, null, `the server started with ${plugin}`);
     assert.notEqual(r.code, 0);
     assert.match(r.stderr, re);
+  }
+});
+
+// A plugin built against ABI 1.3: its descriptor ends after `reload`, and the exported object
+// goes on with two hooks that refuse everything where ABI 1.4 puts before_connect and
+// before_join. A host that read past the descriptor's `size` would refuse every CONNECT and
+// join; this one must load it, run its before_event, and ask it nothing else.
+const ABI_1_3_PLUGIN = String.raw`
+#include <stddef.h>
+#include <string.h>
+
+#include <switchboard/plugin.h>
+
+struct descriptor_1_3 {
+    uint32_t magic;
+    uint16_t abi_major;
+    uint16_t abi_minor;
+    uint32_t size;
+    const char *name;
+    const char *version;
+    sb_init_fn init;
+    sb_fini_fn fini;
+    int auth_priority;
+    sb_authenticate_fn authenticate;
+    int intercept_priority;
+    sb_before_event_fn before_event;
+    sb_after_reply_fn after_reply;
+    sb_socket_hook_fn socket_connected;
+    sb_socket_hook_fn socket_disconnected;
+    sb_reload_fn reload;
+};
+_Static_assert(sizeof(struct descriptor_1_3) == offsetof(sb_plugin_t, before_connect),
+               "ABI 1.3's descriptor ends where 1.4's guards start");
+
+static const sb_host_api_t *api;
+
+static int init(const sb_host_api_t *a, sb_host_t *h, const char *c, void **st, char *e, size_t n)
+{
+    api = a;
+    return 0;
+}
+
+static sb_verdict_t before_event(void *st, sb_event_t *ev)
+{
+    if (strcmp(api->event_name(ev), "old.blocked") != 0)
+        return SB_CONTINUE;
+    api->event_set_error(ev, "blocked by a 1.3 plugin");
+    return SB_REFUSE;
+}
+
+static sb_verdict_t refuse_connect(void *st, sb_socket_t *s)
+{
+    return SB_REFUSE;
+}
+
+static sb_verdict_t refuse_join(void *st, sb_socket_t *s, const char *room)
+{
+    return SB_REFUSE;
+}
+
+struct with_trailer {
+    struct descriptor_1_3 desc;
+    sb_before_connect_fn beyond_connect;
+    sb_before_join_fn beyond_join;
+};
+
+SB_PLUGIN_EXPORT const struct with_trailer sb_plugin_entry;
+SB_PLUGIN_EXPORT const struct with_trailer sb_plugin_entry = {
+    .desc = {
+        .magic = SB_PLUGIN_MAGIC,
+        .abi_major = 1,
+        .abi_minor = 3,
+        .size = sizeof(struct descriptor_1_3),
+        .name = "old13",
+        .version = "1.3",
+        .init = init,
+        .intercept_priority = 5,
+        .before_event = before_event,
+    },
+    .beyond_connect = refuse_connect,
+    .beyond_join = refuse_join,
+};
+`;
+
+test("a plugin built against ABI 1.3 loads beside acl, and is asked nothing of 1.4", async (t) => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "sb-abi13-"));
+  t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const src = path.join(dir, "old13.c");
+  const so = path.join(dir, "old13.so");
+  fs.writeFileSync(src, ABI_1_3_PLUGIN);
+  execFileSync(process.env.CC || "cc", [
+    "-std=c11", "-shared", "-fPIC", "-fvisibility=hidden", "-Wall", "-Werror",
+    "-Wno-unused-parameter", "-I", path.join(ROOT, "include"), "-o", so, src,
+  ]);
+  const server = await startServer({
+    scripts: GATED,
+    plugins: [JWT, `acl=rules=${path.join(FIXTURES, "rules.txt")}`, so],
+    args: ["--interceptor", "old13"],
+  });
+  try {
+    assert.match(server.log(), /loaded old13 1\.3/);
+    const bob = await client(server, { sub: "bob" });
+    assert.deepEqual(await call(bob, "ping"), { ack: "pong" });
+    assert.deepEqual(await call(bob, "old.blocked"), {
+      error: { status: "error", message: "blocked by a 1.3 plugin" },
+    });
+    assert.deepEqual(await call(bob, "room.enter", "lobby"), { ack: true });
+    // acl, of ABI 1.4, still guards beside it.
+    assert.deepEqual(await call(bob, "room.enter", "vip"), { error: FORBIDDEN });
+    const admin = sio(server, { auth: { token: token({ sub: "bob" }) } }, "/admin");
+    sockets.push(admin);
+    assert.equal((await refused(admin)).message, "forbidden");
+  } finally {
+    await stopClean(t, server);
   }
 });

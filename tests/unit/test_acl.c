@@ -2,6 +2,9 @@
  * The pure part of plugins/acl: CONFIG, rules-file parsing (what is accepted, what is refused
  * with which file:line), and decisions: first match wins, wildcards, users, anonymous and
  * authenticated sockets, claims, the permissions claim, the default, and the room argument.
+ * Then the plugin itself (plugins/acl/acl_plugin.c, linked in) through its descriptor with a
+ * fake host: the namespace refused at connect (before_connect), room joins (before_join), the
+ * refusal message, events, and a host older than ABI 1.4.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -15,6 +18,10 @@
 #include <cmocka.h>
 
 #include "acl.h"
+
+#include <switchboard/plugin.h>
+
+extern const sb_plugin_t sb_plugin_entry;
 
 /* ---- helpers ---- */
 
@@ -389,6 +396,327 @@ static void test_room_of(void **unused)
     json_decref(args);
 }
 
+/* ---- the plugin, with a fake host ---- */
+
+struct sb_host {
+    char log[4096];
+    size_t loglen;
+};
+
+struct sb_socket {
+    const char *id, *user, *nsp, *claims;
+    char error[256]; /* what socket_set_error() set */
+    int errors;      /* how many times */
+};
+
+struct sb_event {
+    sb_socket_t *sock;
+    const char *name, *args;
+    char error[256];
+};
+
+static struct sb_host host;
+
+static void fake_log(sb_host_t *h, int level, const char *fmt, ...)
+{
+    va_list ap;
+    if (h->loglen + 256 >= sizeof(h->log))
+        h->loglen = 0;
+    va_start(ap, fmt);
+    h->loglen += (size_t)vsnprintf(h->log + h->loglen, sizeof(h->log) - h->loglen, fmt, ap);
+    va_end(ap);
+    h->loglen += (size_t)snprintf(h->log + h->loglen, sizeof(h->log) - h->loglen, "\n");
+}
+
+static const char *fake_strerror(int err)
+{
+    return "error";
+}
+
+static const char *sock_id(const sb_socket_t *s)
+{
+    return s->id;
+}
+
+static const char *sock_user(const sb_socket_t *s)
+{
+    return s->user;
+}
+
+static const char *sock_nsp(const sb_socket_t *s)
+{
+    return s->nsp;
+}
+
+static const char *sock_claims(const sb_socket_t *s)
+{
+    return s->claims ? s->claims : "{}";
+}
+
+static int sock_set_error(sb_socket_t *s, const char *message)
+{
+    snprintf(s->error, sizeof(s->error), "%s", message);
+    s->errors++;
+    return 0;
+}
+
+static sb_socket_t *ev_socket(const sb_event_t *ev)
+{
+    return ev->sock;
+}
+
+static const char *ev_name(const sb_event_t *ev)
+{
+    return ev->name;
+}
+
+static const char *ev_args(const sb_event_t *ev)
+{
+    return ev->args ? ev->args : "[]";
+}
+
+static int ev_set_error(sb_event_t *ev, const char *message)
+{
+    snprintf(ev->error, sizeof(ev->error), "%s", message);
+    return 0;
+}
+
+static const sb_host_api_t api = {
+    .size = sizeof(sb_host_api_t),
+    .abi_major = SB_PLUGIN_ABI_MAJOR,
+    .abi_minor = SB_PLUGIN_ABI_MINOR,
+    .log_msg = fake_log,
+    .strerror = fake_strerror,
+    .socket_id = sock_id,
+    .socket_user = sock_user,
+    .socket_nsp = sock_nsp,
+    .socket_claims = sock_claims,
+    .event_socket = ev_socket,
+    .event_name = ev_name,
+    .event_args = ev_args,
+    .event_set_error = ev_set_error,
+    .socket_set_error = sock_set_error,
+};
+
+static char rules_path[64];
+
+/* Starts the plugin with `rules` (a rules file's text, or NULL for none) and `options`
+ * (CONFIG items after rules=, or the whole CONFIG without rules). */
+static void *start_with(const sb_host_api_t *a, const char *rules, const char *options)
+{
+    char config[512], err[256] = "";
+    void *state = NULL;
+    if (rules) {
+        snprintf(rules_path, sizeof(rules_path), "/tmp/test_acl_plugin_XXXXXX");
+        int fd = mkstemp(rules_path);
+        assert_true(fd >= 0);
+        assert_int_equal(write(fd, rules, strlen(rules)), (ssize_t)strlen(rules));
+        close(fd);
+        snprintf(config, sizeof(config), "rules=%s%s%s", rules_path, options ? "," : "",
+                 options ? options : "");
+    } else {
+        snprintf(config, sizeof(config), "%s", options);
+    }
+    host.loglen = 0;
+    host.log[0] = '\0';
+    int rc = sb_plugin_entry.init(a, &host, config, &state, err, sizeof(err));
+    if (rules)
+        unlink(rules_path);
+    if (rc != 0)
+        fail_msg("init(%s) failed: %s", config, err);
+    return state;
+}
+
+static void *start(const char *rules, const char *options)
+{
+    return start_with(&api, rules, options);
+}
+
+/* before_connect for a socket of `user` (or NULL) with `claims` (or NULL) in `nsp`. On a refusal
+ * `message` is what the socket was told (NULL: expect no socket_set_error at all). */
+static sb_verdict_t connect_as(void *state, const char *user, const char *claims, const char *nsp,
+                               char *message)
+{
+    sb_socket_t s = {.id = "s1", .user = user, .nsp = nsp, .claims = claims};
+    sb_verdict_t v = sb_plugin_entry.before_connect(state, &s);
+    if (v == SB_CONTINUE)
+        assert_int_equal(s.errors, 0);
+    if (message)
+        snprintf(message, 256, "%s", s.error);
+    return v;
+}
+
+static sb_verdict_t join_as(void *state, const char *user, const char *claims, const char *room,
+                            char *message)
+{
+    sb_socket_t s = {.id = "s1", .user = user, .nsp = "/", .claims = claims};
+    sb_verdict_t v = sb_plugin_entry.before_join(state, &s, room);
+    if (v == SB_CONTINUE)
+        assert_int_equal(s.errors, 0);
+    if (message)
+        snprintf(message, 256, "%s", s.error);
+    return v;
+}
+
+static void test_plugin_descriptor(void **unused)
+{
+    assert_int_equal(sb_plugin_entry.magic, SB_PLUGIN_MAGIC);
+    assert_int_equal(sb_plugin_entry.abi_minor, 4);
+    assert_int_equal(sb_plugin_entry.size, sizeof(sb_plugin_t));
+    assert_string_equal(sb_plugin_entry.name, "acl");
+    assert_non_null(sb_plugin_entry.before_event);
+    assert_non_null(sb_plugin_entry.before_connect);
+    assert_non_null(sb_plugin_entry.before_join);
+    assert_null(sb_plugin_entry.authenticate);
+}
+
+static void test_plugin_connect(void **unused)
+{
+    char msg[256];
+    void *st = start("allow * namespace /\n"
+                     "allow claim:role=admin namespace /admin\n"
+                     "deny user:mallory namespace *\n"
+                     "allow authenticated namespace /chat*\n",
+                     NULL);
+    assert_int_equal(connect_as(st, NULL, NULL, "/", NULL), SB_CONTINUE);
+    assert_int_equal(connect_as(st, NULL, NULL, "/admin", msg), SB_REFUSE);
+    assert_string_equal(msg, "forbidden");
+    assert_int_equal(connect_as(st, "bob", "{}", "/admin", NULL), SB_REFUSE);
+    assert_int_equal(connect_as(st, "root", "{\"role\":\"admin\"}", "/admin", NULL), SB_CONTINUE);
+    /* First match wins: "/" is allowed to everyone before mallory's deny. */
+    assert_int_equal(connect_as(st, "mallory", NULL, "/", NULL), SB_CONTINUE);
+    assert_int_equal(connect_as(st, "mallory", NULL, "/chat", NULL), SB_REFUSE);
+    assert_int_equal(connect_as(st, "bob", NULL, "/chat/eu", NULL), SB_CONTINUE);
+    assert_int_equal(connect_as(st, NULL, NULL, "/chat", NULL), SB_REFUSE);
+    /* The decision is logged (debug) with the rule's line, never with the claims. */
+    assert_int_equal(connect_as(st, "mallory", "{\"secret\":\"s3cr3t\"}", "/chat", NULL),
+                     SB_REFUSE);
+    char needle[128];
+    snprintf(needle, sizeof(needle), "namespace '/chat' denied by %s:3", rules_path);
+    assert_non_null(strstr(host.log, needle));
+    assert_null(strstr(host.log, "s3cr3t"));
+    /* Claims that cannot be read are refused (claim: rules could not be checked). */
+    assert_int_equal(connect_as(st, "root", "not json", "/", msg), SB_REFUSE);
+    assert_string_equal(msg, "forbidden");
+    sb_plugin_entry.fini(st);
+
+    /* The configured message; grants from the permissions claim. */
+    st = start(NULL, "claims=permissions,message=access denied");
+    const char *perms = "{\"permissions\":[\"namespace:/\",\"namespace:/team-*\"]}";
+    assert_int_equal(connect_as(st, "u", perms, "/", NULL), SB_CONTINUE);
+    assert_int_equal(connect_as(st, "u", perms, "/team-a", NULL), SB_CONTINUE);
+    assert_int_equal(connect_as(st, "u", perms, "/admin", msg), SB_REFUSE);
+    assert_string_equal(msg, "access denied");
+    assert_int_equal(connect_as(st, NULL, NULL, "/", msg), SB_REFUSE);
+    assert_string_equal(msg, "access denied");
+    sb_plugin_entry.fini(st);
+
+    /* default=allow: only a deny refuses. */
+    st = start("deny anonymous namespace /private\n", "default=allow");
+    assert_int_equal(connect_as(st, NULL, NULL, "/", NULL), SB_CONTINUE);
+    assert_int_equal(connect_as(st, NULL, NULL, "/private", NULL), SB_REFUSE);
+    assert_int_equal(connect_as(st, "bob", NULL, "/private", NULL), SB_CONTINUE);
+    sb_plugin_entry.fini(st);
+}
+
+static void test_plugin_join(void **unused)
+{
+    char msg[256];
+    /* tests/fixtures/acl/rules.txt's room rules. */
+    void *st = start("allow * namespace /\n"
+                     "allow user:alice room vip\n"
+                     "deny * room vip\n"
+                     "allow claim:team=* room team:*\n"
+                     "deny * room team:*\n"
+                     "allow * room *\n",
+                     "message=no entry");
+    assert_int_equal(join_as(st, "alice", NULL, "vip", NULL), SB_CONTINUE);
+    assert_int_equal(join_as(st, "bob", NULL, "vip", msg), SB_REFUSE);
+    assert_string_equal(msg, "no entry");
+    assert_int_equal(join_as(st, NULL, NULL, "vip", NULL), SB_REFUSE);
+    assert_int_equal(join_as(st, "bob", NULL, "lobby", NULL), SB_CONTINUE);
+    assert_int_equal(join_as(st, "bob", "{\"team\":\"red\"}", "team:red", NULL), SB_CONTINUE);
+    assert_int_equal(join_as(st, "bob", "{}", "team:red", NULL), SB_REFUSE);
+    /* A room name is matched whole: "vip2" is not "vip". */
+    assert_int_equal(join_as(st, "bob", NULL, "vip2", NULL), SB_CONTINUE);
+    assert_int_equal(join_as(st, "bob", NULL, "", NULL), SB_CONTINUE);
+    /* Claims that are not an object. */
+    assert_int_equal(join_as(st, "bob", "[1]", "lobby", NULL), SB_REFUSE);
+    sb_plugin_entry.fini(st);
+
+    /* Default deny: a room needs an allow, from the rules or the permissions claim. */
+    st = start("allow * namespace /\n", "claims=permissions");
+    const char *grants = "{\"permissions\":\"room:lobby room:chat:*\"}";
+    assert_int_equal(join_as(st, "u", grants, "lobby", NULL), SB_CONTINUE);
+    assert_int_equal(join_as(st, "u", grants, "chat:eu", NULL), SB_CONTINUE);
+    assert_int_equal(join_as(st, "u", "{\"permissions\":\"room:lobby\"}", "vip", msg), SB_REFUSE);
+    assert_string_equal(msg, "forbidden");
+    assert_int_equal(join_as(st, "u", "{\"permissions\":\"event:vip\"}", "vip", NULL), SB_REFUSE);
+    sb_plugin_entry.fini(st);
+
+    /* default=allow and no deny room rule: no room can be refused. */
+    st = start("deny * event *\ndeny * namespace /x\n", "default=allow");
+    assert_int_equal(join_as(st, NULL, "not json", "anything", NULL), SB_CONTINUE);
+    sb_plugin_entry.fini(st);
+}
+
+static sb_verdict_t event_as(void *state, const char *user, const char *nsp, const char *name,
+                             const char *args, char *message)
+{
+    sb_socket_t s = {.id = "s1", .user = user, .nsp = nsp};
+    sb_event_t ev = {.sock = &s, .name = name, .args = args};
+    sb_verdict_t v = sb_plugin_entry.before_event(state, &ev);
+    if (message)
+        snprintf(message, 256, "%s", ev.error);
+    return v;
+}
+
+static void test_plugin_events(void **unused)
+{
+    char msg[256];
+    void *st = start("allow claim:x=y namespace /admin\n"
+                     "allow * namespace /\n"
+                     "allow * event ping\n"
+                     "allow * event join\n"
+                     "allow user:alice room vip\n"
+                     "deny * room vip\n"
+                     "allow * room *\n",
+                     NULL);
+    assert_int_equal(event_as(st, NULL, "/", "ping", NULL, NULL), SB_CONTINUE);
+    assert_int_equal(event_as(st, NULL, "/", "pong", NULL, msg), SB_REFUSE);
+    assert_string_equal(msg, "forbidden");
+    /* A socket in a denied namespace (it connected before acl guarded it) is still refused. */
+    assert_int_equal(event_as(st, NULL, "/admin", "ping", NULL, NULL), SB_REFUSE);
+    /* The room an event's first argument names. */
+    assert_int_equal(event_as(st, "alice", "/", "join", "[{\"room\":\"vip\"}]", NULL), SB_CONTINUE);
+    assert_int_equal(event_as(st, "bob", "/", "join", "[{\"room\":\"vip\"}]", NULL), SB_REFUSE);
+    assert_int_equal(event_as(st, "bob", "/", "join", "[\"vip\"]", NULL), SB_CONTINUE);
+    sb_plugin_entry.fini(st);
+}
+
+/* A host of ABI 1.3 has no socket_set_error (and never calls the 1.4 hooks): acl still loads,
+ * says what it cannot do, and its hooks do not call past the host's table. */
+static void test_plugin_older_host(void **unused)
+{
+    sb_host_api_t old = api;
+    old.size = (uint32_t)offsetof(sb_host_api_t, socket_set_error);
+    old.abi_minor = 3;
+    old.socket_set_error = NULL; /* a call would crash */
+    void *st = start_with(&old, "allow * namespace /\n", NULL);
+    assert_non_null(strstr(host.log, "host ABI 1.3 has no connect or join hooks"));
+    char msg[256];
+    assert_int_equal(connect_as(st, NULL, NULL, "/admin", msg), SB_REFUSE);
+    assert_string_equal(msg, "");
+    assert_int_equal(event_as(st, NULL, "/admin", "x", NULL, msg), SB_REFUSE);
+    assert_string_equal(msg, "forbidden");
+    sb_plugin_entry.fini(st);
+
+    /* A 1.4 host does not warn. */
+    st = start("allow * namespace /\n", NULL);
+    assert_null(strstr(host.log, "no connect or join hooks"));
+    sb_plugin_entry.fini(st);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -397,7 +725,9 @@ int main(void)
         cmocka_unit_test(test_first_match_wins), cmocka_unit_test(test_who),
         cmocka_unit_test(test_claims_rules),     cmocka_unit_test(test_permissions_claim),
         cmocka_unit_test(test_default),          cmocka_unit_test(test_wildcards),
-        cmocka_unit_test(test_room_of),
+        cmocka_unit_test(test_room_of),          cmocka_unit_test(test_plugin_descriptor),
+        cmocka_unit_test(test_plugin_connect),   cmocka_unit_test(test_plugin_join),
+        cmocka_unit_test(test_plugin_events),    cmocka_unit_test(test_plugin_older_host),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
