@@ -41,8 +41,9 @@ static const struct opt opts[] = {
     {"scripts", "SWITCHBOARD_SCRIPTS", "DIR", OT_STRING, OFF(scripts_dir), 0, 0,
      "directory of Lua gateways, every *.lua file (default ./scripts)"},
     {"plugin", "SWITCHBOARD_PLUGIN", "NAME[=CONFIG]", OT_PLUGIN, 0, 0, 0,
-     "load a plugin: a shipped name (auth-static, auth-jwt, propagate) or a path to a .so;\n"
-     "repeatable; the environment variable takes several separated by spaces"},
+     "load a plugin: a shipped name (auth-static, auth-jwt, auth-http, propagate,\n"
+     "rate-limit, acl, audit-log) or a path to a .so; repeatable; the environment\n"
+     "variable takes several separated by spaces"},
     {"interceptor", "SWITCHBOARD_INTERCEPTOR", "NAME", OT_INTERCEPTOR, 0, 0, 0,
      "run the interceptor hooks of loaded plugin NAME for every gateway (a global\n"
      "interceptor); repeatable"},

@@ -65,14 +65,22 @@ describe("plugins the loader refuses", () => {
     assert.ok(r.stderr.includes(so));
   });
 
-  test("init_fails.so=xyz: init's message reaches the log with its config", async () => {
-    const r = await runWith([`${fixture("init_fails.so")}=xyz`]);
+  test("init_fails.so=xyz: one line names the file and gives init's message", async () => {
+    const so = fixture("init_fails.so");
+    const r = await runWith([`${so}=xyz`]);
     assertRefused(r, /refusing on purpose \(config: xyz\)/);
+    const line = r.stderr.split("\n").find((l) => l.includes("refusing on purpose"));
+    assert.ok(
+      line.endsWith(`${so}: init failed: refusing on purpose (config: xyz)`),
+      `the line is "<file>: init failed: <reason>": ${line}`,
+    );
   });
 
   test("init_fails.so without config", async () => {
-    const r = await runWith([fixture("init_fails.so")]);
+    const so = fixture("init_fails.so");
+    const r = await runWith([so]);
     assertRefused(r, /refusing on purpose \(config: none\)/);
+    assert.ok(r.stderr.includes(`${so}: init failed: `), r.stderr);
   });
 
   test("a file that is not a shared object is refused", async () => {
@@ -104,6 +112,28 @@ describe("plugins the loader refuses", () => {
 });
 
 describe("plugins that load", () => {
+  test("extra_exports.so loads with a warning naming the file and its symbols", async () => {
+    const so = fixture("extra_exports.so");
+    const server = await startServer({ scripts: OK_SCRIPTS, plugins: [so] });
+    try {
+      const log = server.log();
+      const warn = log.split("\n").find((l) => l.includes("besides sb_plugin_entry"));
+      assert.ok(warn, `no warning about the extra exports:\n${log}`);
+      assert.match(warn, /\bwarn\b/);
+      assert.ok(warn.includes(`${so}: exports 2 symbols besides sb_plugin_entry`), warn);
+      assert.match(warn, /extra_helper/);
+      assert.match(warn, /extra_counter/);
+      assert.match(warn, /-fvisibility=hidden/);
+      assert.match(log, /loaded extra-exports 0 from /);
+      // The server runs with it.
+      const s = await connected(sio(server));
+      assert.equal(await s.timeout(5000).emitWithAck("echo", "still-up"), "still-up");
+      s.close();
+    } finally {
+      await stopClean(null, server);
+    }
+  });
+
   test("old_minor.so (an older minor of ABI 1) loads and the server runs", async () => {
     const server = await startServer({ scripts: OK_SCRIPTS, plugins: [fixture("old_minor.so")] });
     try {
@@ -140,5 +170,28 @@ describe("gateways and interceptors", () => {
     const r = await runWith([fixture("old_minor.so")], noHooks);
     assertRefused(r, /old-minor/);
     assert.match(r.stderr, /interceptor/);
+  });
+});
+
+describe("--help", () => {
+  test("names every shipped plugin", async () => {
+    // The shipped plugins are the sb_add_plugin(NAME …) lines of plugins/*/CMakeLists.txt.
+    const dir = path.join(ROOT, "plugins");
+    const shipped = fs
+      .readdirSync(dir)
+      .map((d) => path.join(dir, d, "CMakeLists.txt"))
+      .filter((f) => fs.existsSync(f))
+      .flatMap((f) => [...fs.readFileSync(f, "utf8").matchAll(/sb_add_plugin\(\s*([\w-]+)/g)])
+      .map((m) => m[1]);
+    assert.ok(shipped.length >= 7, `found ${shipped}`);
+    const r = await runBinary(["--help"]);
+    assert.equal(r.code, 0, r.stderr);
+    // The --plugin entry, up to the next option.
+    const out = r.stdout;
+    const entry = out.slice(out.indexOf("--plugin NAME"), out.indexOf("--interceptor"));
+    const named = entry.match(/shipped name \(([^)]*)\)/);
+    assert.ok(named, entry);
+    const listed = named[1].split(/,\s*/).map((n) => n.trim());
+    assert.deepEqual([...listed].sort(), [...shipped].sort());
   });
 });
