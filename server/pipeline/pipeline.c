@@ -14,14 +14,18 @@ static bool before(struct plugin *const *list, size_t n, struct sb_event *ev)
         if (!p->before_event)
             continue;
         sb_verdict_t v = p->before_event(p->state, ev);
+        if (v == SB_CONTINUE)
+            continue;
         if (v == SB_DROP)
             return false;
-        if (v == SB_REFUSE) {
-            char msg[160];
-            snprintf(msg, sizeof(msg), "event refused by %s", p->desc->name);
-            sock_exception(ev->sock, ev->error ? ev->error : msg);
-            return false;
-        }
+        /* A verdict outside the enum fails closed, as the guards do: refused, and said so. */
+        if (v != SB_REFUSE)
+            LOG_WARN("pipeline", "%s returned unknown verdict %d from before_event; refused",
+                     p->desc->name, (int)v);
+        char msg[160];
+        snprintf(msg, sizeof(msg), "event refused by %s", p->desc->name);
+        sock_exception(ev->sock, ev->error ? ev->error : msg);
+        return false;
     }
     return true;
 }

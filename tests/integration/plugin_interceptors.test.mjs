@@ -95,6 +95,21 @@ describe("per-gateway interceptors", () => {
       assert.deepEqual(r.after, ["c", "a"]);
     });
   });
+
+  test("a before_event verdict outside the enum refuses the event (fail closed), logged", async () => {
+    await withServer({}, async (client, server) => {
+      const s = await client("/");
+      const exc = once(s, "exception");
+      s.emit("trail", "bogus:b"); // mark-b (the first, priority 10) answers 42
+      assert.deepEqual(await exc, [{ status: "error", message: "event refused by mark-b" }]);
+      await server.waitForLog(/mark-b returned unknown verdict 42 from before_event; refused/);
+      // The same socket goes on; its one reply is this one (the refused event had none).
+      const reply = once(s, "trail");
+      s.emit("trail", "x");
+      assert.deepEqual(await reply, ["x>b>a"]);
+      assert.deepEqual(s.got.filter(([e]) => e === "trail"), [["trail", "x>b>a"]]);
+    });
+  });
 });
 
 describe("a global interceptor (--interceptor mark-c)", () => {
