@@ -2,9 +2,10 @@
  * floor: what the kernel alone costs for a fan-out on this machine. N loopback TCP connections;
  * a child process (on --reader-cpu) drains them; this process writes one BYTES-byte frame to each
  * of the N sockets, ROUNDS times, and reports its CPU time per write; then the same with 8 frames
- * in one write, per message. One JSON line on stdout.
+ * in one write, per message. One JSON line on stdout. --gap-ms G pauses G ms between rounds (not
+ * counted), the pace of a fan-out at one broadcast a second, where both sides start cold.
  *
- *   floor [--conns N] [--rounds R] [--bytes B] [--batch K] [--reader-cpu C]
+ *   floor [--conns N] [--rounds R] [--bytes B] [--batch K] [--reader-cpu C] [--gap-ms G]
  */
 #include <errno.h>
 #include <netinet/in.h>
@@ -61,7 +62,7 @@ static int reader(int port, int n, int ready_fd)
 
 int main(int argc, char **argv)
 {
-    int n = 10000, rounds = 20, bytes = 100, batch = 8, reader_cpu = -1;
+    int n = 10000, rounds = 20, bytes = 100, batch = 8, reader_cpu = -1, gap_ms = 0;
     for (int i = 1; i + 1 < argc; i += 2) {
         if (!strcmp(argv[i], "--conns"))
             n = atoi(argv[i + 1]);
@@ -73,10 +74,13 @@ int main(int argc, char **argv)
             batch = atoi(argv[i + 1]);
         else if (!strcmp(argv[i], "--reader-cpu"))
             reader_cpu = atoi(argv[i + 1]);
+        else if (!strcmp(argv[i], "--gap-ms"))
+            gap_ms = atoi(argv[i + 1]);
         else
             return fprintf(stderr, "floor: unknown option %s\n", argv[i]), 2;
     }
-    if (n < 1 || rounds < 1 || bytes < 1 || bytes > 4096 || batch < 1 || batch > 64)
+    if (n < 1 || rounds < 1 || bytes < 1 || bytes > 4096 || batch < 1 || batch > 64 || gap_ms < 0 ||
+        gap_ms > 5000)
         return fprintf(stderr, "floor: bad option value\n"), 2;
     int ls = socket(AF_INET, SOCK_STREAM, 0);
     struct sockaddr_in a = {.sin_family = AF_INET};
@@ -119,11 +123,15 @@ int main(int argc, char **argv)
         for (int i = 0; i < n; i++) /* warm-up round */
             errors += write(fds[i], frame, len) != (ssize_t)len;
         usleep(200000);
-        double t0 = cpu_now();
-        for (int r = 0; r < rounds; r++)
+        double dt = 0;
+        for (int r = 0; r < rounds; r++) {
+            if (gap_ms && r)
+                usleep((useconds_t)gap_ms * 1000);
+            double t0 = cpu_now();
             for (int i = 0; i < n; i++)
                 errors += write(fds[i], frame, len) != (ssize_t)len;
-        double dt = cpu_now() - t0;
+            dt += cpu_now() - t0;
+        }
         res[mode] = dt * 1e6 / ((double)n * rounds * (mode ? batch : 1));
         usleep(200000);
     }
