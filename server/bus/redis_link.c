@@ -36,10 +36,10 @@ struct uv_events {
     redisAsyncContext *ac;
     uv_poll_t poll;
     uv_prepare_t flush;
-    int events;    /* what the poll waits for */
-    int flushing;  /* inside the deferred redisAsyncHandleWrite() */
-    int blocked;   /* hiredis asked for a write while flushing: the socket is full */
-    int closing;   /* handles closed: two close callbacks to go */
+    int events;   /* what the poll waits for */
+    int flushing; /* inside the deferred redisAsyncHandleWrite() */
+    int blocked;  /* hiredis asked for a write while flushing: the socket is full */
+    int closing;  /* handles closed: two close callbacks to go */
 };
 
 static void poll_cb(uv_poll_t *h, int status, int events)

@@ -1036,8 +1036,8 @@ static void test_peek_uid(void **state)
     assert_string_equal(uid, "xy");
     sbuf_free(&b);
     /* Not a broadcast's start: too short an array, a map, a number or invalid UTF-8 as uid. */
-    const char *bad[] = {"92 " UID PACKET, "81 a1 78 01", "93 01 " PACKET OPTS, "93 a1 ff 80 80",
-                         "c0", "dc 00"};
+    const char *bad[] = {"92 " UID PACKET, "81 a1 78 01", "93 01 " PACKET OPTS,
+                         "93 a1 ff 80 80", "c0",          "dc 00"};
     for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
         hex_bytes(&b, bad[i]);
         assert_int_equal(peek_n(sbuf_data(&b), b.len, uid, sizeof(uid)), SB_EPROTO);
@@ -1535,26 +1535,16 @@ static void test_pack_json_roundtrip(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_node_vectors),
-        cmocka_unit_test(test_hello),
-        cmocka_unit_test(test_to_except),
-        cmocka_unit_test(test_emitter),
-        cmocka_unit_test(test_special_values),
-        cmocka_unit_test(test_numbers),
-        cmocka_unit_test(test_event_numbers),
-        cmocka_unit_test(test_large),
-        cmocka_unit_test(test_truncated),
-        cmocka_unit_test(test_wrong_shapes),
-        cmocka_unit_test(test_peek_uid),
-        cmocka_unit_test(test_values_refused),
-        cmocka_unit_test(test_lenient),
-        cmocka_unit_test(test_values),
-        cmocka_unit_test(test_depth),
-        cmocka_unit_test(test_pack_forms),
-        cmocka_unit_test(test_roundtrip),
-        cmocka_unit_test(test_encode_refused),
-        cmocka_unit_test(test_requests),
-        cmocka_unit_test(test_pack_json_roundtrip),
+        cmocka_unit_test(test_node_vectors),   cmocka_unit_test(test_hello),
+        cmocka_unit_test(test_to_except),      cmocka_unit_test(test_emitter),
+        cmocka_unit_test(test_special_values), cmocka_unit_test(test_numbers),
+        cmocka_unit_test(test_event_numbers),  cmocka_unit_test(test_large),
+        cmocka_unit_test(test_truncated),      cmocka_unit_test(test_wrong_shapes),
+        cmocka_unit_test(test_peek_uid),       cmocka_unit_test(test_values_refused),
+        cmocka_unit_test(test_lenient),        cmocka_unit_test(test_values),
+        cmocka_unit_test(test_depth),          cmocka_unit_test(test_pack_forms),
+        cmocka_unit_test(test_roundtrip),      cmocka_unit_test(test_encode_refused),
+        cmocka_unit_test(test_requests),       cmocka_unit_test(test_pack_json_roundtrip),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
