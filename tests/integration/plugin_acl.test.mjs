@@ -7,14 +7,13 @@
 // acl not asked); the permissions claim; a global acl with default=allow; bad rules files; and a
 // plugin built against ABI 1.3 loading beside them.
 import assert from "node:assert/strict";
-import { execFileSync } from "node:child_process";
 import { createHmac } from "node:crypto";
 import fs from "node:fs";
-import os from "node:os";
 import path from "node:path";
 import { after, before, test } from "node:test";
 import { Manager } from "socket.io-client";
 import {
+  BIN,
   GATEWAYS,
   ROOT,
   connected,
@@ -310,97 +309,16 @@ test("a bad rules file or CONFIG stops the start with a one-line reason", async 
   }
 });
 
-// A plugin built against ABI 1.3: its descriptor ends after `reload`, and the exported object
-// goes on with two hooks that refuse everything where ABI 1.4 puts before_connect and
-// before_join. A host that read past the descriptor's `size` would refuse every CONNECT and
-// join; this one must load it, run its before_event, and ask it nothing else.
-const ABI_1_3_PLUGIN = String.raw`
-#include <stddef.h>
-#include <string.h>
 
-#include <switchboard/plugin.h>
-
-struct descriptor_1_3 {
-    uint32_t magic;
-    uint16_t abi_major;
-    uint16_t abi_minor;
-    uint32_t size;
-    const char *name;
-    const char *version;
-    sb_init_fn init;
-    sb_fini_fn fini;
-    int auth_priority;
-    sb_authenticate_fn authenticate;
-    int intercept_priority;
-    sb_before_event_fn before_event;
-    sb_after_reply_fn after_reply;
-    sb_socket_hook_fn socket_connected;
-    sb_socket_hook_fn socket_disconnected;
-    sb_reload_fn reload;
-};
-_Static_assert(sizeof(struct descriptor_1_3) == offsetof(sb_plugin_t, before_connect),
-               "ABI 1.3's descriptor ends where 1.4's guards start");
-
-static const sb_host_api_t *api;
-
-static int init(const sb_host_api_t *a, sb_host_t *h, const char *c, void **st, char *e, size_t n)
-{
-    api = a;
-    return 0;
-}
-
-static sb_verdict_t before_event(void *st, sb_event_t *ev)
-{
-    if (strcmp(api->event_name(ev), "old.blocked") != 0)
-        return SB_CONTINUE;
-    api->event_set_error(ev, "blocked by a 1.3 plugin");
-    return SB_REFUSE;
-}
-
-static sb_verdict_t refuse_connect(void *st, sb_socket_t *s)
-{
-    return SB_REFUSE;
-}
-
-static sb_verdict_t refuse_join(void *st, sb_socket_t *s, const char *room)
-{
-    return SB_REFUSE;
-}
-
-struct with_trailer {
-    struct descriptor_1_3 desc;
-    sb_before_connect_fn beyond_connect;
-    sb_before_join_fn beyond_join;
-};
-
-SB_PLUGIN_EXPORT const struct with_trailer sb_plugin_entry;
-SB_PLUGIN_EXPORT const struct with_trailer sb_plugin_entry = {
-    .desc = {
-        .magic = SB_PLUGIN_MAGIC,
-        .abi_major = 1,
-        .abi_minor = 3,
-        .size = sizeof(struct descriptor_1_3),
-        .name = "old13",
-        .version = "1.3",
-        .init = init,
-        .intercept_priority = 5,
-        .before_event = before_event,
-    },
-    .beyond_connect = refuse_connect,
-    .beyond_join = refuse_join,
-};
-`;
+// tests/fixtures/plugins/abi_1_3.c, built next to the binary under test (or in build/).
+const ABI_1_3 = [
+  path.join(path.dirname(BIN), "tests/fixtures/abi_1_3.so"),
+  path.join(ROOT, "build/tests/fixtures/abi_1_3.so"),
+].find((f) => fs.existsSync(f));
 
 test("a plugin built against ABI 1.3 loads beside acl, and is asked nothing of 1.4", async (t) => {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "sb-abi13-"));
-  t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
-  const src = path.join(dir, "old13.c");
-  const so = path.join(dir, "old13.so");
-  fs.writeFileSync(src, ABI_1_3_PLUGIN);
-  execFileSync(process.env.CC || "cc", [
-    "-std=c11", "-shared", "-fPIC", "-fvisibility=hidden", "-Wall", "-Werror",
-    "-Wno-unused-parameter", "-I", path.join(ROOT, "include"), "-o", so, src,
-  ]);
+  assert.ok(ABI_1_3, "build the fixtures (cmake --build build) first");
+  const so = ABI_1_3;
   const server = await startServer({
     scripts: GATED,
     plugins: [JWT, `acl=rules=${path.join(FIXTURES, "rules.txt")}`, so],
