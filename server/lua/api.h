@@ -185,5 +185,8 @@ struct handler *luah_find_server_event(const struct lua_host *lh, const char *ns
 void api_log_open(lua_State *L); /* adds sb.log and sb.exception to the table on top */
 /* True when the value at `idx` is an sb.exception object. */
 bool api_is_exception(lua_State *L, int idx);
+/* Raises what sb.throw(message) raises (does not return): uncaught, the client's `exception`
+ * event with `message`; under pcall, the value {message = message}. */
+int api_throw(lua_State *L, const char *message);
 
 #endif

@@ -60,21 +60,35 @@ static int l_debug(lua_State *L)
     return log_at(L, SB_LOG_DEBUG);
 }
 
+/* Pushes {message = <the value at idx>} with the exception metatable. */
+static void push_exception(lua_State *L, int idx)
+{
+    idx = idx < 0 ? lua_gettop(L) + idx + 1 : idx;
+    lua_createtable(L, 0, 1);
+    lua_pushvalue(L, idx);
+    lua_setfield(L, -2, "message");
+    luaL_getmetatable(L, EXCEPTION_MT);
+    lua_setmetatable(L, -2);
+}
+
 /* sb.exception(message): a table {message = message} with the exception metatable. */
 static int l_exception(lua_State *L)
 {
     luaL_checkany(L, 1);
-    lua_createtable(L, 0, 1);
-    lua_pushvalue(L, 1);
-    lua_setfield(L, -2, "message");
-    luaL_getmetatable(L, EXCEPTION_MT);
-    lua_setmetatable(L, -2);
+    push_exception(L, 1);
     return 1;
 }
 
 static int l_throw(lua_State *L)
 {
     l_exception(L);
+    return lua_error(L);
+}
+
+int api_throw(lua_State *L, const char *message)
+{
+    lua_pushstring(L, message);
+    push_exception(L, -1);
     return lua_error(L);
 }
 

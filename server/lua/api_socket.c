@@ -310,19 +310,6 @@ static int t_emit(lua_State *L)
     return emit_impl(L, 1, 2, ms);
 }
 
-/* Raises the exception sb.throw(message) raises (api_log.c's "sb.exception" objects): one the
- * gateway does not catch reaches the client as the `exception` event, one it catches with pcall
- * is the value `{message = message}`. */
-static int throw_message(lua_State *L, const char *message)
-{
-    lua_createtable(L, 0, 1);
-    lua_pushstring(L, message);
-    lua_setfield(L, -2, "message");
-    luaL_getmetatable(L, "sb.exception");
-    lua_setmetatable(L, -2);
-    return lua_error(L);
-}
-
 /* Pushes room `i` of socket:join/leave's argument 2: the string itself (many false, i 0) or
  * item i + 1 of the table. Returns NULL (nothing pushed) past the end. */
 static const char *push_room(lua_State *L, bool many, int i)
@@ -356,7 +343,7 @@ static int guard_joins(lua_State *L, struct lua_host *lh, struct sock *s, bool m
             gw ? plugins_guard_join(lh->plugins, gw->interceptors, gw->ninterceptors, s, room, why)
                : plugins_guard_join_nsp(lh->plugins, s, room, why);
         if (rc == SB_EAUTH)
-            return throw_message(L, why);
+            return api_throw(L, why);
         if (rc == SB_ECLOSED)
             return luaL_error(L, "socket is disconnected");
         if (rc)
