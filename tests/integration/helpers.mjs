@@ -40,6 +40,17 @@ function canListen(port) {
   });
 }
 
+// A port on 127.0.0.1 that nothing listens on, for "the service is down" tests: from 10100 to
+// 19999, below every port freePort() hands out, so no server another test starts meanwhile can
+// take it between this check and the test's connection attempt.
+export async function closedPort() {
+  for (let i = 0; i < 50; i++) {
+    const port = 10100 + Math.floor(Math.random() * 9900);
+    if (await canListen(port)) return port;
+  }
+  throw new Error("no closed port found between 10100 and 19999");
+}
+
 // A free TCP port on 127.0.0.1, below the ephemeral range when there is room there (random, so
 // tests running side by side rarely pick the same one), else one the kernel picks. From 20000
 // up: fetch() refuses the "bad ports" of the Fetch standard (10080 is the last of them).
