@@ -23,6 +23,7 @@ struct conn *conn_new(enum conn_proto proto, size_t max_queue)
     c->proto = (uint8_t)proto;
     c->max_queue = max_queue;
     c->close_metric = 0xff;
+    c->fd = -1;
     sbuf_init(&c->rx, 0);
     return c;
 }

@@ -89,11 +89,13 @@ struct conn {
     bool awaiting_pong;       /* a ping was sent and its pong has not come */
     bool established;         /* the WebSocket handshake completed */
     bool authenticating;      /* the handshake's token is pending: no session yet (net/auth.c) */
+    bool peer_closed;         /* the client sent a close: nothing more is written (lws answers) */
     uint8_t close_metric;     /* enum metric_close once known, else 0xff */
     uint16_t close_code;
     const char *close_reason; /* static string, sent with the close frame */
     uint32_t skip_binary;     /* binary frames still to discard (refused attachments) */
     uint32_t flush_slot;      /* the network layer's: 1 + index in its flush list, 0 = not in it */
+    int fd;                   /* the transport's socket, written directly; -1 until established */
 
     /* Outbound queue: a ring of frame references, grown on demand. */
     struct frame **q;

@@ -50,7 +50,7 @@ struct frame {
     uint32_t len; /* payload bytes, after the headroom */
     uint16_t headroom;
     uint8_t kind; /* enum frame_kind */
-    char data[];  /* headroom bytes, then the payload */
+    char data[];  /* headroom bytes (the writer puts the wire header there), then the payload */
 };
 
 /* Prepares `b` so that frame_from_sbuf() can take its allocation without copying: the headroom
