@@ -15,6 +15,17 @@ return {
       return n
     end,
 
+    -- `n` events "chunk" {i = i, pad = …} whose pads cycle through 10, 30,000 and 120,000
+    -- bytes (small frames joined, frames under 64 KiB joined with them, big ones alone),
+    -- then the return value n; far more than the kernel buffers of one socket.
+    flood = function(socket, data)
+      local sizes = { 10, 30000, 1500000 }
+      for i = 1, data.n do
+        socket:emit("chunk", { i = i, pad = string.rep("x", sizes[(i - 1) % 3 + 1]) })
+      end
+      return data.n
+    end,
+
     ping = function(socket, data)
       return data
     end,
