@@ -24,6 +24,8 @@ struct conn *conn_new(enum conn_proto proto, size_t max_queue)
     c->max_queue = max_queue;
     c->close_metric = 0xff;
     c->fd = -1;
+    c->q = c->q_inline;
+    c->q_cap = CONN_QUEUE_INLINE;
     sbuf_init(&c->rx, 0);
     return c;
 }
@@ -35,7 +37,8 @@ void conn_free(struct conn *c)
     while (c->socks)
         sock_free(c->socks);
     conn_queue_clear(c);
-    free(c->q);
+    if (c->q != c->q_inline)
+        free(c->q);
     fifo_timer_disarm(&c->ping_timer);
     fifo_timer_disarm(&c->connect_timer);
     free(c->user);
@@ -48,13 +51,14 @@ void conn_free(struct conn *c)
 
 static int grow_queue(struct conn *c)
 {
-    uint32_t cap = c->q_cap ? c->q_cap * 2 : 4;
+    uint32_t cap = c->q_cap * 2;
     struct frame **q = malloc(cap * sizeof(*q));
     if (!q)
         return SB_ENOMEM;
     for (uint32_t i = 0; i < c->q_len; i++)
         q[i] = c->q[(c->q_head + i) & (c->q_cap - 1)];
-    free(c->q);
+    if (c->q != c->q_inline)
+        free(c->q);
     c->q = q;
     c->q_cap = cap;
     c->q_head = 0;
@@ -103,8 +107,8 @@ void conn_queue_pop(struct conn *c)
     if (!c->q_len && c->q_cap > 16) {
         /* A burst is over: give the big ring back. */
         free(c->q);
-        c->q = NULL;
-        c->q_cap = 0;
+        c->q = c->q_inline;
+        c->q_cap = CONN_QUEUE_INLINE;
         c->q_head = 0;
     }
 }

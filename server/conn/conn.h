@@ -35,6 +35,9 @@ enum conn_close_code {
     CLOSE_UNAUTHORIZED = 4401,   /* a handshake token refused after the upgrade (async auth) */
 };
 
+/* Queued frames a connection holds without allocating (a power of two). */
+#define CONN_QUEUE_INLINE 4
+
 struct conn;
 struct sock;
 struct auth_wait;
@@ -97,11 +100,14 @@ struct conn {
     uint32_t flush_slot;      /* the network layer's: 1 + index in its flush list, 0 = not in it */
     int fd;                   /* the transport's socket, written directly; -1 until established */
 
-    /* Outbound queue: a ring of frame references, grown on demand. */
+    /* Outbound queue: a ring of frame references, in q_inline while it holds at most
+     * CONN_QUEUE_INLINE of them (no allocation, and on the cache line the writer reads anyway),
+     * then in an owned array grown on demand and given back when a burst is over. */
     struct frame **q;
     uint32_t q_head, q_len, q_cap;
     size_t q_bytes;
     size_t max_queue;
+    struct frame *q_inline[CONN_QUEUE_INLINE];
 
     struct sock *socks; /* owned: the namespace sockets of this connection */
 

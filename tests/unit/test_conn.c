@@ -1,0 +1,114 @@
+/* Unit tests of a connection's outbound queue: the ring in the connection itself, its growth
+ * into an allocated array and back, order across wrap-arounds, and the slow-consumer limit. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "../../server/conn/conn.h"
+
+static struct frame *numbered(int i)
+{
+    char text[16];
+    int len = snprintf(text, sizeof(text), "%d", i);
+    return frame_new(text, (size_t)len, 16, FRAME_TEXT);
+}
+
+/* Queues `n` frames numbered from `first`, dropping this test's own references. */
+static void queue(struct conn *c, int first, int n)
+{
+    for (int i = first; i < first + n; i++) {
+        struct frame *f = numbered(i);
+        assert_int_equal(conn_send(c, f), 0);
+        frame_unref(f);
+    }
+}
+
+/* Pops `n` frames and checks they are numbered from `first`, in order. */
+static void drain(struct conn *c, int first, int n)
+{
+    for (int i = first; i < first + n; i++) {
+        struct frame *f = conn_queue_peek(c);
+        assert_non_null(f);
+        char want[16];
+        snprintf(want, sizeof(want), "%d", i);
+        assert_string_equal(frame_payload(f), want);
+        conn_queue_pop(c);
+    }
+}
+
+static void a_short_queue_stays_in_the_connection(void **state)
+{
+    (void)state;
+    struct conn *c = conn_new(CONN_JSON, 1 << 20);
+    assert_ptr_equal(c->q, c->q_inline);
+    /* Around the inline ring several times: never an allocation, always in order. */
+    for (int round = 0; round < 5; round++) {
+        queue(c, round * 10, 3);
+        assert_ptr_equal(c->q, c->q_inline);
+        drain(c, round * 10, 3);
+    }
+    queue(c, 100, CONN_QUEUE_INLINE);
+    assert_ptr_equal(c->q, c->q_inline);
+    assert_int_equal(c->q_len, CONN_QUEUE_INLINE);
+    drain(c, 100, CONN_QUEUE_INLINE);
+    assert_null(conn_queue_peek(c));
+    conn_free(c);
+}
+
+static void a_burst_grows_the_ring_and_gives_it_back(void **state)
+{
+    (void)state;
+    struct conn *c = conn_new(CONN_SIO, 1 << 20);
+    /* Start the burst mid-ring so the copy into the array has to unwrap it. */
+    queue(c, 0, 3);
+    drain(c, 0, 2);
+    queue(c, 3, 100); /* frame 2 and 3..102 */
+    assert_ptr_not_equal(c->q, c->q_inline);
+    assert_true(c->q_cap >= 101);
+    assert_int_equal(c->q_len, 101);
+    drain(c, 2, 101);
+    /* Empty after a burst: the array is freed, the inline ring is used again. */
+    assert_ptr_equal(c->q, c->q_inline);
+    assert_int_equal(c->q_cap, CONN_QUEUE_INLINE);
+    assert_int_equal(c->q_bytes, 0);
+    queue(c, 200, 2);
+    drain(c, 200, 2);
+    /* A grown queue left non-empty is released by conn_free() (ASan checks the leak). */
+    queue(c, 300, 40);
+    conn_free(c);
+}
+
+static void over_max_queue_the_connection_is_closed(void **state)
+{
+    (void)state;
+    /* 10 bytes of payload allowed: "0".."9" are one byte each, the 11th does not fit. */
+    struct conn *c = conn_new(CONN_JSON, 10);
+    queue(c, 0, 10);
+    assert_int_equal(c->q_bytes, 10);
+    struct frame *f = numbered(10);
+    assert_int_equal(conn_send(c, f), SB_EFULL);
+    frame_unref(f);
+    assert_true(c->closing);
+    assert_int_equal(c->q_len, 0);
+    assert_int_equal(c->q_bytes, 0);
+    f = numbered(11);
+    assert_int_equal(conn_send(c, f), SB_ECLOSED);
+    frame_unref(f);
+    conn_free(c);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(a_short_queue_stays_in_the_connection),
+        cmocka_unit_test(a_burst_grows_the_ring_and_gives_it_back),
+        cmocka_unit_test(over_max_queue_the_connection_is_closed),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
