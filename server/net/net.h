@@ -44,9 +44,13 @@ struct net {
     uint64_t timer_due;
     uv_check_t reaper;
 
-    /* Output: the connections that queued frames since the last flush (NULL where one closed
-     * meanwhile), written together before the loop sleeps, or after cfg->write_delay_ms. */
-    struct conn **flush;
+    /* Output: the connections that queued frames since the last flush (c NULL where one
+     * closed meanwhile), written together before the loop sleeps, or after
+     * cfg->write_delay_ms, in the order of their sockets (server.c, flush_all()). */
+    struct net_flush {
+        struct conn *c;
+        int fd;
+    } *flush;
     uint32_t nflush, flush_cap;
     uv_prepare_t flusher;
     uv_timer_t flush_timer;

@@ -316,11 +316,32 @@ static int write_queued(struct net *n, struct lws *wsi, struct conn *c)
     return 0;
 }
 
+/* From this many connections on, a flush sorts its list first. */
+#define FLUSH_SORT_MIN 32
+
+static int by_fd(const void *a, const void *b)
+{
+    int x = ((const struct net_flush *)a)->fd, y = ((const struct net_flush *)b)->fd;
+    return (x > y) - (x < y);
+}
+
 static void flush_all(struct net *n)
 {
+    /* A fan-out queues for the sockets in the registry's order, which is hash order. The
+     * memory each send touches (the kernel's file, socket and TCP state of the connection,
+     * lws's wsi, our conn) was allocated when the connection was accepted, in the order of its
+     * fd: written in fd order, the sends walk that memory forward instead of jumping around
+     * it, and the CPU's prefetchers follow. At 10,000 sockets this takes 15-20% off the CPU of
+     * a delivery (bench/RESULTS.md); the sort costs ~0.1 us per connection. */
+    if (n->nflush >= FLUSH_SORT_MIN) {
+        qsort(n->flush, n->nflush, sizeof(*n->flush), by_fd);
+        for (uint32_t i = 0; i < n->nflush; i++)
+            if (n->flush[i].c)
+                n->flush[i].c->flush_slot = i + 1;
+    }
     /* The list may grow while it is written (a failed socket's close runs handlers). */
     for (uint32_t i = 0; i < n->nflush; i++) {
-        struct conn *c = n->flush[i];
+        struct conn *c = n->flush[i].c;
         if (!c)
             continue;
         c->flush_slot = 0;
@@ -357,7 +378,7 @@ static void flush_timer_cb(uv_timer_t *t)
 static void flush_forget(struct net *n, struct conn *c)
 {
     if (c->flush_slot) {
-        n->flush[c->flush_slot - 1] = NULL;
+        n->flush[c->flush_slot - 1].c = NULL;
         c->flush_slot = 0;
     }
 }
@@ -369,7 +390,7 @@ static void t_want_write(struct conn *c)
         return;
     if (n->nflush == n->flush_cap) {
         uint32_t cap = n->flush_cap ? n->flush_cap * 2 : 1024;
-        struct conn **grown = realloc(n->flush, cap * sizeof(*grown));
+        struct net_flush *grown = realloc(n->flush, cap * sizeof(*grown));
         if (!grown) {
             lws_callback_on_writable(c->transport); /* the slow way still works */
             return;
@@ -377,7 +398,7 @@ static void t_want_write(struct conn *c)
         n->flush = grown;
         n->flush_cap = cap;
     }
-    n->flush[n->nflush++] = c;
+    n->flush[n->nflush++] = (struct net_flush){.c = c, .fd = c->fd};
     c->flush_slot = n->nflush;
     if (n->nflush == 1 && n->cfg->write_delay_ms)
         uv_timer_start(&n->flush_timer, flush_timer_cb, n->cfg->write_delay_ms, 0);

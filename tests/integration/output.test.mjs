@@ -74,6 +74,34 @@ test("a client that stops reading gets all of 30 MB in order once it reads again
   await stopClean(t, server);
 });
 
+test("a fan-out to 100 sockets: each gets all 50 broadcasts of one handler, once, in order", async (t) => {
+  // 100 connections in one flush: the flush list is sorted by socket before it is written.
+  const server = await startServer({ scripts: SCRIPTS });
+  t.after(() => server.stop("SIGKILL"));
+  const clients = [];
+  for (let i = 0; i < 100; i++) {
+    const ws = rawWs(`${server.wsUrl}/`);
+    await ws.opened();
+    clients.push(ws);
+  }
+  const n = 50;
+  clients[37].send(JSON.stringify({ event: "ticks", data: { n } }));
+  for (const [k, ws] of clients.entries()) {
+    for (let i = 1; i <= n; i++) {
+      const m = JSON.parse(await ws.next(5000));
+      assert.deepEqual(m, { event: "tick", data: i }, `client ${k}, tick ${i}`);
+    }
+    if (k === 37) assert.equal(await ws.next(5000), String(n), "the sender's return value last");
+  }
+  // Nothing more for anyone (no duplicate).
+  await new Promise((r) => setTimeout(r, 200));
+  for (const ws of clients) await assert.rejects(ws.next(1), /timeout/);
+  const out = await metric(server, 'switchboard_messages_out_total{protocol="json"}');
+  assert.equal(out, 100 * n + 1);
+  for (const ws of clients) ws.close();
+  await stopClean(t, server);
+});
+
 test("a lone reply is one message in one write", async (t) => {
   const server = await startServer({ scripts: SCRIPTS });
   t.after(() => server.stop("SIGKILL"));

@@ -26,6 +26,15 @@ return {
       return data.n
     end,
 
+    -- `n` broadcasts "tick" i to every socket of the namespace, all queued during this
+    -- handler, so one flush writes every socket's share (sorted by socket, net/server.c).
+    ticks = function(socket, data)
+      for i = 1, data.n do
+        sb.emit("tick", i)
+      end
+      return data.n
+    end,
+
     ping = function(socket, data)
       return data
     end,
