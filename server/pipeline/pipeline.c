@@ -37,8 +37,16 @@ static bool after(const struct gateway *gw, struct sb_event *ev, struct reply *r
     bool keep = true;
     for (size_t i = 0; keep && i < gw->ninterceptors; i++) {
         struct plugin *p = gw->interceptors[i];
-        if (p->after_reply && p->after_reply(p->state, ev, &reply) != SB_CONTINUE)
-            keep = false;
+        if (!p->after_reply)
+            continue;
+        sb_verdict_t v = p->after_reply(p->state, ev, &reply);
+        if (v == SB_CONTINUE)
+            continue;
+        keep = false;
+        /* As in before(): outside the enum fails closed, and is said. */
+        if (v != SB_DROP && v != SB_REFUSE)
+            LOG_WARN("pipeline", "%s returned unknown verdict %d from after_reply; withheld",
+                     p->desc->name, (int)v);
     }
     free(reply.args_text);
     return keep;

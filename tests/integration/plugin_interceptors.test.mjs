@@ -185,6 +185,22 @@ describe("after_reply withholding replies", () => {
     });
   });
 
+  test("an after_reply verdict outside the enum withholds that reply (fail closed), logged", async () => {
+    await withServer({}, async (client, server) => {
+      const s = await client("/");
+      const four = once(s, "four");
+      s.emit("bogus_reply"); // replies bogus:b, four; chain b, a
+      await four;
+      assert.deepEqual(s.got, [
+        ["after", "b", "bogus:b"],
+        ["after", "b", "four"],
+        ["after", "a", "four"],
+        ["four", 2],
+      ]);
+      await server.waitForLog(/mark-b returned unknown verdict 42 from after_reply; withheld/);
+    });
+  });
+
   test("a reply the first after-interceptor drops is not seen by the later ones", async () => {
     await withServer({}, async (client) => {
       const s = await client("/");

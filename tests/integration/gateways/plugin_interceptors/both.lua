@@ -21,5 +21,9 @@ return {
     early_drop = function(socket)
       return { { event = "drop:b", data = 1 }, { event = "three", data = 2 } }
     end,
+    -- A reply mark-b answers a verdict outside the enum for: withheld, and logged.
+    bogus_reply = function(socket)
+      return { { event = "bogus:b", data = 1 }, { event = "four", data = 2 } }
+    end,
   },
 }
