@@ -11,6 +11,10 @@
 
 #include "lua.h"
 
+/* The most rooms one call takes in a list (emit targets and excepts, the cluster calls'
+ * rooms): the lists are read into arrays on the C stack. */
+#define SB_LUA_MAX_ROOMS 1024
+
 struct lua_nsp {
     struct map events;        /* event name -> struct handler (borrowed from its gateway) */
     struct map server_events; /* server-side emits from other servers -> struct handler */

@@ -17,8 +17,6 @@
 
 #include "../registry/registry.h"
 
-#define MAX_TARGETS 1024
-
 /* The length of the list of rooms at `idx` (nil: none); raises on anything but a table. */
 static int list_len(lua_State *L, int idx)
 {
@@ -56,8 +54,8 @@ static int l_broadcast(lua_State *L)
     const char *event = luaL_checkstring(L, 4);
     int nrooms = list_len(L, 2);
     int nexcept = list_len(L, 3);
-    if (nrooms > MAX_TARGETS || nexcept > MAX_TARGETS)
-        return luaL_error(L, "emit: rooms must be at most %d strings", MAX_TARGETS);
+    if (nrooms > SB_LUA_MAX_ROOMS || nexcept > SB_LUA_MAX_ROOMS)
+        return luaL_error(L, "emit: rooms must be at most %d strings", SB_LUA_MAX_ROOMS);
     /* Larger lists live in a userdata: the collector frees it even if an error unwinds. */
     const char *small[SMALL_TARGETS];
     const char **rooms = small;
