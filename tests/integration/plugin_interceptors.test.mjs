@@ -151,6 +151,15 @@ describe("a global interceptor (--interceptor mark-c)", () => {
   });
 });
 
+// Emits `event` on "/" and returns everything the socket got up to its reply `last`.
+async function gotUntil(client, event, last) {
+  const s = await client("/");
+  const done = once(s, last);
+  s.emit(event);
+  await done;
+  return s.got;
+}
+
 describe("after_reply withholding replies", () => {
   test("SB_DROP, SB_REFUSE: that reply is withheld, silently; the others are sent", async () => {
     await withServer({ args: ["--interceptor", "mark-c"] }, async (client) => {
@@ -187,11 +196,8 @@ describe("after_reply withholding replies", () => {
 
   test("an after_reply verdict outside the enum withholds that reply (fail closed), logged", async () => {
     await withServer({}, async (client, server) => {
-      const s = await client("/");
-      const four = once(s, "four");
-      s.emit("bogus_reply"); // replies bogus:b, four; chain b, a
-      await four;
-      assert.deepEqual(s.got, [
+      // replies bogus:b, four; chain b, a
+      assert.deepEqual(await gotUntil(client, "bogus_reply", "four"), [
         ["after", "b", "bogus:b"],
         ["after", "b", "four"],
         ["after", "a", "four"],
@@ -203,11 +209,8 @@ describe("after_reply withholding replies", () => {
 
   test("a reply the first after-interceptor drops is not seen by the later ones", async () => {
     await withServer({}, async (client) => {
-      const s = await client("/");
-      const three = once(s, "three");
-      s.emit("early_drop"); // replies drop:b, three; chain b, a
-      await three;
-      assert.deepEqual(s.got, [
+      // replies drop:b, three; chain b, a
+      assert.deepEqual(await gotUntil(client, "early_drop", "three"), [
         ["after", "b", "drop:b"],
         ["after", "b", "three"],
         ["after", "a", "three"],
