@@ -22,6 +22,12 @@ struct lws_context;
 /* The most bytes of queued WebSocket frames handed to one send(). */
 #define NET_COALESCE_MAX (64 * 1024)
 
+/* One connection of the flush list, with its socket to sort by. */
+struct net_flush {
+    struct conn *c; /* borrowed; NULL when it closed after queueing */
+    int fd;
+};
+
 struct net {
     struct lws_context *ctx;
     uv_loop_t *loop;
@@ -47,10 +53,7 @@ struct net {
     /* Output: the connections that queued frames since the last flush (c NULL where one
      * closed meanwhile), written together before the loop sleeps, or after
      * cfg->write_delay_ms, in the order of their sockets (server.c, flush_all()). */
-    struct net_flush {
-        struct conn *c;
-        int fd;
-    } *flush;
+    struct net_flush *flush;
     uint32_t nflush, flush_cap;
     uv_prepare_t flusher;
     uv_timer_t flush_timer;
