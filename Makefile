@@ -2,6 +2,8 @@
 #   make run    install, build, start the server with the example gateways and the demo page
 #   make test   install, build, run every test, then again under ASan+UBSan
 #   make install [PREFIX=/usr/local] [DESTDIR=/staging]   the server, its plugins and the plugin SDK
+#   make bench  install the benchmark tools too (gnuplot, perf, valgrind, strace), build, and run
+#               bench/compare --full (~9 minutes; writes bench/results/)
 
 BUILD      ?= build
 ASAN_BUILD ?= build-asan
@@ -12,7 +14,7 @@ CMAKE_ARGS ?=
 PREFIX     ?= /usr/local
 
 .PHONY: all deps build build-asan build-fuzz run test test-unit test-integration test-asan \
-        test-fuzz format clean install
+        test-fuzz format clean install bench
 
 all: build
 
@@ -26,6 +28,12 @@ build: deps
 build-asan: deps
 	@cmake -S . -B $(ASAN_BUILD) -DCMAKE_BUILD_TYPE=Debug -DSB_SANITIZE=ON $(CMAKE_ARGS) >/dev/null
 	@cmake --build $(ASAN_BUILD) -j $(JOBS)
+
+bench:
+	@tools/install-deps.sh --bench
+	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo $(CMAKE_ARGS) >/dev/null
+	@cmake --build $(BUILD) -j $(JOBS)
+	bench/compare --full --build $(BUILD)
 
 run: deps
 	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo $(CMAKE_ARGS) >/dev/null

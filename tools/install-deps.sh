@@ -2,9 +2,15 @@
 # Installs what building, running and testing switchboard need on Debian 12, and only what is
 # missing: the -dev packages, redis-server, Chromium, Node.js and npm (unless a node is already
 # on PATH), then the npm packages of the committed lockfile. Safe to run again; quiet when all
-# is there.
+# is there. With --bench, also the tools of bench/: gnuplot (bench/compare's chart), perf,
+# valgrind and strace (bench/profile).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+case "${1:-}" in
+  "") bench=0 ;;
+  --bench) bench=1 ;;
+  *) echo "usage: tools/install-deps.sh [--bench]" >&2; exit 2 ;;
+esac
 
 packages=(
   build-essential cmake pkg-config
@@ -14,6 +20,7 @@ packages=(
   chromium  # the demo page's browser test (tests/integration/demo_page.test.mjs)
   nginx     # the load balancer of examples/cluster/run.sh (tests/integration/cluster_example.test.mjs)
 )
+((bench)) && packages+=(gnuplot-nox linux-perf valgrind strace)
 command -v node >/dev/null 2>&1 || packages+=(nodejs)
 command -v npm >/dev/null 2>&1 || packages+=(npm)
 
