@@ -67,7 +67,7 @@ static int grow_queue(struct conn *c)
 
 int conn_send(struct conn *c, struct frame *f)
 {
-    if (c->closing)
+    if (c->closing || c->peer_closed)
         return SB_ECLOSED;
     if (c->q_bytes + f->len > c->max_queue) {
         /* A client that does not read must not grow our memory: drop what it has not taken

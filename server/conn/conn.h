@@ -92,7 +92,7 @@ struct conn {
     bool awaiting_pong;       /* a ping was sent and its pong has not come */
     bool established;         /* the WebSocket handshake completed */
     bool authenticating;      /* the handshake's token is pending: no session yet (net/auth.c) */
-    bool peer_closed;         /* the client sent a close: nothing more is written (lws answers) */
+    bool peer_closed;         /* the client sent a close: nothing more is queued (lws answers) */
     uint8_t close_metric;     /* enum metric_close once known, else 0xff */
     uint16_t close_code;
     const char *close_reason; /* static string, sent with the close frame */
@@ -134,8 +134,9 @@ struct conn *conn_new(enum conn_proto proto, size_t max_queue);
  * from the registry (see registry_sock_remove()). */
 void conn_free(struct conn *c);
 
-/* Queues a reference to `f`. Returns 0, SB_ECLOSED (connection closing: dropped) or SB_EFULL
- * (over max_queue: the queue is dropped, the connection closed with 1008, counted). */
+/* Queues a reference to `f`. Returns 0, SB_ECLOSED (connection closing, or closed by the client:
+ * dropped) or SB_EFULL (over max_queue: the queue is dropped, the connection closed with 1008,
+ * counted). */
 int conn_send(struct conn *c, struct frame *f);
 /* The oldest queued frame (borrowed), or NULL. */
 struct frame *conn_queue_peek(const struct conn *c);

@@ -280,10 +280,6 @@ static int send_frames(struct lws *wsi, const struct conn *c, unsigned char *p, 
  * failed. */
 static int write_queued(struct net *n, struct lws *wsi, struct conn *c)
 {
-    if (c->peer_closed) {
-        conn_queue_clear(c);
-        return 0;
-    }
     for (int sends = 0; c->q_len && sends < 4; sends++) {
         if (lws_partial_buffered(wsi))
             return 0; /* lws asked for POLLOUT itself and writes its bytes first */
@@ -634,8 +630,12 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
     case LWS_CALLBACK_WS_PEER_INITIATED_CLOSE:
         if (c && c->close_metric == 0xff)
             c->close_metric = MC_CLIENT;
-        if (c)
-            c->peer_closed = true; /* lws echoes the close; no data may follow it */
+        if (c) {
+            /* lws echoes the close and no data may follow it: what is queued is dropped, and
+             * conn_send() takes nothing more. */
+            c->peer_closed = true;
+            conn_queue_clear(c);
+        }
         /* RFC 6455: a close payload of one byte is invalid; answer 1002, not an echo. */
         if (len == 1) {
             lws_close_reason(wsi, LWS_CLOSE_STATUS_PROTOCOL_ERR,

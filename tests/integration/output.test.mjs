@@ -6,6 +6,7 @@ import path from "node:path";
 import { test } from "node:test";
 
 import { GATEWAYS, connected, metric, rawWs, sio, startServer, stopClean } from "./helpers.mjs";
+import { OP, closePayload, encodeFrame, rawSocket } from "./wire.mjs";
 
 const SCRIPTS = path.join(GATEWAYS, "output");
 
@@ -71,6 +72,30 @@ test("a client that stops reading gets all of 30 MB in order once it reads again
   const out = await metric(server, 'switchboard_messages_out_total{protocol="json"}');
   assert.equal(out, n + 1);
   ws.close();
+  await stopClean(t, server);
+});
+
+test("a client's close drops what was queued for it: only the close echo follows", async (t) => {
+  // The request and the close arrive in one TCP segment: the handler queues 60 frames (30 MB),
+  // then lws reads the close. RFC 6455: no data after the close echo; we send none at all.
+  const server = await startServer({
+    scripts: SCRIPTS,
+    args: ["--lua-time-limit", "0", "--max-queue", String(256 << 20)],
+  });
+  t.after(() => server.stop("SIGKILL"));
+  const r = await rawSocket(server.port, "/");
+  const request = Buffer.from(JSON.stringify({ event: "flood", data: { n: 60 } }));
+  r.sock.write(
+    Buffer.concat([encodeFrame(OP.TEXT, request), encodeFrame(OP.CLOSE, closePayload(1000, "bye"))]),
+  );
+  assert.deepEqual(await r.closed(), { code: 1000, reason: "bye" });
+  await r.ended();
+  assert.deepEqual(
+    r.frames.map((f) => f.opcode),
+    [OP.CLOSE],
+    "nothing but the close echo",
+  );
+  assert.equal(await metric(server, 'switchboard_messages_out_total{protocol="json"}'), 0);
   await stopClean(t, server);
 });
 
