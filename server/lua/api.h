@@ -15,6 +15,11 @@
  * rooms): the lists are read into arrays on the C stack. */
 #define SB_LUA_MAX_ROOMS 1024
 
+/* Why gateway code was stopped: it ran past its time budget, or it nested calls through C
+ * functions (coroutines, callbacks of string.gsub or table.sort, __tostring) deeper than the
+ * C stack allows. */
+enum lua_kill { KILL_NONE, KILL_TIME, KILL_STACK };
+
 struct lua_nsp {
     struct map events;        /* event name -> struct handler (borrowed from its gateway) */
     struct map server_events; /* server-side emits from other servers -> struct handler */
@@ -39,11 +44,17 @@ struct lua_host {
     int traceback_ref;          /* debug.traceback, kept before the sandbox hides `debug` */
 
     struct lua_limits limits;
-    uint64_t budget_ns;     /* limits.time_ms in ns */
-    uint64_t mem_limit;     /* limits.memory */
-    uint64_t mem_used;      /* bytes the Lua heap holds */
-    unsigned in_lua;        /* > 0 while gateway code runs: the memory cap applies */
-    uint64_t load_deadline; /* hrtime by which a loading file must be done, 0 = none */
+    uint64_t budget_ns;        /* limits.time_ms in ns */
+    uint64_t mem_limit;        /* limits.memory */
+    uint64_t mem_used;         /* bytes the Lua heap holds */
+    unsigned in_lua;           /* > 0 while gateway code runs: the memory cap applies */
+    uint64_t load_deadline;    /* hrtime by which a loading file must be done, 0 = none */
+    enum lua_kill load_killed; /* why the loading file is being stopped, KILL_NONE while fine */
+    /* The C stack: gateway code whose C calls nest below `cstack_soft` is stopped by the count
+     * hook; a C function of ours that calls back into Lua refuses below `cstack_hard`
+     * (luah_check_cstack). Addresses, set by luah_new from the stack size (run.c). */
+    uintptr_t cstack_soft, cstack_hard;
+    unsigned guard_depth; /* guarded standard calls nested now (sandbox.c) */
     struct lua_run *current_run;
     struct lua_run *suspended; /* runs waiting for an operation */
     size_t nsuspended;
@@ -106,8 +117,8 @@ struct lua_run {
     lua_run_done done;
     void *ud;
     uint64_t slice_start_ns, used_ns;
-    bool killed;    /* stopped by the time budget */
-    bool suspended; /* in lh->suspended, waiting for an operation */
+    enum lua_kill killed; /* stopped by a limit, and which */
+    bool suspended;       /* in lh->suspended, waiting for an operation */
     struct lua_run *prev, *next;
     char what[160]; /* for log lines: "gateway chat, event 'join'" */
 };
@@ -125,12 +136,37 @@ struct lua_run *luah_run_current(struct lua_host *lh);
 /* From a C function: suspends the current run until luah_run_resume(). Use as
  * `return luah_run_wait(L);` after registering the operation. Raises outside a run. */
 int luah_run_wait(lua_State *L);
-/* The state's count hook: time budgets of runs, deadline of loading files. */
+/* The state's count hook: time budgets of runs, deadline of loading files, depth of the C
+ * stack. */
 void luah_limit_hook(lua_State *L, lua_Debug *ar);
+/* Sets the C stack bounds of the host from the stack size, relative to the caller's frame
+ * (call it near the bottom of the program's stack: luah_new from main). */
+void luah_cstack_init(struct lua_host *lh);
+/* For C functions that run long without executing Lua instructions (pattern matching): raises
+ * the time-limit error, and stops the run, when the code running now is past its budget (or
+ * the file loading now past its deadline). Cheap enough to call every few thousand steps. */
+void luah_check_budget(lua_State *L);
+/* For C functions that call back into Lua (or into a callable a gateway chose): raises
+ * "stack overflow" when the C stack is nearly used up, so that recursion through C functions
+ * ends with an error instead of a crash. */
+void luah_check_cstack(lua_State *L);
+/* A gateway file finished loading: a limit it passed no longer applies. */
+void luah_load_limits_reset(struct lua_host *lh);
 /* The socket went away: waiting runs forget it. */
 void luah_runs_forget_sock(struct lua_host *lh, const struct sock *s);
 /* Drops every waiting run (shutdown). */
 void luah_runs_free(struct lua_host *lh);
+
+/* Pushes t[key] of the table at `idx` without metamethods. Values gateway code returns are
+ * read this way: the host reads them outside protected, time-limited code, where an __index
+ * that raises would end the process and one that loops would hang it. */
+static inline void luah_rawfield(lua_State *L, int idx, const char *key)
+{
+    if (idx < 0 && idx > LUA_REGISTRYINDEX)
+        idx = lua_gettop(L) + idx + 1;
+    lua_pushstring(L, key);
+    lua_rawget(L, idx);
+}
 
 /* The host that owns `L`. */
 struct lua_host *luah_from(lua_State *L);
@@ -147,8 +183,18 @@ char *luah_error_message(lua_State *L, json_t **data);
 
 /* Creates the state with the sb module and the sandbox (host.c). */
 lua_State *luah_state_new(struct lua_host *lh);
-/* Pushes a fresh environment table whose globals fall back to the sandbox. */
-void luah_push_env(lua_State *L);
+
+/* ---- sandbox.c: what gateway code sees ---- */
+
+/* Builds the sandbox from the globals of `L` (the sb module and require included), puts the
+ * depth checks around the standard functions that call back into Lua, and locks the string
+ * metatable. */
+void luah_sandbox_open(struct lua_host *lh, lua_State *L);
+/* Pushes a fresh environment for one gateway file or lib module: its own copies of the
+ * sandbox's globals and library tables (a trusted host: a table that falls back to _G). */
+void luah_push_env(struct lua_host *lh, lua_State *L);
+/* Pushes a fresh copy of the sb module, as an environment holds it. */
+void luah_push_sb_copy(lua_State *L);
 /* Installs the global `require` gateways use (gateway.c). */
 void luah_require_open(lua_State *L);
 

@@ -143,6 +143,7 @@ static const char prelude[] =
     "local sb, broadcast = ...\n"
     "local Op = {}\n"
     "Op.__index = Op\n"
+    "Op.__metatable = 'locked' -- one table for every gateway: no gateway may change it\n"
     "local function new(nsp, rooms, except)\n"
     "  return setmetatable({_nsp = nsp, _rooms = rooms or {}, _except = except or {}}, Op)\n"
     "end\n"

@@ -269,7 +269,10 @@ static int l_array(lua_State *L)
 
 void api_json_open(lua_State *L)
 {
+    /* Locked: it is one table for every gateway (lua_setmetatable from C ignores the lock). */
     luaL_newmetatable(L, ARRAY_MT);
+    lua_pushliteral(L, "locked");
+    lua_setfield(L, -2, "__metatable");
     lua_pop(L, 1);
 
     lua_createtable(L, 0, 2);

@@ -117,6 +117,8 @@ void api_log_open(lua_State *L)
     luaL_newmetatable(L, EXCEPTION_MT);
     lua_pushcfunction(L, exception_tostring);
     lua_setfield(L, -2, "__tostring");
+    lua_pushliteral(L, "locked");
+    lua_setfield(L, -2, "__metatable");
     lua_pop(L, 1);
 
     static const luaL_Reg log_fns[] = {

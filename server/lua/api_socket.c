@@ -465,5 +465,7 @@ void api_socket_open(lua_State *L)
     lua_pushcfunction(L, t_emit);
     lua_setfield(L, -2, "emit");
     lua_setfield(L, -2, "__index");
+    lua_pushliteral(L, "locked");
+    lua_setfield(L, -2, "__metatable");
     lua_pop(L, 1);
 }

@@ -172,6 +172,8 @@ void api_timer_open(lua_State *L)
     lua_pushcfunction(L, l_active);
     lua_setfield(L, -2, "active");
     lua_setfield(L, -2, "__index");
+    lua_pushliteral(L, "locked");
+    lua_setfield(L, -2, "__metatable");
     lua_pop(L, 1);
     lua_pushcfunction(L, l_after);
     lua_setfield(L, -2, "after");

@@ -92,7 +92,7 @@ static int run_file(struct lua_host *lh, lua_State *L, const char *path, const c
         lua_pop(L, 1);
         return SB_ELUA;
     }
-    luah_push_env(L);
+    luah_push_env(lh, L);
     lua_setfenv(L, -2);
     int base = lua_gettop(L) - 1;
     char desc[1100];
@@ -130,7 +130,19 @@ static int l_require(lua_State *L)
 {
     const char *name = luaL_checkstring(L, 1);
     if (strcmp(name, "switchboard") == 0 || strcmp(name, "sb") == 0) {
-        lua_getglobal(L, "sb");
+        /* The caller's own sb (its environment's copy); a fresh copy when it dropped it, so
+         * that the pristine module never reaches gateway code. */
+        lua_Debug ar;
+        if (lua_getstack(L, 1, &ar) && lua_getinfo(L, "f", &ar) && lua_isfunction(L, -1)) {
+            lua_getfenv(L, -1);
+            if (lua_istable(L, -1)) {
+                lua_pushliteral(L, "sb");
+                lua_rawget(L, -2);
+                if (lua_istable(L, -1))
+                    return 1;
+            }
+        }
+        luah_push_sb_copy(L);
         return 1;
     }
     for (const char *p = name; *p; p++)
@@ -245,7 +257,7 @@ static struct lua_nsp *nsp_get(struct lua_host *lh, const char *name, bool creat
 static int read_handlers(struct lua_host *lh, lua_State *L, int t, const char *field,
                          struct map *map, struct gateway *gw)
 {
-    lua_getfield(L, t, field);
+    luah_rawfield(L, t, field);
     if (lua_isnil(L, -1)) {
         lua_pop(L, 1);
         return 0;
@@ -321,7 +333,7 @@ static int read_table(struct lua_host *lh, struct gateway *gw)
     }
 
     int rc = SB_ELUA;
-    lua_getfield(L, t, "namespace");
+    luah_rawfield(L, t, "namespace");
     if (lua_isnil(L, -1)) {
         gw->nsp = strdup("/");
     } else if (lua_type(L, -1) != LUA_TSTRING || lua_tostring(L, -1)[0] != '/') {
@@ -335,7 +347,7 @@ static int read_table(struct lua_host *lh, struct gateway *gw)
 
     /* The gateway's interceptors: the global ones (--interceptor) and its own, by priority. */
     struct plugins *ps = lh->plugins;
-    lua_getfield(L, t, "interceptors");
+    luah_rawfield(L, t, "interceptors");
     if (!lua_isnil(L, -1) && !lua_istable(L, -1)) {
         LOG_ERROR("lua", "gateway %s: interceptors must be a list of plugin names", path);
         snprintf(lh->last_error, sizeof(lh->last_error), "interceptors must be a list");
@@ -374,7 +386,7 @@ static int read_table(struct lua_host *lh, struct gateway *gw)
 
     static const char *const hooks[] = {"on_connect", "on_disconnect"};
     for (int i = 0; i < 2; i++) {
-        lua_getfield(L, t, hooks[i]);
+        luah_rawfield(L, t, hooks[i]);
         if (!lua_isnil(L, -1) && !lua_isfunction(L, -1)) {
             LOG_ERROR("lua", "gateway %s: %s must be a function", path, hooks[i]);
             snprintf(lh->last_error, sizeof(lh->last_error), "%s must be a function", hooks[i]);
@@ -616,6 +628,7 @@ int luah_new(struct lua_host **out, uv_loop_t *loop, const char *scripts_dir, st
     lh->limits = *limits;
     lh->budget_ns = (uint64_t)limits->time_ms * 1000000;
     lh->mem_limit = limits->memory;
+    luah_cstack_init(lh);
     lh->scripts_dir = strdup(scripts_dir);
     map_init(&lh->nsps);
     map_init(&lh->status);

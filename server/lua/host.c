@@ -50,14 +50,16 @@ int luah_pcall(struct lua_host *lh, lua_State *L, int nargs, const char *what)
     lua_pushcfunction(L, traceback);
     lua_insert(L, base);
     /* Loading code (no run) gets a deadline, checked by the state's hook (run.c). */
-    bool guard = !lh->current_run && lh->budget_ns && !lh->load_deadline;
-    if (guard)
+    bool outer = !lh->current_run && !lh->in_lua;
+    if (outer && lh->budget_ns)
         lh->load_deadline = uv_hrtime() + lh->budget_ns * 10;
     lh->in_lua++;
     int rc = lua_pcall(L, nargs, LUA_MULTRET, base);
     lh->in_lua--;
-    if (guard)
+    if (outer) {
         lh->load_deadline = 0;
+        luah_load_limits_reset(lh);
+    }
     lua_remove(L, base);
     if (rc == 0)
         return 0;
@@ -112,7 +114,7 @@ static bool is_reply(lua_State *L, int idx)
 {
     if (!lua_istable(L, idx))
         return false;
-    lua_getfield(L, idx, "event");
+    luah_rawfield(L, idx, "event");
     bool yes = lua_type(L, -1) == LUA_TSTRING;
     lua_pop(L, 1);
     return yes;
@@ -125,11 +127,11 @@ static int take_reply(lua_State *L, int idx, struct lua_result *out, char *err, 
         snprintf(err, errlen, "a list of replies holds a value that is not {event=, data=}");
         return -1;
     }
-    lua_getfield(L, idx, "event");
+    luah_rawfield(L, idx, "event");
     char *event = strdup(lua_tostring(L, -1));
     lua_pop(L, 1);
     json_t *args;
-    lua_getfield(L, idx, "args");
+    luah_rawfield(L, idx, "args");
     if (lua_istable(L, -1)) {
         int top = lua_gettop(L);
         int n = (int)lua_objlen(L, top);
@@ -139,7 +141,7 @@ static int take_reply(lua_State *L, int idx, struct lua_result *out, char *err, 
         args = json_array_from_lua(L, top + 1, top + n, err, errlen);
         lua_settop(L, top);
     } else {
-        lua_getfield(L, idx, "data");
+        luah_rawfield(L, idx, "data");
         args = lua_isnil(L, -1) ? json_array()
                                 : json_array_from_lua(L, lua_gettop(L), lua_gettop(L), err, errlen);
         lua_pop(L, 1);
@@ -340,58 +342,7 @@ size_t luah_gateway_count(const struct lua_host *lh)
     return lh->ngws;
 }
 
-/* ---- the state and its sandbox ---- */
-
-/* Globals a gateway sees. Left out on purpose: io, os.exit/execute/getenv/remove, load,
- * loadstring, loadfile, dofile, debug, package, jit, ffi, getfenv/setfenv, collectgarbage. */
-static const char *const safe_globals[] = {
-    "assert",    "error",        "ipairs",       "next",     "pairs",  "pcall",    "select",
-    "tonumber",  "tostring",     "type",         "unpack",   "xpcall", "rawequal", "rawget",
-    "rawset",    "setmetatable", "getmetatable", "_VERSION", "string", "table",    "math",
-    "coroutine", "bit",          "redis",        NULL,
-};
-
-static void build_sandbox(struct lua_host *lh, lua_State *L)
-{
-    if (lh->limits.trusted) {
-        /* Trusted gateways see the real globals (io, os, debug, load, …); bytecode stays
-         * refused by the loader. */
-        lua_pushvalue(L, LUA_GLOBALSINDEX);
-        lua_setfield(L, LUA_REGISTRYINDEX, "sb.sandbox");
-        return;
-    }
-    lua_newtable(L); /* the sandbox */
-    for (const char *const *g = safe_globals; *g; g++) {
-        lua_getglobal(L, *g);
-        lua_setfield(L, -2, *g);
-    }
-    /* os: the clock only. */
-    lua_createtable(L, 0, 4);
-    static const char *const os_ok[] = {"time", "clock", "date", "difftime", NULL};
-    lua_getglobal(L, "os");
-    for (const char *const *f = os_ok; *f; f++) {
-        lua_getfield(L, -1, *f);
-        lua_setfield(L, -3, *f);
-    }
-    lua_pop(L, 1);
-    lua_setfield(L, -2, "os");
-    lua_getglobal(L, "sb");
-    lua_getfield(L, -1, "print");
-    lua_setfield(L, -3, "print");
-    lua_setfield(L, -2, "sb");
-    lua_getglobal(L, "require");
-    lua_setfield(L, -2, "require");
-    lua_setfield(L, LUA_REGISTRYINDEX, "sb.sandbox");
-}
-
-void luah_push_env(lua_State *L)
-{
-    lua_newtable(L);
-    lua_createtable(L, 0, 1);
-    lua_getfield(L, LUA_REGISTRYINDEX, "sb.sandbox");
-    lua_setfield(L, -2, "__index");
-    lua_setmetatable(L, -2);
-}
+/* ---- the state ---- */
 
 /*
  * The Lua heap's allocator: the memory cap applies while gateway code runs, so a handler that
@@ -463,6 +414,6 @@ lua_State *luah_state_new(struct lua_host *lh)
     lua_setglobal(L, "redis");
     lua_setglobal(L, "sb");
     luah_require_open(L);
-    build_sandbox(lh, L);
+    luah_sandbox_open(lh, L);
     return L;
 }

@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 
 #include "../log/log.h"
 
@@ -23,35 +24,143 @@ struct lua_run *luah_run_current(struct lua_host *lh)
     return lh->current_run;
 }
 
+/* ---- limits: the time budget and the C stack ---- */
+
+/*
+ * The C stack. LuaJIT runs a Lua function called from Lua without growing the C stack, but a
+ * coroutine resumed from Lua, a callback of string.gsub or table.sort, or a metamethod called
+ * from a C function each add C frames: `local function f() coroutine.wrap(f)() end` or
+ * `local function f(s) return (string.gsub(s, ".", f)) end` recurse until the process dies
+ * with SIGSEGV, and LuaJIT has no C-call counter of its own to stop them (Lua 5.1 has
+ * LUAI_MAXCCALLS). Two bounds stop them with an error instead:
+ *
+ *  - every C function of ours that calls back into Lua, and the wrappers the sandbox puts
+ *    around the standard functions that do (coroutine.resume and wrap, table.sort, tostring,
+ *    the pattern functions), checks the depth first (luah_check_cstack: `cstack_hard`);
+ *  - the count hook, which fires every 1000 instructions, stops a run that went below
+ *    `cstack_soft` by some other path. Between two hooks a recursion through gsub goes ~1.4 MB
+ *    deeper (8 KiB of buffer a level), so the soft bound sits 2 MiB above the hard one.
+ */
+#define CSTACK_DEFAULT  ((size_t)8 << 20)   /* assumed when the limit is unlimited or unknown */
+#define CSTACK_RESERVE  ((size_t)512 << 10) /* left for what runs below the hard bound */
+#define CSTACK_HOOK_GAP ((size_t)2 << 20)   /* how far above it the hook already stops runs */
+
+void luah_cstack_init(struct lua_host *lh)
+{
+    char here;
+    size_t size = CSTACK_DEFAULT;
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_STACK, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
+        rl.rlim_cur < CSTACK_DEFAULT)
+        size = (size_t)rl.rlim_cur;
+    /* The caller is near the bottom of the stack, but not at it: keep 1/8 for what is above. */
+    size_t usable = size - size / 8;
+    size_t hard = usable > 2 * CSTACK_RESERVE ? usable - CSTACK_RESERVE : usable / 2;
+    size_t soft = hard > 2 * CSTACK_HOOK_GAP ? hard - CSTACK_HOOK_GAP : hard / 2;
+    /* The stack grows down on every platform LuaJIT runs on here (x86-64, arm64). */
+    lh->cstack_hard = (uintptr_t)&here - hard;
+    lh->cstack_soft = (uintptr_t)&here - soft;
+}
+
+/* True when the frame of the caller is below `bound`. */
+static bool cstack_below(uintptr_t bound)
+{
+    char here;
+    return (uintptr_t)&here < bound;
+}
+
+void luah_check_cstack(lua_State *L)
+{
+    struct lua_host *lh = luah_from(L);
+    if (cstack_below(lh->cstack_hard))
+        luaL_error(L, "stack overflow (calls through C functions nested too deep: coroutines, "
+                      "callbacks or metamethods)");
+}
+
+/* Which limit the code running now has passed, if any. */
+static enum lua_kill limit_passed(struct lua_host *lh, bool deep)
+{
+    struct lua_run *r = lh->current_run;
+    if (!r)
+        return lh->load_killed                                        ? lh->load_killed
+               : deep                                                 ? KILL_STACK
+               : lh->load_deadline && uv_hrtime() > lh->load_deadline ? KILL_TIME
+                                                                      : KILL_NONE;
+    if (r->killed)
+        return r->killed;
+    if (deep)
+        return KILL_STACK;
+    if (lh->budget_ns && r->used_ns + (uv_hrtime() - r->slice_start_ns) > lh->budget_ns)
+        return KILL_TIME;
+    return KILL_NONE;
+}
+
+static const char *kill_message(struct lua_host *lh, enum lua_kill why, char *buf, size_t len)
+{
+    if (why == KILL_STACK)
+        return "stack overflow (calls through C functions nested too deep: coroutines, "
+               "callbacks or metamethods)";
+    if (lh->current_run)
+        return "handler time limit exceeded";
+    snprintf(buf, len, "loading took more than %u ms (10 times the handler time limit)",
+             lh->limits.time_ms * 10);
+    return buf;
+}
+
+/*
+ * Marks the code running now as stopped for `why`. From then on the hook runs at every
+ * instruction, so that control cannot stay away from the run's coroutine (or from the end of
+ * the loading file) for long: pcall cannot catch what follows.
+ */
+static void mark_killed(struct lua_host *lh, lua_State *L, enum lua_kill why)
+{
+    enum lua_kill *k = lh->current_run ? &lh->current_run->killed : &lh->load_killed;
+    if (!*k) {
+        *k = why;
+        lua_sethook(L, luah_limit_hook, LUA_MASKCOUNT, 1);
+    }
+}
+
 /*
  * The one count hook of the state (LuaJIT's hooks are global, not per coroutine: it is set
- * once, in luah_state_new). Inside a run past its budget it yields the run's coroutine, which
+ * once, in luah_state_new). Inside a run past a limit it yields the run's coroutine, which
  * pcall cannot catch; a coroutine the run created itself is yielded back to the run, whose own
- * coroutine is then stopped at its
- * next instruction. While a gateway file loads (no run) past its deadline it raises an error.
+ * coroutine is then stopped at its next instruction (where yielding is impossible, inside a
+ * callback of a C function, LuaJIT raises an error instead, and the next instruction tries
+ * again). While a gateway file loads (no run) past a limit it raises an error.
  */
 void luah_limit_hook(lua_State *L, lua_Debug *ar)
 {
+    (void)ar;
     struct lua_host *lh = luah_from(L);
-    struct lua_run *r = lh->current_run;
-    if (!r) {
-        if (lh->load_deadline && uv_hrtime() > lh->load_deadline)
-            luaL_error(L, "loading took more than %u ms (10 times the handler time limit)",
-                       lh->limits.time_ms * 10);
+    enum lua_kill why = limit_passed(lh, cstack_below(lh->cstack_soft));
+    if (!why)
         return;
-    }
-    if (!lh->budget_ns)
-        return;
-    uint64_t used = r->used_ns + (uv_hrtime() - r->slice_start_ns);
-    if (used <= lh->budget_ns && !r->killed)
-        return;
-    /* From now on the hook runs at every instruction, so that control cannot stay away from
-     * the run's coroutine for long; a coroutine the run created is yielded back to it. */
-    if (!r->killed) {
-        r->killed = true;
-        lua_sethook(L, luah_limit_hook, LUA_MASKCOUNT, 1);
+    mark_killed(lh, L, why);
+    if (!lh->current_run) {
+        char buf[96];
+        luaL_error(L, "%s", kill_message(lh, why, buf, sizeof(buf)));
     }
     lua_yield(L, 0);
+}
+
+void luah_check_budget(lua_State *L)
+{
+    struct lua_host *lh = luah_from(L);
+    enum lua_kill why = limit_passed(lh, false);
+    if (!why)
+        return;
+    mark_killed(lh, L, why);
+    char buf[96];
+    luaL_error(L, "%s", kill_message(lh, why, buf, sizeof(buf)));
+}
+
+void luah_load_limits_reset(struct lua_host *lh)
+{
+    if (lh->load_killed) {
+        lh->load_killed = KILL_NONE;
+        lua_sethook(lh->L, luah_limit_hook, LUA_MASKCOUNT, 1000);
+    }
 }
 
 struct lua_run *luah_run_new(struct lua_host *lh, struct gateway *gw, struct sock *s,
@@ -160,11 +269,19 @@ static void step(struct lua_run *r, int nargs)
     if (r->killed) {
         lua_sethook(lh->L, luah_limit_hook, LUA_MASKCOUNT, 1000);
         metrics.lua_errors++;
-        metrics.lua_timeouts++;
-        LOG_ERROR("lua", "%s stopped: it ran for more than %llu ms (the handler time limit)",
-                  r->what, (unsigned long long)(lh->budget_ns / 1000000));
+        if (r->killed == KILL_TIME) {
+            metrics.lua_timeouts++;
+            LOG_ERROR("lua", "%s stopped: it ran for more than %llu ms (the handler time limit)",
+                      r->what, (unsigned long long)(lh->budget_ns / 1000000));
+        } else {
+            LOG_ERROR("lua",
+                      "%s stopped: stack overflow (calls through C functions nested too deep: "
+                      "coroutines, callbacks or metamethods)",
+                      r->what);
+        }
         lua_settop(r->co, 0);
-        lua_pushstring(r->co, "handler time limit exceeded");
+        lua_pushstring(r->co,
+                       r->killed == KILL_TIME ? "handler time limit exceeded" : "stack overflow");
         status = LUA_ERRRUN;
     } else if (status != 0) {
         log_error(r, status);
