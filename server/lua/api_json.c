@@ -11,6 +11,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "../proto/proto.h"
+
 #define MAX_DEPTH 100
 #define ARRAY_MT  "sb.array"
 
@@ -245,7 +247,7 @@ static int l_decode(lua_State *L)
     size_t len;
     const char *s = luaL_checklstring(L, 1, &len);
     json_error_t e;
-    json_t *v = json_loadb(s, len, JSON_DECODE_ANY | JSON_ALLOW_NUL, &e);
+    json_t *v = proto_json_load(s, len, JSON_DECODE_ANY | JSON_ALLOW_NUL, &e);
     if (!v) {
         lua_pushnil(L);
         lua_pushfstring(L, "invalid JSON at position %d: %s", e.position, e.text);

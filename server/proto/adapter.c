@@ -824,7 +824,7 @@ json_t *adapter_request_decode(const char *buf, size_t len)
     /* The adapter sends most requests as JSON.stringify() text; a msgpack map never starts with
      * '{' (0x7b is the fixint 123). */
     if (buf[0] == '{')
-        return json_loadb(buf, len, PROTO_JSON_FLAGS, NULL);
+        return proto_json_load(buf, len, PROTO_JSON_FLAGS, NULL);
     json_t *v;
     return parse(buf, len, &v) == 0 ? v : NULL;
 }

@@ -213,6 +213,10 @@ int wsjson_encode(struct sbuf *out, const char *event, const json_t *data);
  * order, UTF-8 as is. Returns 0, SB_EINVAL (NULL, or a value jansson cannot encode) or
  * SB_ENOMEM; nothing is appended after a failure. */
 int proto_json_append(struct sbuf *out, const json_t *value);
+/* json_loadb() as every decoder here uses it: an integer outside the 64-bit range is read as a
+ * double (as Node's JSON.parse reads every number) instead of refused. Returns a new
+ * reference, or NULL with `err` (may be NULL) set. */
+json_t *proto_json_load(const char *buf, size_t len, size_t flags, json_error_t *err);
 
 /* True when s[0..len) is valid UTF-8 (RFC 3629: no overlong forms, surrogates or code points
  * above U+10FFFF), the same test jansson applies to every string it decodes. */

@@ -134,7 +134,7 @@ int sio_decode(const char *buf, size_t len, struct sio_packet *out)
     json_t *data = NULL;
     if (i < len) {
         json_error_t err;
-        data = json_loadb(buf + i, len - i, PROTO_JSON_FLAGS, &err);
+        data = proto_json_load(buf + i, len - i, PROTO_JSON_FLAGS, &err);
         if (!data)
             return SB_EJSON;
     }

@@ -10,7 +10,7 @@ int wsjson_decode(const char *buf, size_t len, struct wsjson_msg *out)
 {
     memset(out, 0, sizeof(*out));
     json_error_t err;
-    json_t *root = json_loadb(buf, len, PROTO_JSON_FLAGS, &err);
+    json_t *root = proto_json_load(buf, len, PROTO_JSON_FLAGS, &err);
     if (!root)
         return SB_EJSON;
     const json_t *event = json_object_get(root, "event");

@@ -103,6 +103,26 @@ describe("invalid Socket.IO / Engine.IO packets close with 1002", () => {
     assert.equal(ws.closeInfo, null);
     ws.close();
   });
+
+  // Valid JSON that jansson refuses by default: an integer outside the 64-bit range is a
+  // number, as JSON.parse reads it (socket.io-client 4 sends 1e19 as 10000000000000000000).
+  test("an integer outside the 64-bit range is a number, not invalid JSON", async () => {
+    const before = await metric(server, INVALID);
+    assert.equal(await witness.timeout(5000).emitWithAck("echo", 1e19), 1e19);
+    assert.deepEqual(await witness.timeout(5000).emitWithAck("echo", [-1e20, 1, 2.5]), [-1e20, 1, 2.5]);
+    const ws = await session();
+    ws.send('420["echo",{"n":10000000000000000000,"k":9223372036854775807}]');
+    const reply = await ws.next();
+    assert.match(reply, /^430\[/);
+    assert.deepEqual(JSON.parse(reply.slice(3)), [{ n: 1e19, k: 9223372036854775807 }]);
+    ws.close();
+    const plain = rawWs(server.wsUrl + "/");
+    await plain.opened();
+    plain.send('{"event":"echo","data":10000000000000000000}');
+    assert.equal(JSON.parse(await plain.next()), 1e19);
+    plain.close();
+    assert.equal(await metric(server, INVALID), before);
+  });
 });
 
 describe("binary frames", () => {

@@ -303,6 +303,36 @@ static void test_bad_json(void **state)
     assert_int_equal(status("0chat,{}"), SB_EJSON);
 }
 
+/* Integers outside the 64-bit range are numbers, as in JSON.parse: socket.emit("m", 1e19) from
+ * socket.io-client sends 10000000000000000000. Every other number keeps its form, also in a
+ * string that looks like a big number. */
+static void test_big_integers(void **state)
+{
+    struct decoded d;
+    assert_int_equal(decode("2[\"m\",10000000000000000000]", &d), 0);
+    assert_true(json_is_real(json_array_get(d.p.data, 1)));
+    assert_true(json_real_value(json_array_get(d.p.data, 1)) == 1e19);
+    sio_packet_clear(&d.p);
+    assert_int_equal(decode("2[\"m\",-99999999999999999999,{\"a\":[1,2.5,9223372036854775807,"
+                            "-9223372036854775808,1.0,1e3]}]",
+                            &d),
+                     0);
+    assert_true(json_real_value(json_array_get(d.p.data, 1)) == -1e20);
+    assert_json(json_object_get(json_array_get(d.p.data, 2), "a"),
+                "[1,2.5,9223372036854775807,-9223372036854775808,1.0,1000.0]");
+    sio_packet_clear(&d.p);
+    assert_int_equal(decode("2[\"99999999999999999999\",\"\\\"1\",99999999999999999999]", &d), 0);
+    assert_json(d.p.data, "[\"99999999999999999999\",\"\\\"1\",1e20]");
+    sio_packet_clear(&d.p);
+    /* Without an overflow nothing changes: 1.0 stays a real. */
+    assert_int_equal(decode("2[\"m\",1.0,9223372036854775807]", &d), 0);
+    assert_json(d.p.data, "[\"m\",1.0,9223372036854775807]");
+    sio_packet_clear(&d.p);
+    /* A real that overflows a double is still refused. */
+    assert_int_equal(status("2[\"m\",1e400]"), SB_EJSON);
+    assert_int_equal(status("2[\"m\",100000000000000000000"), SB_EJSON);
+}
+
 static void test_ack_ids(void **state)
 {
     struct decoded d;
@@ -560,6 +590,7 @@ int main(void)
         cmocka_unit_test(test_ack_and_connect_error),
         cmocka_unit_test(test_unknown_types),
         cmocka_unit_test(test_bad_json),
+        cmocka_unit_test(test_big_integers),
         cmocka_unit_test(test_ack_ids),
         cmocka_unit_test(test_namespaces),
         cmocka_unit_test(test_decode_respects_len),

@@ -58,6 +58,12 @@ static void test_decode(void **state)
     assert_memory_equal(m.event, "caf\xc3\xa9", 5);
     assert_string_equal(json_string_value(json_object_get(m.data, "a")), "b");
     wsjson_msg_clear(&m);
+
+    /* An integer outside the 64-bit range is a number (a double), as in JSON.parse. */
+    assert_int_equal(decode("{\"event\":\"x\",\"data\":[10000000000000000000,7]}", &m), 0);
+    assert_true(json_real_value(json_array_get(m.data, 0)) == 1e19);
+    assert_int_equal(json_integer_value(json_array_get(m.data, 1)), 7);
+    wsjson_msg_clear(&m);
 }
 
 static void test_decode_data_absent_or_null(void **state)
