@@ -315,6 +315,16 @@ static int read_table(struct lua_host *lh, struct gateway *gw)
         return SB_ELUA;
     }
 
+    /* Its fields are read raw, outside protected code: a table whose fields come from a
+     * metatable would be read differently from how it looks, so refuse it. */
+    if (lua_getmetatable(L, t)) {
+        LOG_ERROR("lua", "gateway %s must return a plain table, not one with a metatable", path);
+        snprintf(lh->last_error, sizeof(lh->last_error),
+                 "must return a plain table, not one with a metatable");
+        lua_settop(L, t - 1);
+        return SB_ELUA;
+    }
+
     /* Typos in field names would silently disable a gateway: name them. */
     static const char *const known[] = {"namespace", "interceptors",  "on_connect", "on_disconnect",
                                         "events",    "server_events", NULL};

@@ -1,7 +1,9 @@
 // The limits of gateway code (tests/integration/gateways/gateway_limits/): the time limit
 // (--lua-time-limit) stops tight loops, even inside pcall, while other clients keep getting
 // answers; the memory cap (--lua-memory-limit) stops a memory hog; a gateway file that never
-// finishes loading is refused; the sandbox hides io/os/debug/load unless --lua-trusted.
+// finishes loading is refused; the sandbox hides io/os/debug/load unless --lua-trusted; and
+// no handler a careless or hostile author writes takes the server down or breaks another
+// gateway (hostile/: recursion through C, results read through __index, vandalised tables).
 import assert from "node:assert/strict";
 import fs from "node:fs";
 import os from "node:os";
@@ -53,8 +55,8 @@ async function logMatch(server, from, re, msg) {
 const ack = (s, event, ...args) => s.timeout(5000 * SLOW).emitWithAck(event, ...args);
 
 const open = [];
-async function client(server, opts = {}) {
-  const s = sio(server, opts);
+async function client(server, opts = {}, nsp = "/") {
+  const s = sio(server, opts, nsp);
   open.push(s);
   return connected(s);
 }
@@ -241,6 +243,127 @@ describe("the time limit also applies inside coroutines a handler creates", () =
     await logMatch(server, from, /gateway limits, event 'spin_coroutine' stopped/);
     closeAll();
     await stopClean(null, server);
+  });
+});
+
+// Handlers that used to crash or hang the whole process (SIGSEGV through C stack exhaustion,
+// SIGABRT from an __index read outside protected code, a hang in __index or __tostring), in
+// gateway bad.lua (namespace /bad) while good.lua serves "/".
+describe("no handler takes the server down: recursion through C, hostile results", () => {
+  let server;
+  before(async () => {
+    server = await startServer({
+      scripts: path.join(FIXTURES, "hostile"),
+      args: ["--lua-time-limit", String(LIMIT)],
+    });
+  });
+  after(async (t) => {
+    closeAll();
+    await stopClean(t, server);
+  });
+
+  const healthy = async () => {
+    const r = await fetch(`${server.url}/healthz`, { signal: AbortSignal.timeout(2000 * SLOW) });
+    assert.equal(r.status, 200);
+  };
+
+  for (const [event, what] of [
+    ["co_recursion", "local function f() coroutine.wrap(f)() end"],
+    ["gsub_recursion", 'local function f(s) return (string.gsub(s, ".", f)) end'],
+    ["log_recursion", "sb.log.error(t) where t's __tostring is sb.log.error"],
+    ["tostring_loop", "tostring(t) where t's __tostring is tostring"],
+  ]) {
+    test(`${what}: 'stack overflow' for its client, the server goes on`, async () => {
+      const bad = await client(server, {}, "/bad");
+      const good = await client(server);
+      const from = server.log().length;
+      const badDone = exceptionAfter(bad, event, 5000 * SLOW);
+      const [latencies, [payload, elapsed]] = await Promise.all([pingWhile(good, badDone), badDone]);
+      assert.deepEqual(payload, INTERNAL);
+      assert.ok(elapsed <= BOUND, `answered after ${elapsed} ms (bound ${BOUND})`);
+      assert.ok(Math.max(0, ...latencies) <= BOUND, `another client waited ${Math.max(...latencies)} ms`);
+      await logMatch(server, from, new RegExp(`gateway bad, event '${event}' (failed|stopped): .*stack overflow`));
+      await healthy();
+      assert.equal(await ack(bad, "after_vandal").then(() => true), true, "the bad client is still served");
+      closeAll();
+    });
+  }
+
+  test("a result whose __index raises or loops: read raw, answered at once", async () => {
+    const bad = await client(server, {}, "/bad");
+    for (const event of ["index_error", "index_loop"]) {
+      const t0 = Date.now();
+      assert.deepEqual(await ack(bad, event), {}, event);
+      assert.ok(Date.now() - t0 <= BOUND, `${event} took ${Date.now() - t0} ms`);
+    }
+    const reply = once(bad, "r", 5000 * SLOW);
+    bad.emit("reply_index_error");
+    assert.deepEqual((await reply)[0], {});
+    await healthy();
+    closeAll();
+  });
+
+  test("a gateway that vandalises the library tables breaks only itself", async () => {
+    const good = await client(server);
+    const bad = await client(server, {}, "/bad");
+    const want = await ack(good, "stdlib");
+    assert.deepEqual(want, {
+      sorted: "1,2,3", upper: "ABC", upper2: "DEF", format: "7-x", floor: 2, co: "yielded",
+      time: "number", emit: "function", json: "[1]", redis_call: "function",
+    });
+    // What it could reach of what is shared is locked.
+    assert.deepEqual(await ack(bad, "vandal"), {
+      string_mt: "locked", set_string_index: false, op_mt: "locked", array_mt: "locked",
+      require_sb_emit: "nil",
+    });
+    // Its own copies are changed; the string methods are not.
+    assert.deepEqual(await ack(bad, "after_vandal"), { sort: "function", upper: "X", emit: "nil" });
+    assert.deepEqual(await ack(good, "stdlib"), want, "the other gateway lost part of its library");
+    closeAll();
+  });
+});
+
+describe("a gateway file whose table has a metatable", () => {
+  for (const file of ["index_error", "index_loop"]) {
+    test(`${file}.lua at start: refused with a message, no crash and no hang`, async () => {
+      const dir = fs.mkdtempSync(path.join(os.tmpdir(), "sb-gw-meta-"));
+      try {
+        fs.copyFileSync(path.join(FIXTURES, "load_meta", `${file}.lua`), path.join(dir, `${file}.lua`));
+        const r = await runBinary(
+          ["--listen", `127.0.0.1:${await freePort()}`, "--scripts", dir, "--lua-time-limit", "50"],
+          { ms: 20000 * SLOW },
+        );
+        assert.equal(r.signal, null, `killed (hung or crashed)\n${r.stderr}`);
+        assert.notEqual(r.code, 0, r.stderr);
+        assert.match(r.stderr, new RegExp(`${file}\\.lua must return a plain table, not one with a metatable`));
+      } finally {
+        fs.rmSync(dir, { recursive: true, force: true });
+      }
+    });
+  }
+
+  test("on hot reload: refused, the previous version keeps serving", async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "sb-gw-meta-"));
+    fs.copyFileSync(path.join(FIXTURES, "load_spin/ok.lua"), path.join(dir, "ok.lua"));
+    const server = await startServer({ scripts: dir, args: ["--lua-time-limit", "50"] });
+    try {
+      const s = await client(server);
+      assert.equal(await ack(s, "ping"), "pong");
+      for (const [i, file] of ["index_error", "index_loop"].entries()) {
+        fs.copyFileSync(path.join(FIXTURES, "load_meta", `${file}.lua`), path.join(dir, "ok.lua"));
+        const end = Date.now() + 5000 * SLOW;
+        const name = 'switchboard_gateway_loads_total{gateway="ok",result="error"}';
+        while ((await metric(server, name)) !== i + 1 && Date.now() < end) await sleep(20);
+        assert.equal(await metric(server, name), i + 1, server.log());
+        assert.equal(await ack(s, "ping"), "pong", `after ${file}`);
+      }
+      assert.match(server.log(), /ok\.lua must return a plain table, not one with a metatable/);
+      closeAll();
+      await stopClean(null, server);
+    } finally {
+      if (server.proc.exitCode === null) await server.stop("SIGKILL");
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 
