@@ -8,16 +8,25 @@
 --   members  {room = "lobby"}              -> ack {room, members} (who is online)
 --
 -- With --redis, presence and history live in Redis, so every instance of the cluster sees the
--- same; without it they live in this process (and last until it stops).
+-- same (a room's history expires a day after its last message); without it they live in this
+-- process, and a room's presence and history go when its last member leaves.
+--
+-- Bounds, so that clients cannot grow the gateways' memory without end: a socket is in at most
+-- MAX_JOINED rooms, this process keeps at most MAX_ROOMS rooms (without Redis), a room keeps
+-- its last HISTORY messages of at most MAX_TEXT bytes each.
 
 local MAX_ROOM = 64
 local MAX_TEXT = 2000
 local HISTORY = 50
+local MAX_JOINED = 100
+local MAX_ROOMS = 1000
+local HISTORY_TTL = 86400
 
 -- ---- storage: Redis when the server has it, this process otherwise ----
 
 local have_redis -- decided on first use: is the server started with --redis?
 local local_history, local_online = {}, {}
+local local_rooms = 0 -- rooms in local_online
 
 -- With --redis every instance must use Redis, or their rooms would drift apart: a Redis error
 -- (not connected yet, a timeout) then fails the event rather than falling back to this process.
@@ -36,10 +45,23 @@ local function presence_add(room, name, delta)
     if n <= 0 then redis.call("HDEL", "chat:online:" .. room, name) end
     return
   end
-  local online = local_online[room] or {}
-  local_online[room] = online
+  local online = local_online[room]
+  if not online then
+    if delta <= 0 then return end
+    if local_rooms >= MAX_ROOMS then
+      sb.throw("too many chat rooms on this server (" .. MAX_ROOMS .. ")")
+    end
+    online = {}
+    local_online[room] = online
+    local_rooms = local_rooms + 1
+  end
   online[name] = (online[name] or 0) + delta
   if online[name] <= 0 then online[name] = nil end
+  -- The last member left: nothing of the room stays behind.
+  if next(online) == nil then
+    local_online[room], local_history[room] = nil, nil
+    local_rooms = local_rooms - 1
+  end
 end
 
 local function online(room)
@@ -58,6 +80,7 @@ local function history_add(room, entry)
     local key = "chat:history:" .. room
     redis.call("RPUSH", key, sb.json.encode(entry))
     redis.call("LTRIM", key, -HISTORY, -1)
+    redis.call("EXPIRE", key, HISTORY_TTL)
     return
   end
   local h = local_history[room] or {}
@@ -123,10 +146,15 @@ return {
       if socket.data.rooms[room] then
         return { room = room, members = online(room) }
       end
+      local joined = 0
+      for _ in pairs(socket.data.rooms) do joined = joined + 1 end
+      if joined >= MAX_JOINED then
+        sb.throw("you are in " .. MAX_JOINED .. " rooms already: leave one first")
+      end
       local name = name_of(socket)
+      presence_add(room, name, 1)
       socket:join(channel(room))
       socket.data.rooms[room] = true
-      presence_add(room, name, 1)
       socket:emit("history", { room = room, messages = history(room) })
       socket:to(channel(room)):emit("joined", { room = room, user = name })
       announce(room)

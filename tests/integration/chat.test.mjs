@@ -172,3 +172,56 @@ test("a bad room -> exception, and the socket keeps working", async () => {
   assert.deepEqual(await ack(s, "join", { room: long }), { room: long, members: ["alice"] });
   closeAll();
 });
+
+test("a room's presence and history go when its last member leaves", async () => {
+  const room = roomName();
+  const a = await alice();
+  await ack(a, "join", { room });
+  assert.equal(await ack(a, "message", { room, text: "before" }), true);
+  assert.equal(await ack(a, "leave", { room }), true);
+  const history = once(a, "history");
+  await ack(a, "join", { room });
+  assert.deepEqual((await history)[0], { room, messages: [] });
+  closeAll();
+});
+
+test("a socket is in at most 100 chat rooms", async () => {
+  const s = await alice();
+  const rooms = Array.from({ length: 100 }, () => roomName());
+  await Promise.all(rooms.map((room) => ack(s, "join", { room })));
+  assert.deepEqual(await exceptionOf(s, "join", { room: roomName() }), {
+    status: "error",
+    message: "you are in 100 rooms already: leave one first",
+  });
+  // Joining one it is in already is fine, and after a leave there is room again.
+  assert.deepEqual((await ack(s, "join", { room: rooms[0] })).room, rooms[0]);
+  await ack(s, "leave", { room: rooms[0] });
+  const next = roomName();
+  assert.deepEqual(await ack(s, "join", { room: next }), { room: next, members: ["alice"] });
+  closeAll();
+});
+
+// Without Redis the rooms live in the gateway's heap: a client joining unique names must not
+// grow it. 30,000 names kept ~190 bytes each (5.7 MB), past a 4 MiB cap.
+test("30,000 unique rooms joined and left under a 4 MiB Lua cap: every join succeeds", async () => {
+  const small = await startServer({ plugins: DEMO_PLUGINS, args: ["--lua-memory-limit", "4"] });
+  const s = await connected(sio(small));
+  try {
+    let failed = 0;
+    s.on("exception", () => failed++);
+    for (let base = 0; base < 30000; base += 50) {
+      await Promise.all(
+        // 50 at a time: a socket may be in 100 rooms.
+        Array.from({ length: 50 }, async (_, i) => {
+          const room = `unique-${base + i}`;
+          await s.timeout(20000).emitWithAck("join", { room });
+          await s.timeout(20000).emitWithAck("leave", { room });
+        }),
+      );
+      assert.equal(failed, 0, `exceptions after ${base + 50} rooms\n${small.log().slice(-2000)}`);
+    }
+  } finally {
+    s.close();
+    await stopClean(null, small);
+  }
+});
