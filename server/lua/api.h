@@ -47,6 +47,9 @@ struct lua_host {
     uint64_t budget_ns;        /* limits.time_ms in ns */
     uint64_t mem_limit;        /* limits.memory */
     uint64_t mem_used;         /* bytes the Lua heap holds */
+    bool mem_refused;          /* an allocation was refused at the cap since the last run ended */
+    uint64_t live_after_gc;    /* mem_used after the last full collection */
+    int gc_band;               /* the collector's pace, from how full the heap is (run.c) */
     unsigned in_lua;           /* > 0 while gateway code runs: the memory cap applies */
     uint64_t load_deadline;    /* hrtime by which a loading file must be done, 0 = none */
     enum lua_kill load_killed; /* why the loading file is being stopped, KILL_NONE while fine */
@@ -150,6 +153,9 @@ void luah_check_budget(lua_State *L);
  * "stack overflow" when the C stack is nearly used up, so that recursion through C functions
  * ends with an error instead of a crash. */
 void luah_check_cstack(lua_State *L);
+/* Paces the collector by how full the heap is under the memory cap, and collects once after a
+ * refused allocation when that can help (called at the end of every run). */
+void luah_gc_pace(struct lua_host *lh);
 /* A gateway file finished loading: a limit it passed no longer applies. */
 void luah_load_limits_reset(struct lua_host *lh);
 /* The socket went away: waiting runs forget it. */

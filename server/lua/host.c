@@ -363,8 +363,11 @@ static void *lua_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
     size_t old = ptr ? osize : 0;
     if (lh->mem_limit && nsize > old) {
         uint64_t limit = lh->mem_limit + (lh->in_lua ? 0 : MEM_HEADROOM);
-        if (lh->mem_used + (nsize - old) > limit)
+        if (lh->mem_used + (nsize - old) > limit) {
+            lh->mem_refused = true;
+            metrics.lua_mem_refused++;
             return NULL;
+        }
     }
     void *p = realloc(ptr, nsize);
     if (p)

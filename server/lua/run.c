@@ -72,9 +72,11 @@ static bool cstack_below(uintptr_t bound)
 void luah_check_cstack(lua_State *L)
 {
     struct lua_host *lh = luah_from(L);
-    if (cstack_below(lh->cstack_hard))
+    if (cstack_below(lh->cstack_hard)) {
+        metrics.lua_stack_overflows++;
         luaL_error(L, "stack overflow (calls through C functions nested too deep: coroutines, "
                       "callbacks or metamethods)");
+    }
 }
 
 /* Which limit the code running now has passed, if any. */
@@ -274,6 +276,7 @@ static void step(struct lua_run *r, int nargs)
             LOG_ERROR("lua", "%s stopped: it ran for more than %llu ms (the handler time limit)",
                       r->what, (unsigned long long)(lh->budget_ns / 1000000));
         } else {
+            metrics.lua_stack_overflows++;
             LOG_ERROR("lua",
                       "%s stopped: stack overflow (calls through C functions nested too deep: "
                       "coroutines, callbacks or metamethods)",
@@ -290,11 +293,59 @@ static void step(struct lua_run *r, int nargs)
     if (r->done)
         r->done(r, status, nres);
     run_free(r);
-    /* What a run that hit the memory cap allocated (even when it caught the error itself) is
-     * garbage now: near the cap, give it back at once, so the next handler does not find the
-     * heap full and pay for someone else's allocations. */
-    if (status == LUA_ERRMEM || (lh->mem_limit && lh->mem_used > lh->mem_limit / 4 * 3))
-        lua_gc(lh->L, LUA_GCCOLLECT, 0);
+    luah_gc_pace(lh);
+}
+
+/*
+ * The collector under a memory cap. LuaJIT starts a cycle when the heap reaches twice what the
+ * last one left alive, and never collects when an allocation fails: with live data over half
+ * the cap, garbage alone would reach the cap and every allocation fail. So, from half the cap,
+ * with L live of a cap C, a cycle starts halfway from L to the cap (pause 100 (C + L) / 2L),
+ * and must be done (marking L, sweeping the heap) before the other half is allocated: stepmul
+ * 100 + 400 L / (C - L). The cost is spread over the allocations instead of stopping the loop
+ * (bench/lua-heap.mjs measures it).
+ *
+ * An allocation past the cap is refused: the code that made it gets "not enough memory". If the
+ * heap then holds much more than the last full collection left alive, that was garbage the
+ * collector had not reached yet: one full collection gives it back, so the next handler finds
+ * room. When the heap is full of live data, nothing is collected again and again: handlers
+ * that allocate fail, the others run on.
+ */
+void luah_gc_pace(struct lua_host *lh)
+{
+    if (!lh->mem_limit)
+        return;
+    lua_State *L = lh->L;
+    if (lh->mem_refused) {
+        lh->mem_refused = false;
+        if (lh->mem_used > lh->live_after_gc + lh->mem_limit / 8) {
+            lua_gc(L, LUA_GCCOLLECT, 0);
+            metrics.lua_full_gcs++;
+            lh->live_after_gc = lh->mem_used;
+        }
+    }
+    /* 0 under half the cap, then 1..7 by sixteenths of the cap. */
+    uint64_t half = lh->mem_limit / 2, sixteenth = lh->mem_limit / 16 + 1;
+    int band = lh->mem_used <= half ? 0 : (int)((lh->mem_used - half) / sixteenth) + 1;
+    if (band > 7)
+        band = 7;
+    if (band == lh->gc_band)
+        return;
+    int was = lh->gc_band;
+    lh->gc_band = band;
+    if (!band) {
+        lua_gc(L, LUA_GCSETPAUSE, 200); /* LuaJIT's defaults */
+        lua_gc(L, LUA_GCSETSTEPMUL, 200);
+        return;
+    }
+    /* The band's upper edge as the live size (the heap holds garbage too): L/C = (8+b)/16. */
+    int live = 8 + band, rest = 16 - live;
+    lua_gc(L, LUA_GCSETPAUSE, 100 * (16 + live) / (2 * live));
+    lua_gc(L, LUA_GCSETSTEPMUL, 100 + 400 * live / rest);
+    /* The cycle LuaJIT plans now may start past the cap (its threshold was set with the old
+     * pause): one step starts it, the allocations drive it from there. */
+    if (band > was)
+        lua_gc(L, LUA_GCSTEP, 0);
 }
 
 void luah_run_go(struct lua_run *r, int nargs, lua_run_done done, void *ud)

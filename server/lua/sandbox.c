@@ -46,9 +46,11 @@ static const char *const safe_globals[] = {
 static int guarded_call(lua_State *L)
 {
     struct lua_host *lh = lua_touserdata(L, lua_upvalueindex(2));
-    if (lh->guard_depth >= GUARD_MAX_DEPTH)
+    if (lh->guard_depth >= GUARD_MAX_DEPTH) {
+        metrics.lua_stack_overflows++;
         return luaL_error(L, "stack overflow (calls through C functions nested too deep: "
                              "coroutines, callbacks or metamethods)");
+    }
     luah_check_cstack(L);
     lua_pushvalue(L, lua_upvalueindex(1));
     lua_insert(L, 1);

@@ -78,6 +78,13 @@ int metrics_render(struct sbuf *out)
            m->lua_errors);
     scalar(out, "switchboard_lua_timeouts_total", "counter",
            "Gateway code stopped by the handler time limit.", m->lua_timeouts);
+    scalar(out, "switchboard_lua_stack_overflows_total", "counter",
+           "Gateway code stopped for nesting calls through C functions too deep.",
+           m->lua_stack_overflows);
+    scalar(out, "switchboard_lua_memory_refused_total", "counter",
+           "Lua allocations refused at the memory cap (--lua-memory-limit).", m->lua_mem_refused);
+    scalar(out, "switchboard_lua_full_collections_total", "counter",
+           "Full collections of the Lua heap after an allocation was refused.", m->lua_full_gcs);
     scalar(out, "switchboard_queue_drops_total", "counter",
            "Frames dropped because a socket's outbound queue was full.", m->queue_drops);
     scalar(out, "switchboard_bus_published_total", "counter", "Broadcasts handed to the bus.",

@@ -60,13 +60,16 @@ struct metrics {
     uint64_t invalid_packets[MP__COUNT];
     uint64_t refusals[MR__COUNT];
     uint64_t closes[MC__COUNT];
-    uint64_t exceptions;    /* `exception` events sent to clients */
-    uint64_t lua_errors;    /* errors raised by gateway code */
-    uint64_t lua_timeouts;  /* runs stopped by the time budget */
-    uint64_t queue_drops;   /* frames dropped because a socket's outbound queue was full */
-    uint64_t bus_published; /* broadcasts handed to the bus */
-    uint64_t bus_received;  /* broadcasts received from other instances */
-    uint64_t bus_dropped;   /* broadcasts the bus could not deliver to other instances */
+    uint64_t exceptions;          /* `exception` events sent to clients */
+    uint64_t lua_errors;          /* errors raised by gateway code */
+    uint64_t lua_timeouts;        /* runs stopped by the time budget */
+    uint64_t lua_stack_overflows; /* gateway code stopped for nesting C calls too deep */
+    uint64_t lua_mem_refused;     /* Lua allocations refused at the memory cap */
+    uint64_t lua_full_gcs;        /* full collections after a refused allocation */
+    uint64_t queue_drops;         /* frames dropped because a socket's outbound queue was full */
+    uint64_t bus_published;       /* broadcasts handed to the bus */
+    uint64_t bus_received;        /* broadcasts received from other instances */
+    uint64_t bus_dropped;         /* broadcasts the bus could not deliver to other instances */
     uint64_t http_requests;
     uint64_t api_emits;  /* POST /api/emit requests accepted */
     uint64_t api_errors; /* POST /api/emit requests refused (400, 401, 405, 411, 413, 415, 500) */
