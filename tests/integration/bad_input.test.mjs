@@ -99,6 +99,12 @@ describe("invalid Socket.IO / Engine.IO packets close with 1002", () => {
     assert.equal(await ws.next(), '430["zero"]');
     ws.send('4299999["echo",1]');
     assert.equal(await ws.next(), '4399999[1]');
+    // A number as the event name is the event of that name, as socket.io-parser reads it.
+    ws.send("42[1]");
+    assert.equal(
+      await ws.next(),
+      '42["exception",{"status":"error","message":"no handler for event \'1\'"}]',
+    );
     await sleep(100);
     assert.equal(ws.closeInfo, null);
     ws.close();
