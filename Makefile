@@ -2,19 +2,21 @@
 #   make run    install, build, start the server with the example gateways and the demo page
 #   make test   install, build, run every test, then again under ASan+UBSan
 #   make install [PREFIX=/usr/local] [DESTDIR=/staging]   the server, its plugins and the plugin SDK
+#   make build-matrix   gcc and clang at -O0, -O2 and -O3, warnings as errors (tools/build-matrix.sh)
 #   make bench  install the benchmark tools too (gnuplot, perf, valgrind, strace), build, and run
 #               bench/compare --full (~9 minutes; writes bench/results/)
 
 BUILD      ?= build
 ASAN_BUILD ?= build-asan
+RELEASE_BUILD ?= build-release
 FUZZ_BUILD ?= build-fuzz
 LISTEN     ?= 127.0.0.1:3000
 JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
 CMAKE_ARGS ?=
 PREFIX     ?= /usr/local
 
-.PHONY: all deps build build-asan build-fuzz run test test-unit test-integration test-asan \
-        test-fuzz format clean install bench
+.PHONY: all deps build build-asan build-release build-matrix build-fuzz run test test-unit \
+        test-integration test-asan test-fuzz format clean install bench
 
 all: build
 
@@ -28,6 +30,14 @@ build: deps
 build-asan: deps
 	@cmake -S . -B $(ASAN_BUILD) -DCMAKE_BUILD_TYPE=Debug -DSB_SANITIZE=ON $(CMAKE_ARGS) >/dev/null
 	@cmake --build $(ASAN_BUILD) -j $(JOBS)
+
+# The Release type (-O3), as a distribution builds it: its own warnings (gcc's at -O3 differ).
+build-release: deps
+	@cmake -S . -B $(RELEASE_BUILD) -DCMAKE_BUILD_TYPE=Release $(CMAKE_ARGS) >/dev/null
+	@cmake --build $(RELEASE_BUILD) -j $(JOBS)
+
+build-matrix: deps
+	@tools/build-matrix.sh
 
 bench:
 	@tools/install-deps.sh --bench
@@ -50,7 +60,7 @@ install: deps
 	@cmake --build $(BUILD) -j $(JOBS) --target runtime
 	cmake --install $(BUILD)
 
-test: build build-asan
+test: build build-asan build-release
 	@echo "== unit tests and fuzz corpus replays"
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
 	@echo "== integration tests"
@@ -84,4 +94,4 @@ format:
 	clang-format -i $$(git ls-files '*.c' '*.h')
 
 clean:
-	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD)
+	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD) $(RELEASE_BUILD) build-matrix
