@@ -52,9 +52,30 @@ typedef void (*bus_ack_cb)(void *ud, json_t *responses, int err);
 
 enum bus_sockets_op { BUS_SOCKETS_JOIN, BUS_SOCKETS_LEAVE, BUS_SOCKETS_DISCONNECT };
 
-/* The answer to a Redis command (bus_command): `reply` is a hiredis redisReply (borrowed,
- * valid during the call), or NULL with err SB_ETIMEOUT / SB_EIO (connection lost). */
-typedef void (*bus_command_cb)(void *ud, const void *reply, int err);
+/* A Redis reply in the bus's own terms (the engine converts what its client library hands
+ * it), so that the code asking (the gateways' redis.call) does not know which library speaks
+ * RESP. Everything in it is borrowed, valid during the callback only. */
+enum bus_value_type {
+    BUS_VALUE_NIL,
+    BUS_VALUE_INTEGER,
+    BUS_VALUE_STRING, /* a bulk string */
+    BUS_VALUE_STATUS, /* a simple string: "OK" */
+    BUS_VALUE_ERROR,  /* an error reply: "ERR unknown command" */
+    BUS_VALUE_ARRAY,
+};
+
+struct bus_value {
+    enum bus_value_type type;
+    long long integer; /* BUS_VALUE_INTEGER */
+    const char *str;   /* STRING, STATUS, ERROR: `len` bytes, may hold NULs */
+    size_t len;
+    const struct bus_value *elements; /* BUS_VALUE_ARRAY */
+    size_t nelements;
+};
+
+/* The answer to a Redis command (bus_command): `reply` (borrowed, valid during the call), or
+ * NULL with err SB_ETIMEOUT, SB_EIO (connection lost) or SB_ENOMEM. */
+typedef void (*bus_command_cb)(void *ud, const struct bus_value *reply, int err);
 
 /* A server-side emit from another server, for the gateways. `reply` is non-NULL when the
  * sender waits for an answer: pass it to bus_reply() exactly once. */

@@ -36,6 +36,50 @@ static void timer_closed_cb(uv_handle_t *h)
     maybe_free(c);
 }
 
+/* The nodes of a reply tree, itself included. */
+static size_t count_nodes(const redisReply *r)
+{
+    size_t n = 1;
+    if (r->type == REDIS_REPLY_ARRAY)
+        for (size_t i = 0; i < r->elements; i++)
+            n += count_nodes(r->element[i]);
+    return n;
+}
+
+/* Fills `out` from `r`, taking the nodes of its elements from `*next`; strings stay borrowed
+ * from `r`. */
+static void convert(const redisReply *r, struct bus_value *out, struct bus_value **next)
+{
+    memset(out, 0, sizeof(*out));
+    switch (r->type) {
+    case REDIS_REPLY_INTEGER:
+        out->type = BUS_VALUE_INTEGER;
+        out->integer = r->integer;
+        return;
+    case REDIS_REPLY_STRING:
+    case REDIS_REPLY_STATUS:
+    case REDIS_REPLY_ERROR:
+        out->type = r->type == REDIS_REPLY_STRING   ? BUS_VALUE_STRING
+                    : r->type == REDIS_REPLY_STATUS ? BUS_VALUE_STATUS
+                                                    : BUS_VALUE_ERROR;
+        out->str = r->str;
+        out->len = r->len;
+        return;
+    case REDIS_REPLY_ARRAY: {
+        out->type = BUS_VALUE_ARRAY;
+        struct bus_value *items = *next;
+        *next += r->elements;
+        out->elements = items;
+        out->nelements = r->elements;
+        for (size_t i = 0; i < r->elements; i++)
+            convert(r->element[i], &items[i], next);
+        return;
+    }
+    default:
+        out->type = BUS_VALUE_NIL;
+    }
+}
+
 static void answer(struct command *c, const redisReply *reply, int err)
 {
     if (c->answered)
@@ -43,7 +87,20 @@ static void answer(struct command *c, const redisReply *reply, int err)
     c->answered = true;
     uv_timer_stop(&c->timer);
     uv_close((uv_handle_t *)&c->timer, timer_closed_cb);
-    c->cb(c->ud, reply, err);
+    if (!reply) {
+        c->cb(c->ud, NULL, err);
+        return;
+    }
+    /* One allocation for the whole tree. */
+    struct bus_value *nodes = malloc(count_nodes(reply) * sizeof(*nodes));
+    if (!nodes) {
+        c->cb(c->ud, NULL, SB_ENOMEM);
+        return;
+    }
+    struct bus_value *next = nodes + 1;
+    convert(reply, nodes, &next);
+    c->cb(c->ud, nodes, 0);
+    free(nodes);
 }
 
 static void reply_cb(redisAsyncContext *ac, void *r, void *privdata)

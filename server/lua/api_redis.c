@@ -17,8 +17,6 @@
 #include <string.h>
 #include <strings.h>
 
-#include <hiredis/hiredis.h>
-
 #include "../log/log.h"
 
 #define MAX_ARGS 1024
@@ -52,25 +50,26 @@ static bool is_refused(lua_State *L, int argc)
     return false;
 }
 
-static void push_reply(lua_State *L, const redisReply *r, bool top)
+static void push_reply(lua_State *L, const struct bus_value *r, bool top)
 {
     switch (r->type) {
-    case REDIS_REPLY_INTEGER:
+    case BUS_VALUE_INTEGER:
         lua_pushnumber(L, (lua_Number)r->integer);
         return;
-    case REDIS_REPLY_STRING:
-    case REDIS_REPLY_STATUS:
+    case BUS_VALUE_STRING:
+    case BUS_VALUE_STATUS:
         lua_pushlstring(L, r->str, r->len);
         return;
-    case REDIS_REPLY_ARRAY:
+    case BUS_VALUE_ARRAY:
         luaL_checkstack(L, 4, "redis reply");
-        lua_createtable(L, (int)r->elements, 0);
-        for (size_t i = 0; i < r->elements; i++) {
-            push_reply(L, r->element[i], false);
+        lua_createtable(L, (int)r->nelements, 0);
+        for (size_t i = 0; i < r->nelements; i++) {
+            push_reply(L, &r->elements[i], false);
             lua_rawseti(L, -2, (int)i + 1);
         }
         return;
-    case REDIS_REPLY_NIL:
+    case BUS_VALUE_NIL:
+    case BUS_VALUE_ERROR: /* inside an array (a top-level error is a failure: reply_cb) */
     default:
         if (top)
             lua_pushnil(L);
@@ -80,27 +79,25 @@ static void push_reply(lua_State *L, const redisReply *r, bool top)
     }
 }
 
-static void reply_cb(void *ud, const void *reply, int err)
+static void reply_cb(void *ud, const struct bus_value *rep, int err)
 {
     struct pending *p = ud;
     struct lua_run *r = p->run;
-    const redisReply *rep = reply;
     lua_State *co = r->co;
-    bool protected_call = p->protected_call;
     free(p);
     /* The outcome goes to the suspended l_call as values: ok flag, value or message. */
     if (err) {
         lua_pushboolean(co, 0);
-        lua_pushstring(co,
-                       err == SB_ETIMEOUT ? "redis command timed out" : "redis connection lost");
-    } else if (rep->type == REDIS_REPLY_ERROR) {
+        lua_pushstring(co, err == SB_ETIMEOUT ? "redis command timed out"
+                           : err == SB_ENOMEM ? "out of memory reading the redis reply"
+                                              : "redis connection lost");
+    } else if (rep->type == BUS_VALUE_ERROR) {
         lua_pushboolean(co, 0);
         lua_pushlstring(co, rep->str, rep->len);
     } else {
         lua_pushboolean(co, 1);
         push_reply(co, rep, true);
     }
-    (void)protected_call;
     luah_run_resume(r, 2);
 }
 
