@@ -30,7 +30,7 @@
 static struct chan *chan_get(struct redis_engine *e, const char *name, enum chan_kind kind,
                              const char *nsp, bool create)
 {
-    struct chan *c = map_get(&e->chans, name);
+    struct chan *c = sb_map_get(&e->chans, name);
     if (c || !create)
         return c;
     size_t len = strlen(name);
@@ -40,7 +40,7 @@ static struct chan *chan_get(struct redis_engine *e, const char *name, enum chan
     memcpy(c->name, name, len + 1);
     c->kind = kind;
     c->nsp = nsp;
-    if (map_put(&e->chans, c->name, c)) {
+    if (sb_map_put(&e->chans, c->name, c)) {
         free(c);
         return NULL;
     }
@@ -116,7 +116,7 @@ static void flush_cb(uv_timer_t *t)
     for (size_t i = 0; i < e->ndirty; i++) {
         struct chan *c = e->dirty[i];
         if (!c->want && !c->have && !c->dirty && c->kind == CHAN_ROOM) {
-            map_del(&e->chans, c->name);
+            sb_map_del(&e->chans, c->name);
             free(c);
         }
     }
@@ -227,7 +227,7 @@ void redis_message_cb(redisAsyncContext *ac, void *r, void *privdata)
     }
     if (strcmp(kind->str, "message") != 0 || reply->element[2]->type != REDIS_REPLY_STRING)
         return;
-    struct chan *c = map_getn(&e->chans, channel->str, channel->len);
+    struct chan *c = sb_map_getn(&e->chans, channel->str, channel->len);
     if (!c)
         return;
     const redisReply *payload = reply->element[2];
@@ -253,7 +253,7 @@ static void subscribe_all(struct redis_engine *e)
     size_t n = 0;
     const char *k;
     void *v;
-    for (uint32_t it = 0; map_next(&e->chans, &it, &k, &v);) {
+    for (uint32_t it = 0; sb_map_next(&e->chans, &it, &k, &v);) {
         struct chan *c = v;
         c->have = c->want;
         if (!c->want || c->kind == CHAN_WATCH)
@@ -282,7 +282,7 @@ static void sub_down(struct redis_link *l)
     e->subscribed = false;
     const char *k;
     void *v;
-    for (uint32_t it = 0; map_next(&e->chans, &it, &k, &v);)
+    for (uint32_t it = 0; sb_map_next(&e->chans, &it, &k, &v);)
         ((struct chan *)v)->have = false;
     update_ready(e);
 }
@@ -483,9 +483,9 @@ static void engine_close(struct bus *b)
     redis_requests_close(e);
     const char *k;
     void *v;
-    for (uint32_t it = 0; map_next(&e->chans, &it, &k, &v);)
+    for (uint32_t it = 0; sb_map_next(&e->chans, &it, &k, &v);)
         free(v);
-    map_free(&e->chans);
+    sb_map_free(&e->chans);
     free(e->dirty);
     while (e->backlog.head) {
         struct backlog_msg *m = e->backlog.head;
@@ -533,11 +533,11 @@ int bus_init_redis(struct bus *b, struct registry *reg, uv_loop_t *loop, const c
     id_generate(id);
     memcpy(e->uid, id, sizeof(e->uid) - 1);
     snprintf(e->watch_channel, sizeof(e->watch_channel), "switchboard-watchdog#%s#", e->uid);
-    map_init(&e->chans);
+    sb_map_init(&e->chans);
     struct chan *w = chan_get(e, e->watch_channel, CHAN_WATCH, NULL, true);
     if (w)
         w->want = true;
-    map_init(&e->pending);
+    sb_map_init(&e->pending);
     uv_timer_init(loop, &e->flush_timer);
     e->flush_timer.data = e;
     uv_timer_init(loop, &e->watchdog);

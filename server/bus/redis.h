@@ -113,7 +113,7 @@ struct redis_engine {
     char watch_channel[64];
     struct redis_link pub, sub, cmd; /* cmd: gateways' redis.call(), connected on first use */
     bool cmd_started;
-    struct map chans; /* name -> struct chan (owned) */
+    struct sb_map chans; /* name -> struct chan (owned) */
     struct chan **dirty;
     size_t ndirty, dirty_cap;
     uv_timer_t flush_timer; /* flushes subscription changes after the current iteration */
@@ -126,7 +126,7 @@ struct redis_engine {
         size_t count, bytes;
         bool warned;
     } backlog;
-    struct map pending; /* requestId -> struct pending_request (redis_requests.c) */
+    struct sb_map pending; /* requestId -> struct pending_request (redis_requests.c) */
     uint64_t next_request;
 };
 

@@ -100,10 +100,10 @@ static json_t *local_rooms(struct redis_engine *e, const char *nsp_name)
     struct nsp *nsp = registry_nsp(e->bus->reg, nsp_name, false);
     const char *k;
     if (nsp) {
-        for (uint32_t it = 0; map_next(&nsp->rooms, &it, &k, NULL);)
+        for (uint32_t it = 0; sb_map_next(&nsp->rooms, &it, &k, NULL);)
             json_array_append_new(rooms, json_string(k));
         /* Every socket is in the room of its id, as in socket.io. */
-        for (uint32_t it = 0; map_next(&nsp->socks, &it, &k, NULL);)
+        for (uint32_t it = 0; sb_map_next(&nsp->socks, &it, &k, NULL);)
             json_array_append_new(rooms, json_string(k));
     }
     return rooms;
@@ -285,7 +285,7 @@ static void finish(struct pending_request *p, int err)
     if (p->done)
         return;
     p->done = true;
-    map_del(&p->e->pending, p->id);
+    sb_map_del(&p->e->pending, p->id);
     uv_timer_stop(&p->timer);
     if (p->fetch_cb)
         p->fetch_cb(p->ud, p->acc, err);
@@ -354,7 +354,7 @@ static struct pending_request *ask(struct redis_engine *e, const char *nsp, int 
     p->request = request;
     uv_timer_init(e->loop, &p->timer);
     p->timer.data = p;
-    map_put(&e->pending, p->id, p);
+    sb_map_put(&e->pending, p->id, p);
     uv_timer_start(&p->timer, timeout_cb, timeout_ms ? timeout_ms : 5000, 0);
     redisAsyncCommand(e->pub.ac, numsub_cb, p, "PUBSUB NUMSUB %s", channel);
     return p;
@@ -444,7 +444,7 @@ void redis_response_received(struct redis_engine *e, const struct chan *c, const
 {
     json_t *res = len <= REQUEST_MAX ? adapter_request_decode(data, len) : NULL;
     const char *id = json_string_value(json_object_get(res, "requestId"));
-    struct pending_request *p = id ? map_get(&e->pending, id) : NULL;
+    struct pending_request *p = id ? sb_map_get(&e->pending, id) : NULL;
     if (!p || p->expected <= 0) {
         json_decref(res);
         return;
@@ -468,9 +468,9 @@ void redis_response_received(struct redis_engine *e, const struct chan *c, const
 void redis_requests_close(struct redis_engine *e)
 {
     void *v;
-    for (uint32_t it = 0; map_next(&e->pending, &it, NULL, &v);) {
+    for (uint32_t it = 0; sb_map_next(&e->pending, &it, NULL, &v);) {
         finish(v, SB_ECLOSED);
         it = 0; /* finish() removed the entry: start over */
     }
-    map_free(&e->pending);
+    sb_map_free(&e->pending);
 }

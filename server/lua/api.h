@@ -21,9 +21,9 @@
 enum lua_kill { KILL_NONE, KILL_TIME, KILL_STACK };
 
 struct lua_nsp {
-    struct map events;        /* event name -> struct handler (borrowed from its gateway) */
-    struct map server_events; /* server-side emits from other servers -> struct handler */
-    struct gateway **gws;     /* owned array of borrowed gateways */
+    struct sb_map events;        /* event name -> struct handler (borrowed from its gateway) */
+    struct sb_map server_events; /* server-side emits from other servers -> struct handler */
+    struct gateway **gws;        /* owned array of borrowed gateways */
     size_t ngws;
     char name[];
 };
@@ -37,7 +37,7 @@ struct lua_host {
     char *scripts_dir;       /* owned */
     struct gateway **gws;    /* owned */
     size_t ngws;
-    struct map nsps; /* name -> struct lua_nsp (owned) */
+    struct sb_map nsps; /* name -> struct lua_nsp (owned) */
     /* The namespace of the gateway whose code is running: broadcasts without sb.of() go there. */
     const char *current_nsp;
     struct gateway *current_gw; /* the gateway whose code is running, for log lines */
@@ -66,11 +66,11 @@ struct lua_host {
     char last_error[512];       /* why the last gateway load failed, for /metrics and logs */
 
     /* Hot reload (reload.c). */
-    struct map status; /* gateway file -> struct reload_status (owned) */
+    struct sb_map status; /* gateway file -> struct reload_status (owned) */
     uv_fs_event_t watch_dir, watch_lib;
     bool watching_dir, watching_lib;
     uv_timer_t reload_timer; /* debounces bursts of file events */
-    struct map changed;      /* file names changed since the last reload (owned keys) */
+    struct sb_map changed;   /* file names changed since the last reload (owned keys) */
     bool reload_all_pending;
     struct lua_timer *orphan_timers;
     void *redis; /* api_redis.c's state */

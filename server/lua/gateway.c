@@ -185,16 +185,16 @@ void luah_require_open(lua_State *L)
 
 /* ---- a gateway's life ---- */
 
-static void free_handlers(lua_State *L, struct map *m)
+static void free_handlers(lua_State *L, struct sb_map *m)
 {
     void *v;
-    for (uint32_t it = 0; map_next(m, &it, NULL, &v);) {
+    for (uint32_t it = 0; sb_map_next(m, &it, NULL, &v);) {
         struct handler *h = v;
         if (L)
             luaL_unref(L, LUA_REGISTRYINDEX, h->ref);
         free(h);
     }
-    map_free(m);
+    sb_map_free(m);
 }
 
 static void gateway_free(struct lua_host *lh, struct gateway *gw)
@@ -233,7 +233,7 @@ void gateway_unref(struct lua_host *lh, struct gateway *gw)
 
 static struct lua_nsp *nsp_get(struct lua_host *lh, const char *name, bool create)
 {
-    struct lua_nsp *n = map_get(&lh->nsps, name);
+    struct lua_nsp *n = sb_map_get(&lh->nsps, name);
     if (n || !create)
         return n;
     size_t len = strlen(name);
@@ -241,9 +241,9 @@ static struct lua_nsp *nsp_get(struct lua_host *lh, const char *name, bool creat
     if (!n)
         return NULL;
     memcpy(n->name, name, len + 1);
-    map_init(&n->events);
-    map_init(&n->server_events);
-    if (map_put(&lh->nsps, n->name, n)) {
+    sb_map_init(&n->events);
+    sb_map_init(&n->server_events);
+    if (sb_map_put(&lh->nsps, n->name, n)) {
         free(n);
         return NULL;
     }
@@ -255,7 +255,7 @@ static struct lua_nsp *nsp_get(struct lua_host *lh, const char *name, bool creat
 /* Reads the table `field` of the gateway table at `t` into `map`: names to functions. Returns 0
  * or SB_ELUA after logging why. */
 static int read_handlers(struct lua_host *lh, lua_State *L, int t, const char *field,
-                         struct map *map, struct gateway *gw)
+                         struct sb_map *map, struct gateway *gw)
 {
     luah_rawfield(L, t, field);
     if (lua_isnil(L, -1)) {
@@ -289,7 +289,7 @@ static int read_handlers(struct lua_host *lh, lua_State *L, int t, const char *f
         h->gw = gw;
         memcpy(h->event, event, elen + 1);
         h->ref = luaL_ref(L, LUA_REGISTRYINDEX);
-        if (map_put(map, h->event, h)) {
+        if (sb_map_put(map, h->event, h)) {
             luaL_unref(L, LUA_REGISTRYINDEX, h->ref);
             free(h);
             lua_pop(L, 2);
@@ -428,8 +428,8 @@ static int gateway_build(struct lua_host *lh, const char *path, struct gateway *
         return SB_ENOMEM;
     gw->ref = gw->on_connect = gw->on_disconnect = LUA_NOREF;
     gw->refs = 1;
-    map_init(&gw->events);
-    map_init(&gw->server_events);
+    sb_map_init(&gw->events);
+    sb_map_init(&gw->server_events);
     gw->file = strdup(path);
     const char *base = strrchr(path, '/');
     base = base ? base + 1 : path;
@@ -452,22 +452,22 @@ static int gateway_build(struct lua_host *lh, const char *path, struct gateway *
 static void nsp_remove_handlers(struct lua_nsp *n, struct gateway *gw)
 {
     const char *k;
-    for (uint32_t it = 0; map_next(&gw->events, &it, &k, NULL);)
-        if (map_get(&n->events, k) && ((struct handler *)map_get(&n->events, k))->gw == gw)
-            map_del(&n->events, k);
-    for (uint32_t it = 0; map_next(&gw->server_events, &it, &k, NULL);)
-        if (map_get(&n->server_events, k) &&
-            ((struct handler *)map_get(&n->server_events, k))->gw == gw)
-            map_del(&n->server_events, k);
+    for (uint32_t it = 0; sb_map_next(&gw->events, &it, &k, NULL);)
+        if (sb_map_get(&n->events, k) && ((struct handler *)sb_map_get(&n->events, k))->gw == gw)
+            sb_map_del(&n->events, k);
+    for (uint32_t it = 0; sb_map_next(&gw->server_events, &it, &k, NULL);)
+        if (sb_map_get(&n->server_events, k) &&
+            ((struct handler *)sb_map_get(&n->server_events, k))->gw == gw)
+            sb_map_del(&n->server_events, k);
 }
 
 /* A handler of `m` that another gateway than `old` already serves in `n`, or NULL. */
-static struct handler *clash(const struct map *m, const struct map *taken,
+static struct handler *clash(const struct sb_map *m, const struct sb_map *taken,
                              const struct gateway *old)
 {
     const char *k;
-    for (uint32_t it = 0; map_next(m, &it, &k, NULL);) {
-        struct handler *other = map_get(taken, k);
+    for (uint32_t it = 0; sb_map_next(m, &it, &k, NULL);) {
+        struct handler *other = sb_map_get(taken, k);
         if (other && other->gw != old)
             return other;
     }
@@ -496,9 +496,9 @@ static void gateway_uninstall(struct lua_host *lh, struct gateway *gw)
         if (n->ngws == 0) {
             /* No gateway declares the namespace any more: new connections to it are refused;
              * sockets already in it stay. */
-            map_del(&lh->nsps, n->name);
-            map_free(&n->events);
-            map_free(&n->server_events);
+            sb_map_del(&lh->nsps, n->name);
+            sb_map_free(&n->events);
+            sb_map_free(&n->server_events);
             free(n->gws);
             free(n);
         }
@@ -526,9 +526,9 @@ static int gateway_install(struct lua_host *lh, struct gateway *gw, struct gatew
         snprintf(lh->last_error, sizeof(lh->last_error), "event '%s' already handled by %s",
                  other->event, other->gw->file);
         if (n->ngws == 0) {
-            map_del(&lh->nsps, n->name);
-            map_free(&n->events);
-            map_free(&n->server_events);
+            sb_map_del(&lh->nsps, n->name);
+            sb_map_free(&n->events);
+            sb_map_free(&n->server_events);
             free(n->gws);
             free(n);
         }
@@ -550,10 +550,10 @@ static int gateway_install(struct lua_host *lh, struct gateway *gw, struct gatew
         return SB_ENOMEM;
     const char *k;
     void *v;
-    for (uint32_t it = 0; map_next(&gw->events, &it, &k, &v);)
-        map_put(&n->events, k, v);
-    for (uint32_t it = 0; map_next(&gw->server_events, &it, &k, &v);)
-        map_put(&n->server_events, k, v);
+    for (uint32_t it = 0; sb_map_next(&gw->events, &it, &k, &v);)
+        sb_map_put(&n->events, k, v);
+    for (uint32_t it = 0; sb_map_next(&gw->server_events, &it, &k, &v);)
+        sb_map_put(&n->server_events, k, v);
     gws = realloc(n->gws, (n->ngws + 1) * sizeof(*gws));
     if (!gws)
         return SB_ENOMEM;
@@ -640,8 +640,8 @@ int luah_new(struct lua_host **out, uv_loop_t *loop, const char *scripts_dir, st
     lh->mem_limit = limits->memory;
     luah_cstack_init(lh);
     lh->scripts_dir = strdup(scripts_dir);
-    map_init(&lh->nsps);
-    map_init(&lh->status);
+    sb_map_init(&lh->nsps);
+    sb_map_init(&lh->status);
     lh->L = luah_state_new(lh);
     if (!lh->L) {
         luah_free(lh);
@@ -675,14 +675,14 @@ void luah_free(struct lua_host *lh)
         gateway_uninstall(lh, lh->gws[lh->ngws - 1]);
     const char *k;
     void *v;
-    for (uint32_t it = 0; map_next(&lh->nsps, &it, &k, &v);) {
+    for (uint32_t it = 0; sb_map_next(&lh->nsps, &it, &k, &v);) {
         struct lua_nsp *n = v;
-        map_free(&n->events);
-        map_free(&n->server_events);
+        sb_map_free(&n->events);
+        sb_map_free(&n->server_events);
         free(n->gws);
         free(n);
     }
-    map_free(&lh->nsps);
+    sb_map_free(&lh->nsps);
     luah_status_free(lh);
     free(lh->gws);
     if (lh->L)

@@ -280,7 +280,7 @@ static void start_hook(struct lua_host *lh, struct gateway *gw, int ref, struct 
 
 void luah_call_connect(struct lua_host *lh, struct sock *s)
 {
-    struct lua_nsp *n = map_get(&lh->nsps, s->nsp_name);
+    struct lua_nsp *n = sb_map_get(&lh->nsps, s->nsp_name);
     for (size_t i = 0; n && i < n->ngws && s->connected; i++) {
         struct gateway *gw = n->gws[i];
         if (gw->on_connect != LUA_NOREF)
@@ -290,7 +290,7 @@ void luah_call_connect(struct lua_host *lh, struct sock *s)
 
 void luah_call_disconnect(struct lua_host *lh, struct sock *s, const char *reason)
 {
-    struct lua_nsp *n = s->nsp_name ? map_get(&lh->nsps, s->nsp_name) : NULL;
+    struct lua_nsp *n = s->nsp_name ? sb_map_get(&lh->nsps, s->nsp_name) : NULL;
     for (size_t i = 0; n && i < n->ngws; i++) {
         struct gateway *gw = n->gws[i];
         if (gw->on_disconnect != LUA_NOREF)
@@ -303,13 +303,13 @@ void luah_call_disconnect(struct lua_host *lh, struct sock *s, const char *reaso
 
 bool luah_nsp_exists(const struct lua_host *lh, const char *nsp)
 {
-    return map_get(&lh->nsps, nsp) != NULL;
+    return sb_map_get(&lh->nsps, nsp) != NULL;
 }
 
 size_t luah_nsp_interceptors(void *ud, const char *nsp, struct plugin **out, size_t max)
 {
     const struct lua_host *lh = ud;
-    const struct lua_nsp *n = map_get(&lh->nsps, nsp);
+    const struct lua_nsp *n = sb_map_get(&lh->nsps, nsp);
     size_t k = 0;
     for (size_t g = 0; n && g < n->ngws; g++) {
         const struct gateway *gw = n->gws[g];
@@ -326,15 +326,15 @@ size_t luah_nsp_interceptors(void *ud, const char *nsp, struct plugin **out, siz
 
 struct handler *luah_find(const struct lua_host *lh, const char *nsp, const char *event)
 {
-    struct lua_nsp *n = map_get(&lh->nsps, nsp);
-    return n ? map_get(&n->events, event) : NULL;
+    struct lua_nsp *n = sb_map_get(&lh->nsps, nsp);
+    return n ? sb_map_get(&n->events, event) : NULL;
 }
 
 struct handler *luah_find_server_event(const struct lua_host *lh, const char *nsp,
                                        const char *event)
 {
-    struct lua_nsp *n = map_get(&lh->nsps, nsp);
-    return n ? map_get(&n->server_events, event) : NULL;
+    struct lua_nsp *n = sb_map_get(&lh->nsps, nsp);
+    return n ? sb_map_get(&n->server_events, event) : NULL;
 }
 
 size_t luah_gateway_count(const struct lua_host *lh)

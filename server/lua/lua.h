@@ -50,11 +50,11 @@ struct gateway {
     int ref;        /* the gateway table in the Lua registry */
     int on_connect; /* function refs or LUA_NOREF */
     int on_disconnect;
-    struct map events;        /* event name -> struct handler (owned) */
-    struct map server_events; /* server-side emit name -> struct handler (owned) */
-    unsigned refs;            /* the host's list, plus every run of its code not finished yet */
-    struct lua_timer *timers; /* timers its code started (cancelled when it is unloaded) */
-    char **modules;           /* owned: the lib modules it required (a change reloads it) */
+    struct sb_map events;        /* event name -> struct handler (owned) */
+    struct sb_map server_events; /* server-side emit name -> struct handler (owned) */
+    unsigned refs;               /* the host's list, plus every run of its code not finished yet */
+    struct lua_timer *timers;    /* timers its code started (cancelled when it is unloaded) */
+    char **modules;              /* owned: the lib modules it required (a change reloads it) */
     size_t nmodules;
 };
 

@@ -31,20 +31,20 @@ void luah_reload_status(struct lua_host *lh, const char *path, int rc)
     size_t len = strlen(base) > 4 ? strlen(base) - 4 : strlen(base);
     char name[256];
     snprintf(name, sizeof(name), "%.*s", (int)len, base);
-    struct reload_status *st = map_get(&lh->status, name);
+    struct reload_status *st = sb_map_get(&lh->status, name);
     if (!st) {
         st = calloc(1, sizeof(*st) + strlen(name) + 1);
         if (!st)
             return;
         strcpy(st->name, name);
-        if (map_put(&lh->status, st->name, st)) {
+        if (sb_map_put(&lh->status, st->name, st)) {
             free(st);
             return;
         }
     }
     if (rc == 1) {
         /* Removed: no longer a gateway. */
-        map_del(&lh->status, st->name);
+        sb_map_del(&lh->status, st->name);
         free(st);
         return;
     }
@@ -58,13 +58,13 @@ void luah_reload_status(struct lua_host *lh, const char *path, int rc)
 void luah_status_free(struct lua_host *lh)
 {
     void *v;
-    for (uint32_t it = 0; map_next(&lh->status, &it, NULL, &v);)
+    for (uint32_t it = 0; sb_map_next(&lh->status, &it, NULL, &v);)
         free(v);
-    map_free(&lh->status);
+    sb_map_free(&lh->status);
     void *k;
-    for (uint32_t it = 0; map_next(&lh->changed, &it, (const char **)&k, NULL);)
+    for (uint32_t it = 0; sb_map_next(&lh->changed, &it, (const char **)&k, NULL);)
         free(k);
-    map_free(&lh->changed);
+    sb_map_free(&lh->changed);
 }
 
 static void label(struct sbuf *out, const char *s)
@@ -86,7 +86,7 @@ void luah_metrics(struct sbuf *out, void *ud)
                          "succeeded (1) or failed and the previous version serves (0).\n"
                          "# TYPE switchboard_gateway_up gauge\n");
     void *v;
-    for (uint32_t it = 0; map_next(&lh->status, &it, NULL, &v);) {
+    for (uint32_t it = 0; sb_map_next(&lh->status, &it, NULL, &v);) {
         struct reload_status *st = v;
         sbuf_append_str(out, "switchboard_gateway_up{gateway=\"");
         label(out, st->name);
@@ -94,7 +94,7 @@ void luah_metrics(struct sbuf *out, void *ud)
     }
     sbuf_append_str(out, "# HELP switchboard_gateway_loads_total Loads of a gateway's file, by "
                          "result.\n# TYPE switchboard_gateway_loads_total counter\n");
-    for (uint32_t it = 0; map_next(&lh->status, &it, NULL, &v);) {
+    for (uint32_t it = 0; sb_map_next(&lh->status, &it, NULL, &v);) {
         struct reload_status *st = v;
         for (int ok = 1; ok >= 0; ok--) {
             sbuf_append_str(out, "switchboard_gateway_loads_total{gateway=\"");
@@ -125,9 +125,9 @@ static void reload_cb(uv_timer_t *t);
 
 static void note_change(struct lua_host *lh, const char *key)
 {
-    if (!map_get(&lh->changed, key)) {
+    if (!sb_map_get(&lh->changed, key)) {
         char *k = strdup(key);
-        if (!k || map_put(&lh->changed, k, k))
+        if (!k || sb_map_put(&lh->changed, k, k))
             free(k);
     }
     uv_timer_start(&lh->reload_timer, reload_cb, RELOAD_DELAY_MS, 0);
@@ -227,7 +227,7 @@ static void reload_cb(uv_timer_t *t)
     } else {
         const char *k;
         bool lib = false;
-        for (uint32_t it = 0; map_next(&lh->changed, &it, &k, NULL);) {
+        for (uint32_t it = 0; sb_map_next(&lh->changed, &it, &k, NULL);) {
             if (strncmp(k, "lib/", 4) == 0)
                 lib = true;
             else
@@ -237,9 +237,9 @@ static void reload_cb(uv_timer_t *t)
             reload_modules(lh);
     }
     void *k;
-    for (uint32_t it = 0; map_next(&lh->changed, &it, (const char **)&k, NULL);)
+    for (uint32_t it = 0; sb_map_next(&lh->changed, &it, (const char **)&k, NULL);)
         free(k);
-    map_free(&lh->changed);
+    sb_map_free(&lh->changed);
 }
 
 void luah_reload_all(struct lua_host *lh)

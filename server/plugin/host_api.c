@@ -267,7 +267,7 @@ static const char *event_gateway(const sb_event_t *ev)
  * the attempt ended; looking the pointer up here first means a stray or repeated call is refused
  * without reading memory that may be gone.
  */
-static struct map live_reqs;
+static struct sb_map live_reqs;
 
 static void req_key(const void *req, char *out, size_t size)
 {
@@ -278,13 +278,13 @@ static struct sb_auth_req *live_find(const void *ptr)
 {
     char key[sizeof(((struct sb_auth_req *)0)->key)];
     req_key(ptr, key, sizeof(key));
-    return map_get(&live_reqs, key);
+    return sb_map_get(&live_reqs, key);
 }
 
 static void req_free(struct sb_auth_req *req)
 {
     if (req->heap)
-        map_del(&live_reqs, req->key);
+        sb_map_del(&live_reqs, req->key);
     auth_req_clear(req);
     free(req);
 }
@@ -447,7 +447,7 @@ int plugins_auth_start(struct plugins *ps, const char *token, const char *nsp, a
     req->done = done;
     req->ud = ud;
     req_key(req, req->key, sizeof(req->key));
-    if (map_put(&live_reqs, req->key, req)) {
+    if (sb_map_put(&live_reqs, req->key, req)) {
         free(req);
         return SB_ENOMEM;
     }
@@ -483,12 +483,12 @@ void plugins_auth_abandoned(void)
     if (live_reqs.count)
         LOG_WARN("plugin", "%u authentication(s) left pending by a plugin were never answered",
                  live_reqs.count);
-    for (uint32_t i = 0; map_next(&live_reqs, &i, &key, &value);) {
+    for (uint32_t i = 0; sb_map_next(&live_reqs, &i, &key, &value);) {
         /* The plugins are unloaded: nothing can reach these any more. */
         auth_req_clear(value);
         free(value);
     }
-    map_free(&live_reqs);
+    sb_map_free(&live_reqs);
 }
 
 enum auth_outcome plugins_authenticate(struct plugins *ps, struct sb_auth_req *req)

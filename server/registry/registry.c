@@ -6,14 +6,14 @@
 void registry_init(struct registry *r)
 {
     memset(r, 0, sizeof(*r));
-    map_init(&r->nsps);
+    sb_map_init(&r->nsps);
 }
 
 static void free_rooms(struct nsp *n)
 {
     const char *k;
     void *v;
-    for (uint32_t it = 0; map_next(&n->rooms, &it, &k, &v);) {
+    for (uint32_t it = 0; sb_map_next(&n->rooms, &it, &k, &v);) {
         struct room *room = v;
         while (room->head) {
             struct member *m = room->head;
@@ -22,25 +22,25 @@ static void free_rooms(struct nsp *n)
         }
         free(room);
     }
-    map_free(&n->rooms);
+    sb_map_free(&n->rooms);
 }
 
 void registry_free(struct registry *r)
 {
     const char *k;
     void *v;
-    for (uint32_t it = 0; map_next(&r->nsps, &it, &k, &v);) {
+    for (uint32_t it = 0; sb_map_next(&r->nsps, &it, &k, &v);) {
         struct nsp *n = v;
         free_rooms(n);
-        map_free(&n->socks);
+        sb_map_free(&n->socks);
         free(n);
     }
-    map_free(&r->nsps);
+    sb_map_free(&r->nsps);
 }
 
 struct nsp *registry_nsp(struct registry *r, const char *name, bool create)
 {
-    struct nsp *n = map_get(&r->nsps, name);
+    struct nsp *n = sb_map_get(&r->nsps, name);
     if (n || !create)
         return n;
     size_t len = strlen(name);
@@ -48,9 +48,9 @@ struct nsp *registry_nsp(struct registry *r, const char *name, bool create)
     if (!n)
         return NULL;
     memcpy(n->name, name, len + 1);
-    map_init(&n->socks);
-    map_init(&n->rooms);
-    if (map_put(&r->nsps, n->name, n)) {
+    sb_map_init(&n->socks);
+    sb_map_init(&n->rooms);
+    if (sb_map_put(&r->nsps, n->name, n)) {
         free(n);
         return NULL;
     }
@@ -60,9 +60,9 @@ struct nsp *registry_nsp(struct registry *r, const char *name, bool create)
 int registry_sock_add(struct registry *r, struct nsp *nsp, struct sock *s)
 {
     (void)r;
-    if (map_get(&nsp->socks, s->id))
+    if (sb_map_get(&nsp->socks, s->id))
         return SB_EEXISTS;
-    if (map_put(&nsp->socks, s->id, s))
+    if (sb_map_put(&nsp->socks, s->id, s))
         return SB_ENOMEM;
     s->nsp = nsp;
     s->nsp_name = nsp->name;
@@ -73,12 +73,12 @@ int registry_sock_add(struct registry *r, struct nsp *nsp, struct sock *s)
 
 struct sock *registry_sock_find(const struct nsp *nsp, const char *id)
 {
-    return map_get(&nsp->socks, id);
+    return sb_map_get(&nsp->socks, id);
 }
 
 struct room *registry_room_find(const struct nsp *nsp, const char *room)
 {
-    return map_get(&nsp->rooms, room);
+    return sb_map_get(&nsp->rooms, room);
 }
 
 static void unlink_member(struct registry *r, struct nsp *nsp, struct member *m)
@@ -91,7 +91,7 @@ static void unlink_member(struct registry *r, struct nsp *nsp, struct member *m)
     if (m->next)
         m->next->prev = m->prev;
     if (--room->count == 0) {
-        map_del(&nsp->rooms, room->name);
+        sb_map_del(&nsp->rooms, room->name);
         if (r->room_cb)
             r->room_cb(r->room_ud, nsp, room->name, false);
         free(room);
@@ -109,7 +109,7 @@ void registry_sock_remove(struct registry *r, struct sock *s)
         s->rooms = m->sock_next;
         unlink_member(r, nsp, m);
     }
-    map_del(&nsp->socks, s->id);
+    sb_map_del(&nsp->socks, s->id);
     nsp->nsocks--;
     metrics.sockets--;
     s->nsp = NULL;
@@ -135,12 +135,13 @@ int registry_join(struct registry *r, struct sock *s, const char *name)
     struct member *m = malloc(sizeof(*m));
     if (!m)
         return SB_ENOMEM;
-    struct room *room = map_get(&nsp->rooms, name);
+    struct room *room = sb_map_get(&nsp->rooms, name);
     bool created = false;
     if (!room) {
         size_t len = strlen(name);
         room = calloc(1, sizeof(*room) + len + 1);
-        if (!room || (memcpy(room->name, name, len + 1), map_put(&nsp->rooms, room->name, room))) {
+        if (!room ||
+            (memcpy(room->name, name, len + 1), sb_map_put(&nsp->rooms, room->name, room))) {
             free(room);
             free(m);
             return SB_ENOMEM;
@@ -179,22 +180,22 @@ int registry_leave(struct registry *r, struct sock *s, const char *name)
 
 size_t registry_room_size(const struct nsp *nsp, const char *name)
 {
-    const struct room *room = map_get(&nsp->rooms, name);
+    const struct room *room = sb_map_get(&nsp->rooms, name);
     if (room)
         return room->count;
-    return map_get(&nsp->socks, name) ? 1 : 0;
+    return sb_map_get(&nsp->socks, name) ? 1 : 0;
 }
 
 /* Stamps every socket of one except room (or the socket with that id). */
 static void mark(struct nsp *nsp, const char *name, uint64_t stamp)
 {
-    struct room *room = map_get(&nsp->rooms, name);
+    struct room *room = sb_map_get(&nsp->rooms, name);
     if (room) {
         for (struct member *m = room->head; m; m = m->next)
             m->sock->stamp = stamp;
         return;
     }
-    struct sock *s = map_get(&nsp->socks, name);
+    struct sock *s = sb_map_get(&nsp->socks, name);
     if (s)
         s->stamp = stamp;
 }
@@ -211,7 +212,7 @@ size_t registry_each(struct registry *r, struct nsp *nsp, const char *const *roo
 
     if (nrooms == 0) {
         void *v;
-        for (uint32_t it = 0; map_next(&nsp->socks, &it, NULL, &v);) {
+        for (uint32_t it = 0; sb_map_next(&nsp->socks, &it, NULL, &v);) {
             struct sock *s = v;
             if (s->stamp == skip)
                 continue;
@@ -221,9 +222,9 @@ size_t registry_each(struct registry *r, struct nsp *nsp, const char *const *roo
         return n;
     }
     for (size_t i = 0; i < nrooms; i++) {
-        struct room *room = map_get(&nsp->rooms, rooms[i]);
+        struct room *room = sb_map_get(&nsp->rooms, rooms[i]);
         if (!room) {
-            struct sock *s = map_get(&nsp->socks, rooms[i]);
+            struct sock *s = sb_map_get(&nsp->socks, rooms[i]);
             if (s && s->stamp != skip && s->stamp != seen) {
                 s->stamp = seen;
                 cb(s, ud);

@@ -34,8 +34,8 @@ struct room {
 };
 
 struct nsp {
-    struct map socks; /* id -> struct sock (borrowed: connections own sockets) */
-    struct map rooms; /* name -> struct room (owned) */
+    struct sb_map socks; /* id -> struct sock (borrowed: connections own sockets) */
+    struct sb_map rooms; /* name -> struct room (owned) */
     uint32_t nsocks;
     char name[]; /* owned, NUL-terminated */
 };
@@ -45,7 +45,7 @@ struct nsp {
 typedef void (*registry_room_cb)(void *ud, const struct nsp *nsp, const char *room, bool exists);
 
 struct registry {
-    struct map nsps; /* name -> struct nsp (owned) */
+    struct sb_map nsps; /* name -> struct nsp (owned) */
     uint64_t stamp;
     registry_room_cb room_cb;
     void *room_ud;

@@ -1,7 +1,7 @@
 /*
  * Small building blocks shared by every subsystem: a growable byte buffer, a refcounted
  * outbound frame, a string-keyed hash map, random ids and FIFO timers. No I/O, no globals
- * (except the id generator's seed).
+ * (except the id generator's pool and the map's key).
  */
 #ifndef SB_UTIL_H
 #define SB_UTIL_H
@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 #include <switchboard/errors.h>
+#include <switchboard/map.h> /* the seeded map: struct sb_map; its code is util/map.c */
 
 #define ARRAY_SIZE(a)                   (sizeof(a) / sizeof((a)[0]))
 #define container_of(ptr, type, member) ((type *)(void *)((char *)(ptr)-offsetof(type, member)))
@@ -70,32 +71,6 @@ static inline char *frame_payload(struct frame *f)
 {
     return f->data + f->headroom;
 }
-
-/* ---- map: an open-addressing hash map from borrowed NUL-terminated keys to pointers ---- */
-
-struct map_slot {
-    const char *key; /* borrowed: usually points into the value */
-    void *value;
-    uint32_t hash;
-};
-
-struct map {
-    struct map_slot *slots;
-    uint32_t cap; /* power of two or 0 */
-    uint32_t count;
-};
-
-void map_init(struct map *m);
-void map_free(struct map *m); /* frees the table, not the keys or values */
-void *map_get(const struct map *m, const char *key);
-void *map_getn(const struct map *m, const char *key, size_t len);
-/* Inserts or replaces. `key` must live as long as the entry. Returns 0 or SB_ENOMEM. */
-int map_put(struct map *m, const char *key, void *value);
-/* Removes and returns the value, or NULL. */
-void *map_del(struct map *m, const char *key);
-/* Iteration: for (uint32_t i = 0; map_next(m, &i, &k, &v);) */
-bool map_next(const struct map *m, uint32_t *iter, const char **key, void **value);
-uint32_t map_hash(const char *key, size_t len);
 
 /* ---- ids ---- */
 
