@@ -1,5 +1,8 @@
 #include "ratelimit.h"
 
+#define SB_MAP_IMPLEMENTATION /* this plugin's copy of the SDK map, with its own random key */
+#include <switchboard/map.h>
+
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -328,100 +331,6 @@ bool rl_bucket_take(struct rl_bucket *b, const struct rl_rule *rule, uint64_t no
     return true;
 }
 
-/* ---- the map ---- */
-
-static uint64_t hash_str(const char *s)
-{
-    uint64_t h = 1469598103934665603ull; /* FNV-1a */
-    for (; *s; s++)
-        h = (h ^ (unsigned char)*s) * 1099511628211ull;
-    /* FNV's low bits are weak for short keys: mix them before masking. */
-    h ^= h >> 32;
-    h *= 0xd6e8feb86659fd93ull;
-    h ^= h >> 32;
-    return h;
-}
-
-static size_t find_slot(const struct rl_map *m, const char *key, uint64_t h)
-{
-    size_t mask = m->cap - 1;
-    for (size_t i = h & mask;; i = (i + 1) & mask)
-        if (!m->slots[i].key || (m->slots[i].hash == h && strcmp(m->slots[i].key, key) == 0))
-            return i;
-}
-
-static int resize(struct rl_map *m, size_t cap)
-{
-    struct rl_map_slot *slots = calloc(cap, sizeof(*slots));
-    if (!slots)
-        return SB_ENOMEM;
-    for (size_t i = 0; i < m->cap; i++) {
-        if (!m->slots[i].key)
-            continue;
-        size_t j = m->slots[i].hash & (cap - 1);
-        while (slots[j].key)
-            j = (j + 1) & (cap - 1);
-        slots[j] = m->slots[i];
-    }
-    free(m->slots);
-    m->slots = slots;
-    m->cap = cap;
-    return 0;
-}
-
-void *rl_map_get(const struct rl_map *m, const char *key)
-{
-    if (!m->count)
-        return NULL;
-    struct rl_map_slot *s = &m->slots[find_slot(m, key, hash_str(key))];
-    return s->key ? s->value : NULL;
-}
-
-int rl_map_put(struct rl_map *m, const char *key, void *value)
-{
-    if ((m->count + 1) * 2 > m->cap && resize(m, m->cap ? m->cap * 2 : 8))
-        return SB_ENOMEM;
-    uint64_t h = hash_str(key);
-    struct rl_map_slot *s = &m->slots[find_slot(m, key, h)];
-    s->key = key;
-    s->value = value;
-    s->hash = h;
-    m->count++;
-    return 0;
-}
-
-void *rl_map_del(struct rl_map *m, const char *key)
-{
-    if (!m->count)
-        return NULL;
-    size_t mask = m->cap - 1, i = find_slot(m, key, hash_str(key));
-    if (!m->slots[i].key)
-        return NULL;
-    void *value = m->slots[i].value;
-    /* Backward-shift deletion: move later members of the probe run into the hole, so lookups
-     * never need tombstones. */
-    for (size_t j = (i + 1) & mask; m->slots[j].key; j = (j + 1) & mask) {
-        size_t home = m->slots[j].hash & mask;
-        bool movable = i <= j ? (home <= i || home > j) : (home <= i && home > j);
-        if (movable) {
-            m->slots[i] = m->slots[j];
-            i = j;
-        }
-    }
-    memset(&m->slots[i], 0, sizeof(m->slots[i]));
-    m->count--;
-    /* Give memory back after a crowd left; a failed shrink just keeps the bigger table. */
-    if (m->cap > 8 && m->count * 8 < m->cap)
-        resize(m, m->cap / 2);
-    return value;
-}
-
-void rl_map_free(struct rl_map *m)
-{
-    free(m->slots);
-    memset(m, 0, sizeof(*m));
-}
-
 /* ---- the limiter ---- */
 
 /* The buckets of one event name in one socket or user: one per rule (only per=event rules'
@@ -439,15 +348,15 @@ struct entity {
     bool idle;           /* a user without sockets, waiting for its buckets to refill */
     uint64_t expires;
     struct entity *prev, *next; /* the idle list */
-    struct rl_map events;       /* name -> struct evbuckets, at most RL_MAX_EVENTS */
+    struct sb_map events;       /* name -> struct evbuckets, at most RL_MAX_EVENTS */
     struct evbuckets *other;    /* the names past RL_MAX_EVENTS (or too long) */
     struct rl_bucket all[];     /* one per rule (only per=all rules' are used) */
 };
 
 struct rl_limiter {
     struct rl_config cfg;
-    struct rl_map sockets; /* id -> struct entity */
-    struct rl_map users;   /* user id -> struct entity */
+    struct sb_map sockets; /* id -> struct entity */
+    struct sb_map users;   /* user id -> struct entity */
     struct entity *idle_head, *idle_tail;
     size_t nidle;
     bool user_rules;       /* some rule has scope=user */
@@ -498,7 +407,7 @@ static void entity_free(struct entity *e)
     for (size_t i = 0; i < e->events.cap; i++)
         if (e->events.slots[i].key)
             evbuckets_free(e->events.slots[i].value);
-    rl_map_free(&e->events);
+    sb_map_free(&e->events);
     evbuckets_free(e->other);
     free(e->key);
     free(e);
@@ -570,7 +479,7 @@ static void sweep(struct rl_limiter *lim, uint64_t now)
     while (lim->idle_head && lim->idle_head->expires <= now) {
         struct entity *u = lim->idle_head;
         idle_unlink(lim, u);
-        rl_map_del(&lim->users, u->key);
+        sb_map_del(&lim->users, u->key);
         entity_free(u);
     }
 }
@@ -580,7 +489,7 @@ static void user_release(struct rl_limiter *lim, struct entity *u, uint64_t now)
     if (--u->refs > 0)
         return;
     if (user_full(lim, u, now)) {
-        rl_map_del(&lim->users, u->key);
+        sb_map_del(&lim->users, u->key);
         entity_free(u);
     } else {
         idle_append(lim, u, now);
@@ -589,11 +498,11 @@ static void user_release(struct rl_limiter *lim, struct entity *u, uint64_t now)
 
 static struct entity *user_acquire(struct rl_limiter *lim, const char *user, uint64_t now)
 {
-    struct entity *u = rl_map_get(&lim->users, user);
+    struct entity *u = sb_map_get(&lim->users, user);
     if (!u) {
         if (!(u = entity_new(lim, user, now)))
             return NULL;
-        if (rl_map_put(&lim->users, u->key, u)) {
+        if (sb_map_put(&lim->users, u->key, u)) {
             entity_free(u);
             return NULL;
         }
@@ -607,7 +516,7 @@ static struct entity *user_acquire(struct rl_limiter *lim, const char *user, uin
 static struct entity *socket_get(struct rl_limiter *lim, const char *id, const char *user,
                                  uint64_t now)
 {
-    struct entity *s = rl_map_get(&lim->sockets, id);
+    struct entity *s = sb_map_get(&lim->sockets, id);
     if (s)
         return s;
     if (!(s = entity_new(lim, id, now)))
@@ -616,7 +525,7 @@ static struct entity *socket_get(struct rl_limiter *lim, const char *id, const c
         entity_free(s);
         return NULL;
     }
-    if (rl_map_put(&lim->sockets, s->key, s)) {
+    if (sb_map_put(&lim->sockets, s->key, s)) {
         if (s->user)
             user_release(lim, s->user, now);
         entity_free(s);
@@ -630,13 +539,13 @@ static struct entity *socket_get(struct rl_limiter *lim, const char *id, const c
 static struct evbuckets *event_buckets(struct rl_limiter *lim, struct entity *e, const char *event,
                                        uint64_t now)
 {
-    struct evbuckets *b = rl_map_get(&e->events, event);
+    struct evbuckets *b = sb_map_get(&e->events, event);
     if (b)
         return b;
     if (e->events.count < RL_MAX_EVENTS && strlen(event) <= RL_MAX_NAME) {
         if (!(b = evbuckets_new(lim, event, now)))
             return NULL;
-        if (rl_map_put(&e->events, b->name, b)) {
+        if (sb_map_put(&e->events, b->name, b)) {
             evbuckets_free(b);
             return NULL;
         }
@@ -666,12 +575,12 @@ struct rl_limiter *rl_limiter_new(struct rl_config *cfg)
     return lim;
 }
 
-static void free_all(struct rl_map *m)
+static void free_all(struct sb_map *m)
 {
     for (size_t i = 0; i < m->cap; i++)
         if (m->slots[i].key)
             entity_free(m->slots[i].value);
-    rl_map_free(m);
+    sb_map_free(m);
 }
 
 void rl_limiter_free(struct rl_limiter *lim)
@@ -732,7 +641,7 @@ int rl_limiter_hit(struct rl_limiter *lim, const char *sock_id, const char *user
 void rl_limiter_forget(struct rl_limiter *lim, const char *sock_id, uint64_t now)
 {
     sweep(lim, now);
-    struct entity *s = rl_map_del(&lim->sockets, sock_id);
+    struct entity *s = sb_map_del(&lim->sockets, sock_id);
     if (!s)
         return;
     if (s->user)
@@ -757,6 +666,6 @@ size_t rl_limiter_nidle(const struct rl_limiter *lim)
 
 size_t rl_limiter_nevents(const struct rl_limiter *lim, const char *key, bool user)
 {
-    const struct entity *e = rl_map_get(user ? &lim->users : &lim->sockets, key);
+    const struct entity *e = sb_map_get(user ? &lim->users : &lim->sockets, key);
     return e ? e->events.count : 0;
 }

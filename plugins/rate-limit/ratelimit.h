@@ -73,30 +73,6 @@ uint64_t rl_bucket_tokens(const struct rl_bucket *b, const struct rl_rule *rule)
 bool rl_bucket_take(struct rl_bucket *b, const struct rl_rule *rule, uint64_t now);
 
 /*
- * A string-keyed hash table (open addressing, linear probing, backward-shift deletion). Keys
- * are borrowed from the values: each value must keep its key alive while it is in the table.
- */
-struct rl_map_slot {
-    const char *key; /* NULL: empty */
-    void *value;
-    uint64_t hash;
-};
-
-struct rl_map {
-    struct rl_map_slot *slots; /* owned; capacity a power of two, at most half full */
-    size_t cap;
-    size_t count;
-};
-
-void *rl_map_get(const struct rl_map *m, const char *key);
-/* Inserts a key that is not in the table. Returns 0 or SB_ENOMEM. */
-int rl_map_put(struct rl_map *m, const char *key, void *value);
-/* Removes `key`; returns its value, or NULL when it was absent. Shrinks a mostly empty table. */
-void *rl_map_del(struct rl_map *m, const char *key);
-/* Frees the table (not the values). */
-void rl_map_free(struct rl_map *m);
-
-/*
  * The limiter: per-socket and per-user state for a configuration.
  *
  * A socket's state is created at its first event and freed by rl_limiter_forget(). A user's

@@ -265,45 +265,6 @@ static void test_bucket_clock_going_back(void **unused)
     assert_true(rl_bucket_take(&b, &r, 6000));
 }
 
-/* ---- the map ---- */
-
-static void test_map(void **unused)
-{
-    enum { N = 5000 };
-    static char keys[N][16];
-    struct rl_map m = {0};
-    assert_null(rl_map_get(&m, "absent"));
-    assert_null(rl_map_del(&m, "absent"));
-    for (int i = 0; i < N; i++) {
-        snprintf(keys[i], sizeof(keys[i]), "k%d", i);
-        assert_int_equal(rl_map_put(&m, keys[i], keys[i]), 0);
-    }
-    assert_int_equal(m.count, N);
-    assert_true(m.cap >= 2 * N);
-    for (int i = 0; i < N; i++)
-        assert_ptr_equal(rl_map_get(&m, keys[i]), keys[i]);
-    assert_null(rl_map_get(&m, "k5000"));
-    /* Delete every other key, in an order unrelated to insertion, then check the rest. */
-    for (int i = 0; i < N; i += 2) {
-        int k = (i * 7919) % N;
-        k -= k % 2;
-        if (rl_map_get(&m, keys[k]))
-            assert_ptr_equal(rl_map_del(&m, keys[k]), keys[k]);
-    }
-    for (int i = 0; i < N; i++) {
-        if (i % 2)
-            assert_ptr_equal(rl_map_get(&m, keys[i]), keys[i]);
-        else if (rl_map_get(&m, keys[i]))
-            assert_ptr_equal(rl_map_del(&m, keys[i]), keys[i]);
-    }
-    assert_int_equal(m.count, N / 2);
-    for (int i = 1; i < N; i += 2)
-        assert_ptr_equal(rl_map_del(&m, keys[i]), keys[i]);
-    assert_int_equal(m.count, 0);
-    assert_true(m.cap <= 16); /* shrunk back */
-    rl_map_free(&m);
-}
-
 /* ---- the limiter ---- */
 
 static struct rl_limiter *limiter(const char *config)
@@ -497,7 +458,6 @@ int main(void)
         cmocka_unit_test(test_bucket_fractions_are_exact),
         cmocka_unit_test(test_bucket_no_overflow),
         cmocka_unit_test(test_bucket_clock_going_back),
-        cmocka_unit_test(test_map),
         cmocka_unit_test(test_limiter_per_socket),
         cmocka_unit_test(test_limiter_per_user),
         cmocka_unit_test(test_limiter_per_event),
