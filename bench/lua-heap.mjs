@@ -26,13 +26,14 @@ const MB = Number(opt("mb", 8));
 const LEVELS = opt("levels", "0,50,70,80,90").split(",").map(Number);
 const DURATION = Number(opt("duration", 3));
 const LOADGEN = path.resolve(opt("loadgen", path.join(ROOT, "build/bench/loadgen")));
-if (opt("bin")) process.env.SWITCHBOARD_BIN = path.resolve(opt("bin"));
+const BIN = opt("bin") && path.resolve(opt("bin")); // default: helpers.mjs's BIN
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), "sb-heap-bench-"));
 fs.copyFileSync(path.join(ROOT, "bench/gateways/bench.lua"), path.join(dir, "bench.lua"));
 fs.copyFileSync(path.join(ROOT, "bench/gateways/heap/leak.lua"), path.join(dir, "leak.lua"));
 const server = await startServer({
   scripts: dir,
+  ...(BIN ? { bin: BIN } : {}),
   args: ["--lua-memory-limit", String(MB), "--log-level", "error"],
 });
 const leak = await connected(sio(server, {}, "/leak"));

@@ -75,7 +75,7 @@ export async function freePort() {
 }
 
 // Starts switchboard. `args` are extra flags; `scripts` the gateways directory; `plugins` a list
-// of --plugin values. Resolves once /healthz answers. The returned object stops it by PID.
+// of --plugin values; `bin` another binary than $SWITCHBOARD_BIN. Resolves once /healthz answers. The returned object stops it by PID.
 export async function startServer(opts = {}) {
   // A port found free can still be taken before the server binds it (another test's client):
   // the server then exits at once saying "cannot listen"; try another port.
@@ -94,12 +94,13 @@ async function startOnce({
   plugins = [],
   env = {},
   waitReady = true,
+  bin = BIN,
 } = {}) {
   const port = await freePort();
   const argv = ["--listen", `127.0.0.1:${port}`, "--scripts", scripts];
   for (const p of plugins) argv.push("--plugin", p);
   argv.push(...args);
-  const proc = spawn(BIN, argv, {
+  const proc = spawn(bin, argv, {
     cwd: ROOT,
     env: { ...process.env, ...env },
     stdio: ["ignore", "pipe", "pipe"],
