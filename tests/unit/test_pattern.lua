@@ -68,6 +68,14 @@ local field = {
   gsub = function(S, ...) return S.gsub(...) end,
 }
 
+-- Not tail calls: an error message then names this file and line.
+local nontail = {
+  find = function(S, ...) local r = pack(S.find(...)) return unpack(r, 1, r.n) end,
+  match = function(S, ...) local r = pack(S.match(...)) return unpack(r, 1, r.n) end,
+  gmatch = function(S, ...) local r = pack(drain(S.gmatch(...))) return unpack(r, 1, r.n) end,
+  gsub = function(S, ...) local r = pack(S.gsub(...)) return unpack(r, 1, r.n) end,
+}
+
 -- s:find(...) through the string metatable, its __index set to ORIG or MINE for the call.
 local smt = getmetatable("")
 local function with_index(S, f, ...)
@@ -110,6 +118,19 @@ local function new_run()
       run.bad.total = (run.bad.total or 0) + 1
     end
     return a
+  end
+  -- Called by pcall itself, no Lua function in between.
+  function run.check_direct(name, ...)
+    run.calls = run.calls + 1
+    local a = pack(pcall(ORIG[name], ...))
+    local b = pack(pcall(MINE[name], ...))
+    if name == "gmatch" and a[1] and b[1] then -- the first step of each iterator, by pcall too
+      a, b = pack(pcall(a[2])), pack(pcall(b[2]))
+    end
+    if not same(a, b) then
+      run.bad[#run.bad + 1] = string.format("pcall(%s, %s)\n  luajit:  %s\n  pattern: %s", name,
+        show_all(pack(...)), show_all(a), show_all(b))
+    end
   end
   function run.result()
     return run.calls, table.concat(run.bad, "\n")
@@ -252,6 +273,16 @@ function groups.arguments()
       run.check(method, name, "a b", "%w", v)
     end
     run.check(method, name, "abc")
+    for _, args in ipairs({ { "abc", "[a" }, { "abc", "(" }, { "abc", "%" }, { "a", "%1" },
+      { nil, "a" }, { "abc" }, { "abc", "b", "x" }, { "abc", "b", {} }, { "aaa", "(a)", "%2" } }) do
+      run.check_direct(name, unpack(args, 1, 3))
+      run.check(nontail, name, unpack(args, 1, 3))
+    end
+  end
+  -- The position comes from the caller, as LuaJIT's own: this file and line.
+  local _, e = pcall(nontail.find, MINE, "abc", "[a")
+  if not e:find("test_pattern.lua:%d+: malformed pattern") then
+    run.bad[#run.bad + 1] = "no position in the error: " .. e
   end
   run.check(method, "find", "hello", "l", 1, true)
   run.check(method, "gsub", "hello", "l", "L", 1)
