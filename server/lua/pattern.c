@@ -580,24 +580,27 @@ static int str_match(lua_State *L)
     return find_aux(L, 0);
 }
 
-/* The iterator: upvalues limits, subject, pattern, and the offset to go on from. */
+/* What a gmatch iterator keeps: its upvalue 1 (2 and 3 are the subject and the pattern, which
+ * keep the strings alive; LuaJIT's collector does not move them). */
+struct gmatch_state {
+    const struct pattern_limits *lim;
+    const char *s, *p;
+    size_t len;
+    size_t pos; /* the offset to go on from */
+};
+
 static int gmatch_aux(lua_State *L)
 {
-    size_t len;
-    const char *s = lua_tolstring(L, lua_upvalueindex(2), &len);
-    const char *p = lua_tostring(L, lua_upvalueindex(3));
-    const char *src = s + (size_t)lua_tointeger(L, lua_upvalueindex(4));
+    struct gmatch_state *g = lua_touserdata(L, lua_upvalueindex(1));
     struct match_state ms;
-    state_init(&ms, L, limits_of(L), s, len);
-    for (; src <= ms.src_end; src++) {
+    state_init(&ms, L, g->lim, g->s, g->len);
+    for (const char *src = g->s + g->pos; src <= ms.src_end; src++) {
         ms.level = ms.depth = 0;
-        const char *e = match(&ms, src, p);
+        const char *e = match(&ms, src, g->p);
         if (e != NULL) {
-            lua_Integer pos = e - s;
+            g->pos = (size_t)(e - g->s);
             if (e == src)
-                pos++; /* an empty match: go on one further */
-            lua_pushinteger(L, pos);
-            lua_replace(L, lua_upvalueindex(4));
+                g->pos++; /* an empty match: go on one further */
             return push_captures(&ms, src, e);
         }
     }
@@ -606,13 +609,14 @@ static int gmatch_aux(lua_State *L)
 
 static int str_gmatch(lua_State *L)
 {
-    luaL_checkstring(L, 1);
-    luaL_checkstring(L, 2);
+    size_t len;
+    const char *s = luaL_checklstring(L, 1, &len);
+    const char *p = luaL_checkstring(L, 2);
     lua_settop(L, 2);
-    lua_pushvalue(L, lua_upvalueindex(1));
+    struct gmatch_state *g = lua_newuserdata(L, sizeof(*g));
+    *g = (struct gmatch_state){.lim = limits_of(L), .s = s, .p = p, .len = len, .pos = 0};
     lua_insert(L, 1);
-    lua_pushinteger(L, 0);
-    lua_pushcclosure(L, gmatch_aux, 4);
+    lua_pushcclosure(L, gmatch_aux, 3);
     return 1;
 }
 
