@@ -253,27 +253,35 @@ static const char *matchbalance(struct match_state *ms, const char *s, const cha
     if (*s != *p)
         return NULL;
     int b = *p, e = *(p + 1), cont = 1;
-    const char *from = s;
+    const char *ticked = s; /* counted up to here */
     while (++s < ms->src_end) {
         if (*s == e) {
             if (--cont == 0) {
-                tick(ms, s - from);
+                tick(ms, s - ticked);
                 return s + 1;
             }
         } else if (*s == b) {
             cont++;
         }
+        if (s - ticked >= PATTERN_CHECK_STEPS) { /* a long scan is checked as it goes */
+            tick(ms, s - ticked);
+            ticked = s;
+        }
     }
-    tick(ms, s - from);
+    tick(ms, s - ticked);
     return NULL; /* the string ends out of balance */
 }
 
 static const char *max_expand(struct match_state *ms, const char *s, const char *p, const char *ep)
 {
-    ptrdiff_t i = 0; /* the most repetitions the item matches */
-    while (s + i < ms->src_end && singlematch(uchar(*(s + i)), p, ep))
-        i++;
-    tick(ms, i);
+    ptrdiff_t i = 0, ticked = 0; /* the most repetitions the item matches; those counted */
+    while (s + i < ms->src_end && singlematch(uchar(*(s + i)), p, ep)) {
+        if (++i - ticked >= PATTERN_CHECK_STEPS) { /* a long scan is checked as it goes */
+            tick(ms, i - ticked);
+            ticked = i;
+        }
+    }
+    tick(ms, i - ticked);
     /* Tries the rest with as many repetitions as possible, then one fewer each time. */
     while (i >= 0) {
         const char *res = match(ms, s + i, ep + 1);
@@ -324,11 +332,11 @@ static const char *end_capture(struct match_state *ms, const char *s, const char
 static const char *match_capture(struct match_state *ms, const char *s, int l)
 {
     l = check_capture(ms, l);
-    size_t len = (size_t)ms->capture[l].len;
+    size_t len = (size_t)ms->capture[l].len; /* a position capture: huge, never matches */
+    if ((size_t)(ms->src_end - s) < len)
+        return NULL;
     tick(ms, (ptrdiff_t)(len >> 4));
-    if ((size_t)(ms->src_end - s) >= len && memcmp(ms->capture[l].init, s, len) == 0)
-        return s + len;
-    return NULL;
+    return memcmp(ms->capture[l].init, s, len) == 0 ? s + len : NULL;
 }
 
 static const char *match(struct match_state *ms, const char *s, const char *p)

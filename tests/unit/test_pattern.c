@@ -204,6 +204,11 @@ static void test_time_check_frequency(void **state)
     print_message("'.-.-.-b' on 120 bytes: %ld checks (~%ld steps)\n", time_checks, steps);
     /* ~n^4/24 attempts, 8.6 million here: a check every few thousand of them. */
     assert_true(time_checks > 1000 && time_checks < 10000);
+    /* A single long scan (a repetition, %b) is checked as it goes, not once at its end. */
+    assert_null(run_checked(L, "r = MINE.match(string.rep('a', 1e6), '^a*$')", 0));
+    assert_true(time_checks >= 1000000 / PATTERN_CHECK_STEPS - 1);
+    assert_null(run_checked(L, "r = MINE.find('(' .. string.rep('x', 1e6), '^%b()')", 0));
+    assert_true(time_checks >= 1000000 / PATTERN_CHECK_STEPS - 1);
     lua_close(L);
 }
 
