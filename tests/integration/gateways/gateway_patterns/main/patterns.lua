@@ -1,6 +1,6 @@
 -- Fixture of gateway_patterns.test.mjs: handlers that run a client's pattern on a client's
--- text, through each pattern function. ("a"):rep(260) with ".-.-.-b" backtracks for over a
--- second in LuaJIT's own string.find.
+-- text, through each pattern function. ("a"):rep(400) with ".-.-.-b" backtracks for seconds
+-- in LuaJIT's own string.find.
 return {
   namespace = "/patterns",
   events = {
