@@ -34,9 +34,10 @@ struct lua_run *luah_run_current(struct lua_host *lh)
  * with SIGSEGV, and LuaJIT has no C-call counter of its own to stop them (Lua 5.1 has
  * LUAI_MAXCCALLS). Two bounds stop them with an error instead:
  *
- *  - every C function of ours that calls back into Lua, and the wrappers the sandbox puts
- *    around the standard functions that do (coroutine.resume and wrap, table.sort, tostring,
- *    the pattern functions), checks the depth first (luah_check_cstack: `cstack_hard`);
+ *  - every C function of ours that calls back into Lua (string.gsub with a function or a
+ *    table is pattern.c's), and the wrappers the sandbox puts around the standard functions
+ *    that do (coroutine.resume and wrap, table.sort, tostring), checks the depth first
+ *    (luah_check_cstack: `cstack_hard`);
  *  - the count hook, which fires every 1000 instructions, stops a run that went below
  *    `cstack_soft` by some other path. Between two hooks a recursion through gsub goes ~1.4 MB
  *    deeper (8 KiB of buffer a level), so the soft bound sits 2 MiB above the hard one.

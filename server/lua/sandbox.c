@@ -12,11 +12,17 @@
  *  - The standard functions that call back into Lua from C (coroutine.resume and wrap,
  *    table.sort, table.foreach/foreachi, tostring) check the depth of the C stack first, so
  *    that a recursion through them ends with "stack overflow" instead of SIGSEGV (run.c).
+ *  - string.find, match, gmatch and gsub are pattern.c's: LuaJIT's behaviour, but they check
+ *    the time budget as they match (a pattern that backtracks for seconds is stopped like a
+ *    loop), and gsub checks the C stack before it calls back into Lua. They replace the
+ *    standard ones in the one string table, so `s:find(p)` (through the string metatable)
+ *    gets them too, trusted or not.
  *
  * With --lua-trusted gateways see the real globals (io, os, debug, load, …) through their
  * environment, and none of this isolation holds: trusted code can change anything.
  */
 #include "api.h"
+#include "pattern.h"
 
 /* Globals a gateway sees. Left out on purpose: io, os.exit/execute/getenv/remove, load,
  * loadstring, loadfile, dofile, debug, package, jit, ffi, getfenv/setfenv, collectgarbage. */
@@ -125,9 +131,19 @@ static void lock_metatable_of(lua_State *L)
     lua_pop(L, 1);
 }
 
+/* The pattern functions stop with the run's time limit (or the loading file's deadline). */
+static const struct pattern_limits pattern_limits = {
+    .check_time = luah_check_budget,
+    .check_cstack = luah_check_cstack,
+};
+
 void luah_sandbox_open(struct lua_host *lh, lua_State *L)
 {
     guard_std(lh, L);
+    /* The string table is also the string metatable's __index. */
+    lua_getglobal(L, "string");
+    luah_pattern_open(L, &pattern_limits);
+    lua_pop(L, 1);
     lua_pushliteral(L, "");
     lock_metatable_of(L);
     if (lh->limits.trusted) {

@@ -19,3 +19,4 @@ sb_add_unit_test(jwt_plugin SOURCES ${PROJECT_SOURCE_DIR}/plugins/auth-jwt/auth_
 sb_add_unit_test(auth_http LIBS sbauthhttp)
 sb_add_unit_test(auth_async LIBS sbcore)
 sb_add_unit_test(propagate SOURCES ${PROJECT_SOURCE_DIR}/plugins/propagate/propagate.c)
+sb_add_unit_test(pattern SOURCES ${PROJECT_SOURCE_DIR}/server/lua/pattern.c LIBS PkgConfig::LUAJIT)
