@@ -33,10 +33,35 @@ struct header {
     const char *name, *value;
 };
 
-/* Writes a complete response with a body and `nextra` extra headers. Returns 0 (the caller then
- * completes or refuses the transaction) or -1 to drop the connection. */
+/* True when the connection stays open for another request after this one's answer. For a plain
+ * request it is what lws_http_action() decides (HTTP/1.1 unless `Connection: close`, HTTP/1.0
+ * only with `Connection: keep-alive`, the same copies of the same headers), so the answer can
+ * say what lws will do. Never kept: an upgrade request answered over HTTP (refused; lws decides
+ * about that one before it reads the request's Connection header). */
+static bool request_keeps_alive(struct lws *wsi)
+{
+    if (lws_hdr_total_length(wsi, WSI_TOKEN_UPGRADE))
+        return false;
+    char version[12], conn[25];
+    bool keep = lws_hdr_total_length(wsi, WSI_TOKEN_HTTP) > 7 &&
+                lws_hdr_copy(wsi, version, sizeof(version) - 1, WSI_TOKEN_HTTP) > 0 &&
+                version[5] == '1' && version[7] == '1';
+    if (lws_hdr_total_length(wsi, WSI_TOKEN_CONNECTION) &&
+        lws_hdr_copy(wsi, conn, sizeof(conn) - 1, WSI_TOKEN_CONNECTION) > 0) {
+        if (strcasecmp(conn, "keep-alive") == 0)
+            keep = true;
+        else if (strcasecmp(conn, "close") == 0)
+            keep = false;
+    }
+    return keep;
+}
+
+/* Writes a complete response with a body and `nextra` extra headers, with `connection: close`
+ * when `close` is set or the connection would not be kept anyway (request_keeps_alive()).
+ * Returns 0 (the caller then completes or refuses the transaction) or -1 to drop the
+ * connection. */
 static int respond_headers(struct lws *wsi, unsigned status, const char *ctype, const char *body,
-                           size_t len, const struct header *extra, size_t nextra)
+                           size_t len, const struct header *extra, size_t nextra, bool close)
 {
     unsigned char hdr[LWS_PRE + 1024];
     unsigned char *start = hdr + LWS_PRE, *p = start, *end = hdr + sizeof(hdr) - 1;
@@ -50,6 +75,10 @@ static int respond_headers(struct lws *wsi, unsigned status, const char *ctype, 
                                         (const unsigned char *)extra[i].value,
                                         (int)strlen(extra[i].value), &p, end))
             return -1;
+    if ((close || !request_keeps_alive(wsi)) &&
+        lws_add_http_header_by_name(
+            wsi, (const unsigned char *)"connection:", (const unsigned char *)"close", 5, &p, end))
+        return -1;
     if (lws_finalize_write_http_header(wsi, start, &p, end))
         return -1;
     if (!len)
@@ -68,7 +97,7 @@ static int respond(struct lws *wsi, unsigned status, const char *ctype, const ch
                    size_t len, const char *extra_name, const char *extra_value)
 {
     struct header h = {extra_name, extra_value};
-    return respond_headers(wsi, status, ctype, body, len, &h, extra_name ? 1 : 0);
+    return respond_headers(wsi, status, ctype, body, len, &h, extra_name ? 1 : 0, false);
 }
 
 static int respond_json_message(struct lws *wsi, unsigned status, const char *message,
@@ -85,9 +114,11 @@ static int respond_json_message(struct lws *wsi, unsigned status, const char *me
     return rc;
 }
 
+/* Ends a request whose answer is written: the connection waits for the next request, or closes
+ * when the answer said `connection: close` (closing here rather than trusting lws to agree). */
 static int finish(struct lws *wsi, int rc)
 {
-    if (rc < 0)
+    if (rc < 0 || !request_keeps_alive(wsi))
         return -1;
     return lws_http_transaction_completed(wsi) ? -1 : 0;
 }
@@ -173,7 +204,7 @@ static int refuse(struct lws *wsi, enum metric_refusal why, unsigned status, con
         hv = "5";
     }
     respond_json_message(wsi, status, msg, hn, hv);
-    return 1;
+    return -1; /* lws sends the answer, then closes (it says `connection: close`) */
 }
 
 /* The request headers gateways may see (socket.headers): the ones lws 4.1.6 parses by name.
@@ -276,7 +307,7 @@ int http_confirm_upgrade(struct net *n, struct lws *wsi)
         eio_hs_encode_error(&b, EIO_HS_BAD_REQUEST);
         respond(wsi, 400, "application/json", sbuf_data(&b), b.len, NULL, NULL);
         sbuf_free(&b);
-        return 1;
+        return -1;
     }
     bool sio = is_sio_path(path);
     if (log_enabled(SB_LOG_DEBUG)) {
@@ -303,7 +334,7 @@ int http_confirm_upgrade(struct net *n, struct lws *wsi)
             respond(wsi, 400, "application/json", sbuf_data(&b), b.len, NULL, NULL);
             sbuf_free(&b);
             query_free(&q);
-            return 1;
+            return -1;
         }
     }
 
@@ -333,7 +364,7 @@ int http_confirm_upgrade(struct net *n, struct lws *wsi)
             identity_result_clear(&id);
             conn_free(c);
             query_free(&q);
-            return 1;
+            return -1;
         }
         c->authenticating = o == AUTH_PENDING;
         c->user = id.user;
@@ -579,20 +610,18 @@ static int api_refuse(struct net *n, struct lws *wsi, unsigned status, const cha
 {
     metrics.api_errors++;
     LOG_DEBUG("http", "POST " API_EMIT_PATH " refused: %u %s", status, message);
-    struct header h[3];
+    struct header h[2];
     size_t nh = 0;
     for (size_t i = 0; i < nextra && nh < 2; i++)
         h[nh++] = extra[i];
-    if (rest != REST_NONE)
-        h[nh++] = (struct header){"connection:", "close"};
     struct sbuf b;
     sbuf_init(&b, 0);
     sbuf_append_str(&b, "{\"message\":");
     sbuf_append_json_string(&b, message, strlen(message));
     sbuf_append_char(&b, '}');
-    int rc = b.failed
-                 ? -1
-                 : respond_headers(wsi, status, "application/json", sbuf_data(&b), b.len, h, nh);
+    int rc = b.failed ? -1
+                      : respond_headers(wsi, status, "application/json", sbuf_data(&b), b.len, h,
+                                        nh, rest != REST_NONE);
     sbuf_free(&b);
     if (rest == REST_NONE)
         return finish(wsi, rc);
@@ -912,7 +941,10 @@ int http_request(struct net *n, struct lws *wsi, const char *uri)
         char path[PATH_MAX];
         int status = static_path(n->cfg, uri, path, sizeof(path));
         if (status == 0) {
-            int rc = lws_serve_http_file(wsi, path, mime_of(path), NULL, 0);
+            static const char conn_close[] = "connection: close\r\n";
+            bool keep = request_keeps_alive(wsi);
+            int rc = lws_serve_http_file(wsi, path, mime_of(path), keep ? NULL : conn_close,
+                                         keep ? 0 : (int)sizeof(conn_close) - 1);
             if (rc < 0)
                 return -1;
             if (rc > 0)

@@ -1,0 +1,162 @@
+// Hardening of the HTTP and WebSocket edge against what a hostile or broken client sends:
+// - an answer followed by a close says `Connection: close`;
+import assert from "node:assert/strict";
+import http from "node:http";
+import net from "node:net";
+import path from "node:path";
+import { after, before, describe, test } from "node:test";
+
+import { GATEWAYS, metric, rawWs, sleep, startServer, stopClean } from "./helpers.mjs";
+import { OP, closePayload, rawSocket } from "./wire.mjs";
+
+const SCRIPTS = path.join(GATEWAYS, "http_hardening");
+const KEY = "hardening-key-3b1f";
+const SIO_PATH = "/socket.io/?EIO=4&transport=websocket";
+// The request a smuggler hides in a body: served, it would show the metrics text.
+const HIDDEN = "GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n";
+const METRICS_TEXT = "# HELP switchboard_";
+
+let server;
+before(async () => {
+  server = await startServer({ scripts: SCRIPTS, args: ["--api-key", KEY] });
+});
+after(async (t) => {
+  await stopClean(t, server);
+});
+
+// Sends `request` (sent as is) on a new connection and collects what comes back until the
+// server closes it or `ms` pass. Resolves with the raw text, the responses parsed from it
+// (by their Content-Length), and whether the server closed the connection (`closed`), reset it
+// (`reset`), or left it open.
+function exchange(port, request, ms = 1500) {
+  return new Promise((resolve) => {
+    const sock = net.connect(port, "127.0.0.1");
+    const chunks = [];
+    let closed = false;
+    let reset = false;
+    const finish = () => {
+      clearTimeout(timer);
+      sock.destroy();
+      const raw = Buffer.concat(chunks).toString("latin1");
+      resolve({ raw, responses: parseResponses(raw), closed, reset });
+    };
+    const timer = setTimeout(finish, ms);
+    sock.on("data", (d) => chunks.push(d));
+    sock.on("end", () => (closed = true));
+    sock.on("error", (e) => (reset = e.code === "ECONNRESET"));
+    sock.on("close", () => {
+      closed = true;
+      finish();
+    });
+    sock.write(request);
+  });
+}
+
+function parseResponses(raw) {
+  const out = [];
+  let rest = raw;
+  for (;;) {
+    const end = rest.indexOf("\r\n\r\n");
+    if (end < 0) return out;
+    const lines = rest.slice(0, end).split("\r\n");
+    const m = /^HTTP\/1\.[01] (\d{3})/.exec(lines[0]);
+    if (!m) return out;
+    const headers = {};
+    for (const l of lines.slice(1)) {
+      const i = l.indexOf(":");
+      if (i > 0) headers[l.slice(0, i).trim().toLowerCase()] = l.slice(i + 1).trim();
+    }
+    const len = Number(headers["content-length"] || 0);
+    out.push({ status: Number(m[1]), headers, body: rest.slice(end + 4, end + 4 + len) });
+    rest = rest.slice(end + 4 + len);
+  }
+}
+
+// A request line and headers (each a "Name: value" string, sent as is), then `body`.
+function request(method, target, headers, body = "") {
+  return `${method} ${target} HTTP/1.1\r\nHost: 127.0.0.1\r\n${headers.map((h) => `${h}\r\n`).join("")}\r\n${body}`;
+}
+
+// One request with Node's http module (its default agent keeps connections alive).
+function nodeRequest(port, method, p, headers = {}, body) {
+  return new Promise((resolve) => {
+    const req = http.request({ host: "127.0.0.1", port, method, path: p, headers }, (res) => {
+      let data = "";
+      res.setEncoding("utf8");
+      res.on("data", (d) => (data += d));
+      res.on("end", () => resolve({ status: res.statusCode, headers: res.headers, body: data }));
+      res.on("error", (e) => resolve({ error: e.code || e.message }));
+    });
+    req.on("error", (e) => resolve({ error: e.code || e.message }));
+    req.end(body);
+  });
+}
+
+const EMIT_HEADERS = [`Authorization: Bearer ${KEY}`, "Content-Type: application/json"];
+
+describe("an answer followed by a close says Connection: close", () => {
+  test("Node http with `connection: close`: 20 × GET /healthz and POST /api/emit, no reset", async () => {
+    const body = JSON.stringify({ event: "news", data: 1 });
+    const got = [];
+    for (let i = 0; i < 20; i++) {
+      got.push(await nodeRequest(server.port, "GET", "/healthz", { connection: "close" }));
+      got.push(
+        await nodeRequest(
+          server.port,
+          "POST",
+          "/api/emit",
+          {
+            connection: "close",
+            authorization: `Bearer ${KEY}`,
+            "content-type": "application/json",
+            "content-length": Buffer.byteLength(body),
+          },
+          body,
+        ),
+      );
+    }
+    const errors = got.filter((r) => r.error).map((r) => r.error);
+    assert.deepEqual(errors, [], `${errors.length} of ${got.length} requests failed`);
+    assert.deepEqual(new Set(got.map((r) => r.status)), new Set([200, 202]));
+    assert.ok(got.every((r) => r.headers.connection === "close"), "every answer says close");
+  });
+
+  test("HTTP/1.0 (closed after each request): the answer says so", async () => {
+    const r = await exchange(server.port, "GET /healthz HTTP/1.0\r\n\r\n");
+    assert.equal(r.responses.length, 1);
+    assert.equal(r.responses[0].status, 200);
+    assert.equal(r.responses[0].headers.connection, "close");
+    assert.equal(r.closed, true);
+  });
+
+  test("a static file, a 404 and a refused upgrade say it too", async () => {
+    const notFound = await exchange(server.port, request("GET", "/nope", ["Connection: close"]));
+    assert.equal(notFound.responses[0].status, 404);
+    assert.equal(notFound.responses[0].headers.connection, "close");
+    // EIO=3 is refused before the upgrade: the connection closes after the 400.
+    const refused = await exchange(
+      server.port,
+      request("GET", "/socket.io/?EIO=3&transport=websocket", [
+        "Upgrade: websocket",
+        "Connection: Upgrade",
+        "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==",
+        "Sec-WebSocket-Version: 13",
+      ]),
+    );
+    assert.equal(refused.responses[0].status, 400);
+    assert.equal(refused.responses[0].headers.connection, "close");
+    assert.equal(refused.closed, true);
+  });
+
+  test("keep-alive still works: two requests on one connection, no close", async () => {
+    const r = await exchange(server.port, request("GET", "/healthz", []) + request("GET", "/readyz", []), 500);
+    assert.deepEqual(
+      r.responses.map((x) => [x.status, x.headers.connection]),
+      [
+        [200, undefined],
+        [200, undefined],
+      ],
+    );
+    assert.equal(r.closed, false, "the server kept the connection open");
+  });
+});
