@@ -37,10 +37,14 @@ struct header {
  * request it is what lws_http_action() decides (HTTP/1.1 unless `Connection: close`, HTTP/1.0
  * only with `Connection: keep-alive`, the same copies of the same headers), so the answer can
  * say what lws will do. Never kept: an upgrade request answered over HTTP (refused; lws decides
- * about that one before it reads the request's Connection header). */
+ * about that one before it reads the request's Connection header), and a request with a
+ * Transfer-Encoding. */
 static bool request_keeps_alive(struct lws *wsi)
 {
-    if (lws_hdr_total_length(wsi, WSI_TOKEN_UPGRADE))
+    /* A chunked body is never read (lws 4.1.6 does not decode one): nothing after it can be
+     * told from it. */
+    if (lws_hdr_total_length(wsi, WSI_TOKEN_UPGRADE) ||
+        lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_TRANSFER_ENCODING))
         return false;
     char version[12], conn[25];
     bool keep = lws_hdr_total_length(wsi, WSI_TOKEN_HTTP) > 7 &&
@@ -112,6 +116,84 @@ static int respond_json_message(struct lws *wsi, unsigned status, const char *me
         respond(wsi, status, "application/json", sbuf_data(&b), b.len, extra_name, extra_value);
     sbuf_free(&b);
     return rc;
+}
+
+/*
+ * Request smuggling: a request whose body another server on the path (a proxy, a load balancer)
+ * could frame differently, so that what one reads as a body the other reads as a second request.
+ * lws reads a body by its Content-Length only (atoll() of it: "0x22" is 0, "0, 34" is 0) and
+ * never decodes a chunked one, so every request where the two could disagree is refused before
+ * lws reads anything after its headers: 400, `connection: close`, and the connection closes
+ * with whatever followed the headers unread.
+ *
+ * What lws 4.1.6 lets us see: the headers it knows by name (every fragment when one comes
+ * twice), and unknown headers by their exact name only (lws_hdr_custom_length(); listing them
+ * came in lws 4.3). A name with whitespace before its colon, or a line folded onto the previous
+ * header (obs-fold, a line starting with a space or a tab), becomes an unknown header whose name
+ * keeps that whitespace: those spellings are looked for by name for the two headers that frame
+ * a body. A folded line of any other header cannot be seen (README, known gaps); it cannot
+ * carry a body length lws would use either.
+ */
+static const char *const framing_headers[] = {"content-length", "transfer-encoding"};
+
+/* Why the framing of this request is ambiguous, or NULL when it is not. */
+static const char *framing_error(struct lws *wsi)
+{
+    static const char *const before[] = {"", " ", "\t"}, *const after[] = {"", " ", "\t", "  "};
+    for (size_t h = 0; h < ARRAY_SIZE(framing_headers); h++)
+        for (size_t b = 0; b < ARRAY_SIZE(before); b++)
+            for (size_t a = 0; a < ARRAY_SIZE(after); a++) {
+                char name[32];
+                if (!*before[b] && !*after[a])
+                    continue;
+                int len = snprintf(name, sizeof(name), "%s%s%s:", before[b], framing_headers[h],
+                                   after[a]);
+                if (lws_hdr_custom_length(wsi, name, len) >= 0)
+                    return *before[b] ? "a folded header line (obs-fold)"
+                                      : "whitespace between a header name and its colon";
+            }
+
+    bool te = lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_TRANSFER_ENCODING) > 0;
+    char cl[24];
+    int n = lws_hdr_copy_fragment(wsi, cl, sizeof(cl), WSI_TOKEN_HTTP_CONTENT_LENGTH, 0);
+    bool has_cl = n >= 0 || lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH) > 0;
+    if (!has_cl)
+        return NULL;
+    if (te)
+        return "both Transfer-Encoding and Content-Length";
+    /* A second fragment starts with the space lws puts between them: never empty. */
+    if (lws_hdr_fragment_length(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH, 1) > 0)
+        return "more than one Content-Length";
+    /* Digits only, between optional whitespace (atoll() would skip that too). */
+    int i = 0, digits = 0;
+    while (i < n && (cl[i] == ' ' || cl[i] == '\t'))
+        i++;
+    while (i < n && cl[i] >= '0' && cl[i] <= '9')
+        i++, digits++;
+    while (i < n && (cl[i] == ' ' || cl[i] == '\t'))
+        i++;
+    if (n <= 0 || i != n || digits == 0 || digits > 18)
+        return "invalid Content-Length";
+    return NULL;
+}
+
+/* Refuses a request whose framing is ambiguous (framing_error()). Returns what the lws callback
+ * must return: the connection closes after the answer. */
+static int refuse_framing(struct lws *wsi, const char *why)
+{
+    metrics.http_bad_requests++;
+    LOG_DEBUG("http", "request refused (400): %s", why);
+    char message[96];
+    snprintf(message, sizeof(message), "bad request: %s", why);
+    struct sbuf b;
+    sbuf_init(&b, 0);
+    sbuf_append_str(&b, "{\"message\":");
+    sbuf_append_json_string(&b, message, strlen(message));
+    sbuf_append_char(&b, '}');
+    if (!b.failed)
+        respond_headers(wsi, 400, "application/json", sbuf_data(&b), b.len, NULL, 0, true);
+    sbuf_free(&b);
+    return -1;
 }
 
 /* Ends a request whose answer is written: the connection waits for the next request, or closes
@@ -292,6 +374,9 @@ int http_confirm_upgrade(struct net *n, struct lws *wsi)
     char path[1024];
     if (lws_hdr_copy(wsi, path, sizeof(path), WSI_TOKEN_GET_URI) <= 0)
         return -1;
+    const char *framing = framing_error(wsi);
+    if (framing)
+        return refuse_framing(wsi, framing);
     if (n->shutting_down)
         return refuse(wsi, MR_SHUTTING_DOWN, 503, "server shutting down");
     if (n->nconns >= n->max_conns) {
@@ -892,6 +977,9 @@ int http_body_completion(struct net *n, struct lws *wsi)
 int http_request(struct net *n, struct lws *wsi, const char *uri)
 {
     metrics.http_requests++;
+    const char *framing = framing_error(wsi);
+    if (framing)
+        return refuse_framing(wsi, framing);
     const char *method = method_of(wsi);
     bool get = strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0;
 

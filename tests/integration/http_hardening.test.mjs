@@ -1,5 +1,7 @@
 // Hardening of the HTTP and WebSocket edge against what a hostile or broken client sends:
 // - an answer followed by a close says `Connection: close`;
+// - the shapes of request smuggling are refused (400) before anything after their headers is
+//   read, so a request hidden in a body is never served;
 import assert from "node:assert/strict";
 import http from "node:http";
 import net from "node:net";
@@ -158,5 +160,90 @@ describe("an answer followed by a close says Connection: close", () => {
       ],
     );
     assert.equal(r.closed, false, "the server kept the connection open");
+  });
+});
+
+describe("request smuggling shapes: 400, Connection: close, the hidden request is not served", () => {
+  const n = HIDDEN.length; // 34, which is 0x22
+  const shapes = [
+    ["Transfer-Encoding and Content-Length", ["Transfer-Encoding: chunked", `Content-Length: ${n}`]],
+    ["Content-Length and Transfer-Encoding", [`Content-Length: ${n}`, "Transfer-Encoding: chunked"]],
+    ["an obs-folded Content-Length (space)", ["User-Agent: t", ` Content-Length: ${n}`]],
+    ["an obs-folded Transfer-Encoding (tab)", ["Accept: */*", "\tTransfer-Encoding: chunked"]],
+    ["a space before the colon", [`Content-Length : ${n}`]],
+    ["a tab before the colon", [`Transfer-Encoding\t: chunked`, `Content-Length: ${n}`]],
+    ["two Content-Length headers", ["Content-Length: 0", `Content-Length: ${n}`]],
+    ["two equal Content-Length headers", [`Content-Length: ${n}`, `Content-Length: ${n}`]],
+    ["Content-Length: 0x22", ["Content-Length: 0x22"]],
+    ["Content-Length: +34", ["Content-Length: +34"]],
+    ["an empty Content-Length", ["Content-Length:"]],
+  ];
+  const targets = [
+    ["GET /healthz", "GET", "/healthz", []],
+    ["POST /api/emit", "POST", "/api/emit", EMIT_HEADERS],
+  ];
+  for (const [tlabel, method, target, base] of targets)
+    for (const [label, headers] of shapes)
+      test(`${tlabel}: ${label}`, async () => {
+        const r = await exchange(server.port, request(method, target, [...base, ...headers], HIDDEN));
+        assert.ok(!r.raw.includes(METRICS_TEXT), "the request hidden in the body was served");
+        assert.equal(r.responses.length, 1, `answers: ${r.raw.slice(0, 300)}`);
+        assert.equal(r.responses[0].status, 400);
+        assert.equal(r.responses[0].headers.connection, "close");
+        assert.match(JSON.parse(r.responses[0].body).message, /^bad request: /);
+        assert.equal(r.closed, true, "the server closed the connection");
+      });
+
+  test("the same on an upgrade request", async () => {
+    const r = await exchange(
+      server.port,
+      request(
+        "GET",
+        "/plain",
+        [
+          "Upgrade: websocket",
+          "Connection: Upgrade",
+          "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==",
+          "Sec-WebSocket-Version: 13",
+          "Content-Length: 0x22",
+        ],
+        HIDDEN,
+      ),
+    );
+    assert.ok(!r.raw.includes("101 Switching"), "upgraded");
+    assert.ok(!r.raw.includes(METRICS_TEXT), "the hidden request was served");
+    assert.equal(r.responses[0].status, 400);
+    assert.equal(r.closed, true);
+  });
+
+  test("controls: a pipelined request is served; a body with a valid Content-Length is not", async () => {
+    const pipelined = await exchange(server.port, request("GET", "/healthz", []) + HIDDEN, 500);
+    assert.deepEqual(
+      pipelined.responses.map((x) => x.status),
+      [200, 200],
+    );
+    assert.ok(pipelined.raw.includes(METRICS_TEXT), "the second request was served");
+    const body = await exchange(
+      server.port,
+      request("GET", "/healthz", [`Content-Length: ${n}`], HIDDEN),
+      500,
+    );
+    assert.deepEqual(
+      body.responses.map((x) => x.status),
+      [200],
+    );
+    assert.ok(!body.raw.includes(METRICS_TEXT));
+    // Whitespace around the value is allowed (RFC 9110 OWS).
+    const ows = await exchange(server.port, request("GET", "/healthz", [`Content-Length:\t${n} `], HIDDEN), 500);
+    assert.deepEqual(
+      ows.responses.map((x) => x.status),
+      [200],
+    );
+  });
+
+  test("each refusal is counted", async () => {
+    const before = await metric(server, "switchboard_http_bad_requests_total");
+    await exchange(server.port, request("GET", "/healthz", ["Content-Length: 1", "Content-Length: 1"]));
+    assert.equal((await metric(server, "switchboard_http_bad_requests_total")) - before, 1);
   });
 });
