@@ -369,6 +369,42 @@ static char *kept_headers(const struct config *cfg, struct lws *wsi)
     return pairs_finish(&h.out);
 }
 
+/* True when `Sec-WebSocket-Key` is one base64 value of 16 bytes (RFC 6455 4.2.1: 22 characters
+ * and "=="), as the ws module checks it. */
+static bool ws_key_valid(struct lws *wsi)
+{
+    char key[32];
+    if (lws_hdr_copy(wsi, key, sizeof(key), WSI_TOKEN_KEY) != 24 || strcmp(key + 22, "==") != 0)
+        return false;
+    for (int i = 0; i < 22; i++)
+        if (!isalnum((unsigned char)key[i]) && key[i] != '+' && key[i] != '/')
+            return false;
+    return true;
+}
+
+/* Refuses an upgrade whose WebSocket headers are not RFC 6455's. Returns what the lws callback
+ * must return (the connection closes after the answer), or 0 when they are fine. lws 4.1.6
+ * would answer 101 to any version, and to any key it can hash. */
+static int check_ws_headers(struct lws *wsi)
+{
+    char version[8];
+    if (lws_hdr_copy(wsi, version, sizeof(version), WSI_TOKEN_VERSION) != 2 ||
+        strcmp(version, "13") != 0) {
+        metrics.refusals[MR_BAD_HANDSHAKE]++;
+        LOG_DEBUG("net", "upgrade refused: Sec-WebSocket-Version is not 13");
+        respond_json_message(wsi, 400, "unsupported WebSocket version (Sec-WebSocket-Version: 13)",
+                             "sec-websocket-version:", "13");
+        return -1;
+    }
+    if (!ws_key_valid(wsi)) {
+        metrics.refusals[MR_BAD_HANDSHAKE]++;
+        LOG_DEBUG("net", "upgrade refused: Sec-WebSocket-Key is not base64 of 16 bytes");
+        respond_json_message(wsi, 400, "Sec-WebSocket-Key must be 16 bytes in base64", NULL, NULL);
+        return -1;
+    }
+    return 0;
+}
+
 int http_confirm_upgrade(struct net *n, struct lws *wsi)
 {
     char path[1024];
@@ -377,6 +413,8 @@ int http_confirm_upgrade(struct net *n, struct lws *wsi)
     const char *framing = framing_error(wsi);
     if (framing)
         return refuse_framing(wsi, framing);
+    if (check_ws_headers(wsi))
+        return -1;
     if (n->shutting_down)
         return refuse(wsi, MR_SHUTTING_DOWN, 503, "server shutting down");
     if (n->nconns >= n->max_conns) {

@@ -2,6 +2,7 @@
 // - an answer followed by a close says `Connection: close`;
 // - the shapes of request smuggling are refused (400) before anything after their headers is
 //   read, so a request hidden in a body is never served;
+// - the RFC 6455 handshake rules (Sec-WebSocket-Key, Sec-WebSocket-Version);
 import assert from "node:assert/strict";
 import http from "node:http";
 import net from "node:net";
@@ -245,5 +246,52 @@ describe("request smuggling shapes: 400, Connection: close, the hidden request i
     const before = await metric(server, "switchboard_http_bad_requests_total");
     await exchange(server.port, request("GET", "/healthz", ["Content-Length: 1", "Content-Length: 1"]));
     assert.equal((await metric(server, "switchboard_http_bad_requests_total")) - before, 1);
+  });
+});
+
+// An upgrade request with these headers replacing the usual Sec-WebSocket-Key/-Version.
+function upgrade(p, headers) {
+  return request("GET", p, ["Upgrade: websocket", "Connection: Upgrade", ...headers]);
+}
+const GOOD_KEY = "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==";
+
+describe("WebSocket handshake (RFC 6455 4.2.1)", () => {
+  for (const [label, key] of [
+    ["not base64", "notbase64!!"],
+    ["4 bytes", "AAAAAA=="],
+    ["15 bytes", Buffer.alloc(15, 1).toString("base64")],
+    ["17 bytes", Buffer.alloc(17, 1).toString("base64")],
+    ["24 characters without padding", "A".repeat(24)],
+  ])
+    test(`Sec-WebSocket-Key ${label} → 400`, async () => {
+      for (const p of ["/plain", SIO_PATH]) {
+        const r = await exchange(server.port, upgrade(p, [`Sec-WebSocket-Key: ${key}`, "Sec-WebSocket-Version: 13"]));
+        assert.ok(!r.raw.includes(" 101 "), `${p} upgraded`);
+        assert.equal(r.responses[0]?.status, 400, r.raw.slice(0, 200));
+        assert.equal(r.responses[0].headers.connection, "close");
+        assert.equal(r.closed, true);
+      }
+    });
+
+  test("no Sec-WebSocket-Key → 400", async () => {
+    const r = await exchange(server.port, upgrade("/plain", ["Sec-WebSocket-Version: 13"]));
+    assert.equal(r.responses[0]?.status, 400, r.raw.slice(0, 200));
+  });
+
+  for (const version of ["8", "12", "99", null])
+    test(`Sec-WebSocket-Version ${version ?? "missing"} → 400 with Sec-WebSocket-Version: 13`, async () => {
+      const headers = [GOOD_KEY];
+      if (version) headers.push(`Sec-WebSocket-Version: ${version}`);
+      const r = await exchange(server.port, upgrade("/plain", headers));
+      assert.ok(!r.raw.includes(" 101 "), "upgraded");
+      assert.equal(r.responses[0]?.status, 400, r.raw.slice(0, 200));
+      assert.equal(r.responses[0].headers["sec-websocket-version"], "13");
+      assert.equal(r.closed, true);
+    });
+
+  test("a valid handshake still upgrades", async () => {
+    const r = await exchange(server.port, upgrade("/plain", [GOOD_KEY, "Sec-WebSocket-Version: 13"]), 300);
+    assert.match(r.raw, /^HTTP\/1\.1 101 /);
+    assert.match(r.raw, /Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK\+xOo=/);
   });
 });
