@@ -22,6 +22,7 @@
 #include <libwebsockets.h>
 
 #include "../log/log.h"
+#include "../proto/proto.h"
 #include "../registry/registry.h"
 
 /* lws's own opcode for a close frame (private in 4.1.6, "handled by lws_close_reason()"). */
@@ -481,6 +482,20 @@ static void conn_closed(struct net *n, struct lws *wsi, struct conn *c)
     }
 }
 
+/* A text message that is not UTF-8 closes its connection with 1007 (RFC 6455 8.1), after what
+ * the messages before it were answered. lws's own check (LWS_SERVER_OPTION_VALIDATE_UTF8) is
+ * off: it would also judge the reason of a close frame, and kill the connection without a
+ * close frame of its own before we could answer 1007 (net_start()). */
+static bool text_valid(struct conn *c, const char *data, size_t len)
+{
+    if (proto_utf8_valid(data, len))
+        return true;
+    metrics.invalid_packets[c->proto]++;
+    LOG_DEBUG("net", "closing: a text message that is not UTF-8");
+    conn_close(c, MC_INVALID_PACKET, CLOSE_INVALID_PAYLOAD, "invalid UTF-8", true);
+    return false;
+}
+
 /* Reassembles a message spanning callbacks and hands complete ones to the session. */
 static int receive(struct net *n, struct lws *wsi, struct conn *c, const char *in, size_t len)
 {
@@ -508,6 +523,8 @@ static int receive(struct net *n, struct lws *wsi, struct conn *c, const char *i
     }
     if (first && last) {
         /* The common case: the whole message in one callback, no copy. */
+        if (!binary && !text_valid(c, in, len))
+            return 0;
         if (c->proto == CONN_SIO)
             sio_session_receive(n, c, in, len, binary);
         else
@@ -522,10 +539,12 @@ static int receive(struct net *n, struct lws *wsi, struct conn *c, const char *i
     }
     if (!last)
         return 0;
-    if (c->proto == CONN_SIO)
-        sio_session_receive(n, c, sbuf_data(&c->rx), c->rx.len, binary);
-    else
-        json_session_receive(n, c, sbuf_data(&c->rx), c->rx.len, binary);
+    if (binary || text_valid(c, sbuf_data(&c->rx), c->rx.len)) {
+        if (c->proto == CONN_SIO)
+            sio_session_receive(n, c, sbuf_data(&c->rx), c->rx.len, binary);
+        else
+            json_session_receive(n, c, sbuf_data(&c->rx), c->rx.len, binary);
+    }
     /* Keep big buffers only while they are needed: an idle connection should stay small. */
     if (c->rx.cap > 1024)
         sbuf_free(&c->rx);
@@ -642,6 +661,22 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
                              (unsigned char *)"invalid close payload", 21);
             return -1;
         }
+        if (len >= 2) {
+            /* RFC 6455 7.4: lws 4.1.6 has already turned the reserved codes below 3000 (and
+             * 1005, 1006) into 1002 here, but it echoes the codes from 5000 up, which no
+             * endpoint may send. And the reason must be UTF-8 (8.1): 1007. */
+            const unsigned char *p = in;
+            if (((unsigned)p[0] << 8 | p[1]) >= 5000) {
+                lws_close_reason(wsi, LWS_CLOSE_STATUS_PROTOCOL_ERR,
+                                 (unsigned char *)"invalid close code", 18);
+                return -1;
+            }
+            if (!proto_utf8_valid((const char *)p + 2, len - 2)) {
+                lws_close_reason(wsi, LWS_CLOSE_STATUS_INVALID_PAYLOAD,
+                                 (unsigned char *)"invalid close reason", 20);
+                return -1;
+            }
+        }
         return 0;
 
     case LWS_CALLBACK_SERVER_WRITEABLE:
@@ -737,8 +772,8 @@ int net_start(struct net *n, uv_loop_t *loop, const struct config *cfg, struct r
     struct lws_context_creation_info info;
     memset(&info, 0, sizeof(info));
     void *loops[] = {loop};
-    info.options = LWS_SERVER_OPTION_LIBUV | LWS_SERVER_OPTION_VALIDATE_UTF8 |
-                   LWS_SERVER_OPTION_UV_NO_SIGSEGV_SIGFPE_SPIN;
+    /* Not LWS_SERVER_OPTION_VALIDATE_UTF8: text messages are checked in receive(). */
+    info.options = LWS_SERVER_OPTION_LIBUV | LWS_SERVER_OPTION_UV_NO_SIGSEGV_SIGFPE_SPIN;
     info.foreign_loops = loops;
     info.port = cfg->listen_port;
     info.iface =

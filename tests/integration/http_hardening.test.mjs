@@ -3,6 +3,7 @@
 // - the shapes of request smuggling are refused (400) before anything after their headers is
 //   read, so a request hidden in a body is never served;
 // - the RFC 6455 handshake rules (Sec-WebSocket-Key, Sec-WebSocket-Version);
+// - the RFC 6455 close-frame rules (codes, a UTF-8 reason) and frames libwebsockets refuses;
 import assert from "node:assert/strict";
 import http from "node:http";
 import net from "node:net";
@@ -293,5 +294,43 @@ describe("WebSocket handshake (RFC 6455 4.2.1)", () => {
     const r = await exchange(server.port, upgrade("/plain", [GOOD_KEY, "Sec-WebSocket-Version: 13"]), 300);
     assert.match(r.raw, /^HTTP\/1\.1 101 /);
     assert.match(r.raw, /Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK\+xOo=/);
+  });
+});
+
+describe("close frames and frames lws refuses (RFC 6455 5.5, 7.4)", () => {
+  async function closeAnswer(send) {
+    const r = await rawSocket(server.port, "/plain");
+    send(r);
+    const closed = await r.closed(3000);
+    r.destroy();
+    return closed;
+  }
+  for (const code of [0, 999, 1004, 1005, 1006, 1015, 2999, 5000, 65535])
+    test(`close code ${code} → close 1002`, async () => {
+      assert.equal((await closeAnswer((r) => r.send(OP.CLOSE, closePayload(code, "x")))).code, 1002);
+    });
+  for (const code of [1000, 1001, 3000, 4999])
+    test(`close code ${code} is echoed`, async () => {
+      assert.equal((await closeAnswer((r) => r.send(OP.CLOSE, closePayload(code, "bye")))).code, code);
+    });
+  test("a close reason that is not UTF-8 → close 1007", async () => {
+    const payload = Buffer.concat([closePayload(1000), Buffer.from([0xc3, 0x28])]);
+    assert.equal((await closeAnswer((r) => r.send(OP.CLOSE, payload))).code, 1007);
+  });
+  test("a text frame that is not UTF-8 still closes with 1007, fragmented or not", async () => {
+    const bad = Buffer.concat([Buffer.from('{"event":"echo","data":"'), Buffer.from([0xc3, 0x28]), Buffer.from('"}')]);
+    assert.equal((await closeAnswer((r) => r.send(OP.TEXT, bad))).code, 1007);
+    const split = await closeAnswer((r) => {
+      r.send(OP.TEXT, Buffer.from([0x7b, 0xe2]), { fin: false });
+      r.send(OP.CONT, Buffer.from([0x28, 0xa1, 0x7d]), { fin: true });
+    });
+    assert.equal(split.code, 1007);
+  });
+  test("a valid text message with multi-byte UTF-8 is answered", async () => {
+    const ws = rawWs(`${server.wsUrl}/plain`);
+    await ws.opened();
+    ws.send(JSON.stringify({ event: "echo", data: "héllo ✓ 😀" }));
+    assert.equal(JSON.parse(await ws.next()), "héllo ✓ 😀");
+    ws.close();
   });
 });
