@@ -581,6 +581,32 @@ static int writable(struct net *n, struct lws *wsi, struct conn *c)
     return 0;
 }
 
+/*
+ * lws 4.1.6 refuses some frames in its own parser and drops the connection without a close
+ * frame: a control frame with a 16- or 64-bit length (over 125 bytes), a 64-bit length with its
+ * top bit set, an unknown opcode. No callback sees the frame, but lws's close calls this one
+ * (LWS_CALLBACK_WS_SERVER_DROP_PROTOCOL; it needs a per-session user area, hence the
+ * protocol's one byte) before it decides how to close: a close reason set here makes lws send
+ * the close frame and wait for the client's. Nothing else closes a connection this way with
+ * nothing decided: every close switchboard asks for has its code (conn_close(), or
+ * lws_close_reason() before a callback returns -1), and a client that ended the TCP
+ * connection (a read of 0, which lws closes the same way) is told apart by a peek at the
+ * socket. Those frames then get 1002 as RFC 6455 says.
+ */
+static void lws_kill_answer(struct lws *wsi, struct conn *c)
+{
+    if (!c->established || c->closing || c->peer_closed || c->close_metric != 0xff)
+        return;
+    char byte;
+    ssize_t k = recv(c->fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+    if (k == 0 || (k < 0 && errno != EAGAIN && errno != EWOULDBLOCK))
+        return; /* the client is gone, or has sent all it will */
+    metrics.invalid_packets[c->proto]++;
+    c->close_metric = MC_INVALID_PACKET;
+    LOG_DEBUG("net", "closing: a frame libwebsockets refused");
+    lws_close_reason(wsi, LWS_CLOSE_STATUS_PROTOCOL_ERR, (unsigned char *)"protocol error", 14);
+}
+
 static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
                     size_t len)
 {
@@ -684,6 +710,11 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
             return -1;
         return writable(n, wsi, c);
 
+    case LWS_CALLBACK_WS_SERVER_DROP_PROTOCOL:
+        if (c)
+            lws_kill_answer(wsi, c);
+        return 0;
+
     case LWS_CALLBACK_CLOSED:
     case LWS_CALLBACK_WSI_DESTROY:
         if (body)
@@ -701,10 +732,12 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
 /* ---- lifetime ---- */
 
 static struct lws_protocols protocols[] = {
-    /* rx_buffer_size 128: lws keeps this buffer for the life of every connection, and most
+    /* per_session_data_size 1: lws calls LWS_CALLBACK_WS_SERVER_DROP_PROTOCOL only for a
+     * connection with a user area (lws_kill_answer()); the state lives on the opaque pointer.
+     * rx_buffer_size 128: lws keeps this buffer for the life of every connection, and most
      * client messages fit in it (a longer one arrives in pieces, joined in receive()).
      * tx_packet_size: one send() may take a whole coalesced batch. */
-    {"switchboard", callback, 0, 128, 0, NULL, NET_COALESCE_MAX + 64},
+    {"switchboard", callback, 1, 128, 0, NULL, NET_COALESCE_MAX + 64},
     {NULL, NULL, 0, 0, 0, NULL, 0},
 };
 

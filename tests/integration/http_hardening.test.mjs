@@ -317,6 +317,18 @@ describe("close frames and frames lws refuses (RFC 6455 5.5, 7.4)", () => {
     const payload = Buffer.concat([closePayload(1000), Buffer.from([0xc3, 0x28])]);
     assert.equal((await closeAnswer((r) => r.send(OP.CLOSE, payload))).code, 1007);
   });
+  test("a control frame over 125 bytes → close 1002", async () => {
+    assert.equal((await closeAnswer((r) => r.send(OP.PING, Buffer.alloc(126, 0x61)))).code, 1002);
+    const long = Buffer.concat([closePayload(1000), Buffer.alloc(200, 0x61)]);
+    assert.equal((await closeAnswer((r) => r.send(OP.CLOSE, long))).code, 1002);
+  });
+  test("a 64-bit length with its top bit set → close 1002", async () => {
+    const frame = Buffer.from([0x81, 0xff, 0x80, 0, 0, 0, 0, 0, 0, 1, 1, 2, 3, 4]);
+    assert.equal((await closeAnswer((r) => r.sock.write(frame))).code, 1002);
+  });
+  test("a reserved opcode → close 1002", async () => {
+    assert.equal((await closeAnswer((r) => r.send(3, Buffer.from("x")))).code, 1002);
+  });
   test("a text frame that is not UTF-8 still closes with 1007, fragmented or not", async () => {
     const bad = Buffer.concat([Buffer.from('{"event":"echo","data":"'), Buffer.from([0xc3, 0x28]), Buffer.from('"}')]);
     assert.equal((await closeAnswer((r) => r.send(OP.TEXT, bad))).code, 1007);
