@@ -94,6 +94,7 @@ struct conn {
     bool established;         /* the WebSocket handshake completed */
     bool authenticating;      /* the handshake's token is pending: no session yet (net/auth.c) */
     bool peer_closed;         /* the client sent a close: nothing more is queued (lws answers) */
+    bool close_sent;          /* our close frame is written: the client's close ends it */
     uint8_t close_metric;     /* enum metric_close once known, else 0xff */
     uint16_t close_code;
     const char *close_reason; /* static string, sent with the close frame */

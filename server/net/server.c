@@ -558,9 +558,20 @@ static int writable(struct net *n, struct lws *wsi, struct conn *c)
     if (!c->q_len) {
         if (!c->closing)
             return 0;
-        /* Nothing left: the close frame goes now. lws 4.1.6 does not send a prepared close
-         * reason when a writable callback asks to close (it takes the socket for unusable), so
-         * the frame is written here, then the connection is dropped. */
+        /* Nothing left: the close frame goes now, after any bytes lws still holds. lws 4.1.6
+         * does not send a prepared close reason when a writable callback asks to close (the
+         * socket goes down at once), so the frame is written here. The socket is not closed
+         * yet: closed with the client's next frames unread in it, it would be reset, and a
+         * reset can take the replies and the close frame still on their way with it (the
+         * client then sees 1006). As RFC 6455 7.1.1 asks, the server waits for the client's
+         * close (anything else it sends meanwhile is dropped, receive()), or for its end of
+         * the TCP connection, for at most 5 s. */
+        if (c->close_sent)
+            return 0;
+        if (lws_partial_buffered(wsi)) {
+            lws_callback_on_writable(wsi);
+            return 0;
+        }
         unsigned char buf[LWS_PRE + 125];
         const char *reason = c->close_reason ? c->close_reason : "";
         size_t len = strlen(reason);
@@ -569,8 +580,14 @@ static int writable(struct net *n, struct lws *wsi, struct conn *c)
         buf[LWS_PRE] = (unsigned char)(c->close_code >> 8);
         buf[LWS_PRE + 1] = (unsigned char)(c->close_code & 0xff);
         memcpy(buf + LWS_PRE + 2, reason, len);
-        lws_write(wsi, buf + LWS_PRE, len + 2, WRITE_CLOSE);
-        return -1;
+        if (lws_write(wsi, buf + LWS_PRE, len + 2, WRITE_CLOSE) < 0)
+            return -1;
+        c->close_sent = true;
+        lws_set_timeout(wsi, PENDING_TIMEOUT_CLOSE_ACK, 5);
+        /* Reading may be paused (a handshake token being checked, auth.c): the client's close
+         * must get in. */
+        lws_rx_flow_control(wsi, 1);
+        return 0;
     }
     if (write_queued(n, wsi, c) < 0) {
         c->close_metric = MC_TRANSPORT;
@@ -673,6 +690,8 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
         return 0;
 
     case LWS_CALLBACK_WS_PEER_INITIATED_CLOSE:
+        if (c && c->close_sent)
+            return -1; /* the answer to our close: nothing to echo, the socket closes now */
         if (c && c->close_metric == 0xff)
             c->close_metric = MC_CLIENT;
         if (c) {

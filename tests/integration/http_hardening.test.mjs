@@ -4,6 +4,8 @@
 //   read, so a request hidden in a body is never served;
 // - the RFC 6455 handshake rules (Sec-WebSocket-Key, Sec-WebSocket-Version);
 // - the RFC 6455 close-frame rules (codes, a UTF-8 reason) and frames libwebsockets refuses;
+// - an invalid packet closes only after the replies owed to what came before it, and the client
+//   gets the close frame (no reset);
 import assert from "node:assert/strict";
 import http from "node:http";
 import net from "node:net";
@@ -344,5 +346,67 @@ describe("close frames and frames lws refuses (RFC 6455 5.5, 7.4)", () => {
     ws.send(JSON.stringify({ event: "echo", data: "héllo ✓ 😀" }));
     assert.equal(JSON.parse(await ws.next()), "héllo ✓ 😀");
     ws.close();
+  });
+});
+
+describe("an invalid packet closes after the replies owed to the valid ones before it", () => {
+  const N = 200;
+
+  test("Socket.IO: N acks, then close 1002, nothing for what followed the invalid packet", async () => {
+    const ws = rawWs(server.wsUrl + SIO_PATH);
+    await ws.opened();
+    assert.match(await ws.next(), /^0\{"sid"/);
+    ws.send("40");
+    assert.match(await ws.next(), /^40\{"sid"/);
+    for (let i = 0; i < N; i++) ws.send(`42${i}["echo",${i}]`);
+    ws.send("42{"); // invalid JSON
+    for (let i = 0; i < 20; i++) ws.send(`42${N + i}["echo","after"]`);
+    const replies = [];
+    try {
+      for (;;) replies.push(await ws.next(3000));
+    } catch {}
+    const closed = await ws.closed();
+    assert.equal(replies.length, N, `${replies.length} replies of ${N}`);
+    assert.deepEqual(replies, Array.from({ length: N }, (_, i) => `43${i}[${i}]`));
+    assert.equal(closed.code, 1002, `close ${JSON.stringify(closed)}`);
+  });
+
+  test("plain JSON: N replies, then close 1003 for a binary frame", async () => {
+    const ws = rawWs(`${server.wsUrl}/plain`);
+    await ws.opened();
+    for (let i = 0; i < N; i++) ws.send(JSON.stringify({ event: "echo", data: i }));
+    ws.send(Buffer.from([1, 2, 3]));
+    for (let i = 0; i < 20; i++) ws.send(JSON.stringify({ event: "echo", data: "after" }));
+    const replies = [];
+    try {
+      for (;;) replies.push(JSON.parse(await ws.next(3000)));
+    } catch {}
+    const closed = await ws.closed();
+    assert.equal(replies.length, N, `${replies.length} replies of ${N}`);
+    assert.deepEqual(replies, Array.from({ length: N }, (_, i) => i));
+    assert.equal(closed.code, 1003, `close ${JSON.stringify(closed)}`);
+  });
+
+  test("invalid UTF-8: N replies, then close 1007", async () => {
+    const ws = rawWs(`${server.wsUrl}/plain`);
+    await ws.opened();
+    for (let i = 0; i < N; i++) ws.send(JSON.stringify({ event: "echo", data: i }));
+    // ws refuses to send invalid UTF-8 as text; write the frame on its socket, after the rest.
+    const payload = Buffer.from([0x7b, 0xc3, 0x28, 0x7d]);
+    const key = Buffer.from([1, 2, 3, 4]);
+    const masked = Buffer.from(payload.map((b, i) => b ^ key[i & 3]));
+    ws._socket.write(Buffer.concat([Buffer.from([0x81, 0x80 | payload.length]), key, masked]));
+    const replies = [];
+    try {
+      for (;;) replies.push(JSON.parse(await ws.next(3000)));
+    } catch {}
+    const closed = await ws.closed();
+    assert.equal(replies.length, N, `${replies.length} replies of ${N}`);
+    assert.equal(closed.code, 1007, `close ${JSON.stringify(closed)}`);
+  });
+
+  test("the server is still fine afterwards", async () => {
+    const res = await fetch(`${server.url}/healthz`);
+    assert.equal(res.status, 200);
   });
 });
