@@ -833,8 +833,22 @@ int net_start(struct net *n, uv_loop_t *loop, const struct config *cfg, struct r
     info.protocols = protocols;
     info.gid = (gid_t)-1;
     info.uid = (uid_t)-1;
+    /*
+     * Request headers. lws gives each connection whose headers are arriving a table of
+     * max_http_header_data bytes from a pool, and a connection finding the pool empty waits,
+     * unread, until one is released: a pool smaller than the connections a client can open
+     * lets a few hundred connections that send their headers slowly (slowloris) stall every
+     * new request and WebSocket handshake. The pool is as large as the connections the server
+     * takes (a table is allocated only while its headers arrive, and freed after), and the
+     * whole header must arrive within NET_HEADER_TIMEOUT_S of its first byte
+     * (timeout_secs_ah_idle, PENDING_TIMEOUT_HOLDING_AH), so a slow connection holds its table
+     * for that long at most. timeout_secs bounds the wait for a first byte and each pause
+     * within a request body (PENDING_TIMEOUT_HTTP_CONTENT).
+     */
     info.max_http_header_data = 8192;
-    info.max_http_header_pool = 256;
+    info.max_http_header_pool = 0; /* an unsigned short: the larger field below is used */
+    info.max_http_header_pool2 = n->max_conns + 256;
+    info.timeout_secs_ah_idle = NET_HEADER_TIMEOUT_S;
     info.timeout_secs = 10;
     info.fd_limit_per_thread = n->max_conns + 256;
     info.user = n;

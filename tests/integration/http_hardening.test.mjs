@@ -6,6 +6,8 @@
 // - the RFC 6455 close-frame rules (codes, a UTF-8 reason) and frames libwebsockets refuses;
 // - an invalid packet closes only after the replies owed to what came before it, and the client
 //   gets the close frame (no reset);
+// - slow headers (slowloris) neither stall other clients nor hold a connection past the header
+//   timeout;
 import assert from "node:assert/strict";
 import http from "node:http";
 import net from "node:net";
@@ -346,6 +348,109 @@ describe("close frames and frames lws refuses (RFC 6455 5.5, 7.4)", () => {
     ws.send(JSON.stringify({ event: "echo", data: "héllo ✓ 😀" }));
     assert.equal(JSON.parse(await ws.next()), "héllo ✓ 😀");
     ws.close();
+  });
+});
+
+describe("slow headers (slowloris)", () => {
+  // `count` connections each sending the start of a request, then one byte of a header that
+  // never ends every `everyMs`; one the server closes is opened again. Stops with stop().
+  function slowloris(count, everyMs = 250) {
+    const socks = new Set();
+    let stopped = false;
+    let reopened = 0;
+    const open = () => {
+      if (stopped) return;
+      const s = net.connect(server.port, "127.0.0.1");
+      socks.add(s);
+      let timer = null;
+      s.on("connect", () => {
+        s.write("GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: ");
+        timer = setInterval(() => s.write("a"), everyMs);
+      });
+      s.on("error", () => {});
+      s.on("close", () => {
+        clearInterval(timer);
+        socks.delete(s);
+        if (!stopped) {
+          reopened++;
+          setTimeout(open, 10);
+        }
+      });
+    };
+    for (let i = 0; i < count; i++) open();
+    return {
+      open: () => socks.size,
+      reopened: () => reopened,
+      stop() {
+        stopped = true;
+        for (const s of socks) s.destroy();
+      },
+    };
+  }
+
+  async function timed(fn, ms = 1000) {
+    const t0 = performance.now();
+    let timer;
+    const timeout = new Promise((_, reject) => (timer = setTimeout(() => reject(new Error(`over ${ms} ms`)), ms)));
+    try {
+      await Promise.race([fn(), timeout]);
+      return performance.now() - t0;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  test("300 slow connections: /healthz and WebSocket handshakes are still answered at once", async (t) => {
+    const attack = slowloris(300);
+    try {
+      await sleep(500); // every slow connection has started its header
+      const health = [];
+      const handshakes = [];
+      for (let i = 0; i < 10; i++) {
+        health.push(
+          await timed(async () => {
+            const res = await fetch(`${server.url}/healthz`, { headers: { connection: "close" } });
+            assert.equal(res.status, 200);
+            await res.text();
+          }),
+        );
+        handshakes.push(
+          await timed(async () => {
+            const ws = rawWs(`${server.wsUrl}/plain`);
+            await ws.opened();
+            ws.close();
+          }),
+        );
+        await sleep(150);
+      }
+      const fmt = (a) => `max ${Math.max(...a).toFixed(1)} ms, median ${a.sort((x, y) => x - y)[a.length >> 1].toFixed(1)} ms`;
+      t.diagnostic(`with ${attack.open()} slow connections open: /healthz ${fmt(health)}; handshakes ${fmt(handshakes)}`);
+      assert.ok(attack.open() >= 290, `only ${attack.open()} slow connections open`);
+      assert.ok(Math.max(...health, ...handshakes) < 1000);
+    } finally {
+      attack.stop();
+    }
+  });
+
+  test("a header that is still arriving after 5 s is cut off", async (t) => {
+    const s = net.connect(server.port, "127.0.0.1");
+    await new Promise((resolve) => s.once("connect", resolve));
+    const t0 = performance.now();
+    s.write("GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: ");
+    const timer = setInterval(() => s.write("a"), 200);
+    s.on("error", () => {});
+    const closedAfter = await new Promise((resolve) => {
+      const limit = setTimeout(() => resolve(null), 8000);
+      s.on("close", () => {
+        clearTimeout(limit);
+        resolve(performance.now() - t0);
+      });
+    });
+    clearInterval(timer);
+    s.destroy();
+    t.diagnostic(`closed after ${closedAfter === null ? "more than 8000" : closedAfter.toFixed(0)} ms`);
+    assert.notEqual(closedAfter, null, "still open after 8 s");
+    assert.ok(closedAfter > 3500 && closedAfter < 7000, `closed after ${closedAfter} ms`);
   });
 });
 
