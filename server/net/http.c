@@ -856,11 +856,17 @@ static int api_emit(struct net *n, struct lws *wsi, const char *body, size_t len
     }
 
     json_t *jr = json_object_get(root, "rooms");
+    json_t *je = json_object_get(root, "except");
+    if (json_array_size(jr) > SB_MAX_EMIT_ROOMS || json_array_size(je) > SB_MAX_EMIT_ROOMS) {
+        snprintf(message, sizeof(message), "%s must hold at most %d rooms",
+                 json_array_size(jr) > SB_MAX_EMIT_ROOMS ? "rooms" : "except", SB_MAX_EMIT_ROOMS);
+        err = message;
+        goto refuse;
+    }
     if (jr && api_string_list(jr, &rooms, &nrooms, &oom)) {
         err = oom ? NULL : "rooms must be an array of non-empty strings";
         goto refuse;
     }
-    json_t *je = json_object_get(root, "except");
     if (je && api_string_list(je, &except, &nexcept, &oom)) {
         err = oom ? NULL : "except must be an array of non-empty strings";
         goto refuse;

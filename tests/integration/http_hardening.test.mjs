@@ -8,6 +8,7 @@
 //   gets the close frame (no reset);
 // - slow headers (slowloris) neither stall other clients nor hold a connection past the header
 //   timeout;
+// - POST /api/emit takes the room cap of a gateway's emit.
 import assert from "node:assert/strict";
 import http from "node:http";
 import net from "node:net";
@@ -451,6 +452,39 @@ describe("slow headers (slowloris)", () => {
     t.diagnostic(`closed after ${closedAfter === null ? "more than 8000" : closedAfter.toFixed(0)} ms`);
     assert.notEqual(closedAfter, null, "still open after 8 s");
     assert.ok(closedAfter > 3500 && closedAfter < 7000, `closed after ${closedAfter} ms`);
+  });
+});
+
+describe("the room cap of POST /api/emit is the one of a Lua emit (1024)", () => {
+  async function emit(body) {
+    const res = await fetch(`${server.url}/api/emit`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${KEY}`, "content-type": "application/json" },
+      body: JSON.stringify(body),
+    });
+    return { status: res.status, json: await res.json() };
+  }
+  const rooms = (n) => Array.from({ length: n }, (_, i) => `room-${i}`);
+
+  test("1024 rooms and 1024 excepts are taken", async () => {
+    const r = await emit({ event: "news", rooms: rooms(1024), except: rooms(1024) });
+    assert.equal(r.status, 202);
+  });
+  test("1025 rooms → 400", async () => {
+    const r = await emit({ event: "news", rooms: rooms(1025) });
+    assert.equal(r.status, 400);
+    assert.equal(r.json.message, "rooms must hold at most 1024 rooms");
+  });
+  test("1025 excepts → 400", async () => {
+    const r = await emit({ event: "news", except: rooms(1025) });
+    assert.equal(r.status, 400);
+    assert.equal(r.json.message, "except must hold at most 1024 rooms");
+  });
+  test("100,000 rooms → 400", async () => {
+    // Short names: the body stays under the 1 MB --max-payload (else 413).
+    const r = await emit({ event: "news", rooms: Array.from({ length: 100000 }, (_, i) => String(i)) });
+    assert.equal(r.status, 400);
+    assert.match(r.json.message, /at most 1024 rooms/);
   });
 });
 
