@@ -700,15 +700,23 @@ static bool api_json_content_type(struct lws *wsi)
            (p[n] == '\0' || p[n] == ';' || p[n] == ' ');
 }
 
-/* The Content-Length: 0 when absent, -1 when unreadable, else the value (at most 2^40). */
+/* The Content-Length: 0 when absent, -1 when unreadable, else the value (at most 2^40).
+ * Whitespace around the digits is skipped, as framing_error() allows it. */
 static long long api_content_length(struct lws *wsi)
 {
     char cl[32];
     int len = lws_hdr_copy(wsi, cl, sizeof(cl), WSI_TOKEN_HTTP_CONTENT_LENGTH);
     if (len <= 0)
         return lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH) > 0 ? -1 : 0;
+    while (len && (cl[len - 1] == ' ' || cl[len - 1] == '\t'))
+        len--;
+    int i = 0;
+    while (i < len && (cl[i] == ' ' || cl[i] == '\t'))
+        i++;
+    if (i == len)
+        return -1;
     long long v = 0;
-    for (int i = 0; i < len; i++) {
+    for (; i < len; i++) {
         if (cl[i] < '0' || cl[i] > '9')
             return -1;
         v = v * 10 + (cl[i] - '0');

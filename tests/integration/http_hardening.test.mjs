@@ -27,7 +27,10 @@ const METRICS_TEXT = "# HELP switchboard_";
 
 let server;
 before(async () => {
-  server = await startServer({ scripts: SCRIPTS, args: ["--api-key", KEY] });
+  server = await startServer({
+    scripts: SCRIPTS,
+    args: ["--api-key", KEY, "--static", `/files=${path.join(GATEWAYS, "http_hardening")}`],
+  });
 });
 after(async (t) => {
   await stopClean(t, server);
@@ -139,6 +142,11 @@ describe("an answer followed by a close says Connection: close", () => {
   });
 
   test("a static file, a 404 and a refused upgrade say it too", async () => {
+    const file = await exchange(server.port, request("GET", "/files/echo.lua", ["Connection: close"]));
+    assert.equal(file.responses[0].status, 200);
+    assert.match(file.responses[0].body, /^-- Fixture of http_hardening/);
+    assert.equal(file.responses[0].headers.connection, "close");
+    assert.equal(file.closed, true);
     const notFound = await exchange(server.port, request("GET", "/nope", ["Connection: close"]));
     assert.equal(notFound.responses[0].status, 404);
     assert.equal(notFound.responses[0].headers.connection, "close");
@@ -245,6 +253,16 @@ describe("request smuggling shapes: 400, Connection: close, the hidden request i
     assert.deepEqual(
       ows.responses.map((x) => x.status),
       [200],
+    );
+    const emit = JSON.stringify({ event: "news" });
+    const api = await exchange(
+      server.port,
+      request("POST", "/api/emit", [...EMIT_HEADERS, `Content-Length:\t${emit.length} `], emit),
+      500,
+    );
+    assert.deepEqual(
+      api.responses.map((x) => x.status),
+      [202],
     );
   });
 
