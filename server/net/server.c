@@ -610,7 +610,7 @@ static int writable(struct net *n, struct lws *wsi, struct conn *c)
  * connection (a read of 0, which lws closes the same way) is told apart by a peek at the
  * socket. Those frames then get 1002 as RFC 6455 says.
  */
-static void lws_kill_answer(struct lws *wsi, struct conn *c)
+static void answer_refused_frame(struct lws *wsi, struct conn *c)
 {
     if (!c->established || c->closing || c->peer_closed || c->close_metric != 0xff)
         return;
@@ -731,7 +731,7 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
 
     case LWS_CALLBACK_WS_SERVER_DROP_PROTOCOL:
         if (c)
-            lws_kill_answer(wsi, c);
+            answer_refused_frame(wsi, c);
         return 0;
 
     case LWS_CALLBACK_CLOSED:
@@ -752,7 +752,7 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
 
 static struct lws_protocols protocols[] = {
     /* per_session_data_size 1: lws calls LWS_CALLBACK_WS_SERVER_DROP_PROTOCOL only for a
-     * connection with a user area (lws_kill_answer()); the state lives on the opaque pointer.
+     * connection with a user area (answer_refused_frame()); the state lives on the opaque pointer.
      * rx_buffer_size 128: lws keeps this buffer for the life of every connection, and most
      * client messages fit in it (a longer one arrives in pieces, joined in receive()).
      * tx_packet_size: one send() may take a whole coalesced batch. */
