@@ -16,6 +16,11 @@
 
 #include "../registry/registry.h"
 
+/* The most rooms in one list of a broadcast or a cluster operation (its rooms, its excepts),
+ * wherever the list comes from: POST /api/emit answers 400 beyond it, a gateway's emit and
+ * cluster calls raise an error (they read their lists into arrays on the C stack). */
+#define SB_MAX_EMIT_ROOMS 1024
+
 /* One broadcast: socket.io's io.of(nsp).to(rooms).except(except).emit(event, ...args). */
 struct bus_msg {
     const char *nsp;          /* borrowed; NULL means "/" */

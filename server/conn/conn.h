@@ -25,14 +25,15 @@ enum conn_proto { CONN_SIO = MP_SOCKETIO, CONN_JSON = MP_JSON, CONN__PROTOS = MP
 /* WebSocket close codes switchboard sends (README, "Bad input"). */
 enum conn_close_code {
     CLOSE_NORMAL = 1000,
-    CLOSE_GOING_AWAY = 1001,     /* server shutdown */
-    CLOSE_PROTOCOL_ERROR = 1002, /* invalid Engine.IO / Socket.IO packet */
-    CLOSE_UNSUPPORTED = 1003,    /* binary data where only text is accepted */
-    CLOSE_POLICY = 1008,         /* connect timeout, ping timeout */
-    CLOSE_TOO_BIG = 1009,        /* inbound message over max-payload */
-    CLOSE_INTERNAL = 1011,       /* out of memory */
-    CLOSE_SLOW_CONSUMER = 1008,  /* outbound queue over max-queue (reason "outbound queue full") */
-    CLOSE_UNAUTHORIZED = 4401,   /* a handshake token refused after the upgrade (async auth) */
+    CLOSE_GOING_AWAY = 1001,      /* server shutdown */
+    CLOSE_PROTOCOL_ERROR = 1002,  /* invalid Engine.IO / Socket.IO packet */
+    CLOSE_UNSUPPORTED = 1003,     /* binary data where only text is accepted */
+    CLOSE_INVALID_PAYLOAD = 1007, /* a text message that is not UTF-8 */
+    CLOSE_POLICY = 1008,          /* connect timeout, ping timeout */
+    CLOSE_TOO_BIG = 1009,         /* inbound message over max-payload */
+    CLOSE_INTERNAL = 1011,        /* out of memory */
+    CLOSE_SLOW_CONSUMER = 1008,   /* outbound queue over max-queue (reason "outbound queue full") */
+    CLOSE_UNAUTHORIZED = 4401,    /* a handshake token refused after the upgrade (async auth) */
 };
 
 /* Queued frames a connection holds without allocating (a power of two). */
@@ -93,6 +94,7 @@ struct conn {
     bool established;         /* the WebSocket handshake completed */
     bool authenticating;      /* the handshake's token is pending: no session yet (net/auth.c) */
     bool peer_closed;         /* the client sent a close: nothing more is queued (lws answers) */
+    bool close_sent;          /* our close frame is written: the client's close ends it */
     uint8_t close_metric;     /* enum metric_close once known, else 0xff */
     uint16_t close_code;
     const char *close_reason; /* static string, sent with the close frame */

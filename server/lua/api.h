@@ -9,11 +9,8 @@
 #include <lua.h>
 #include <lualib.h>
 
+#include "../bus/bus.h" /* SB_MAX_EMIT_ROOMS: the most rooms one call takes in a list */
 #include "lua.h"
-
-/* The most rooms one call takes in a list (emit targets and excepts, the cluster calls'
- * rooms): the lists are read into arrays on the C stack. */
-#define SB_LUA_MAX_ROOMS 1024
 
 /* Why gateway code was stopped: it ran past its time budget, or it nested calls through C
  * functions (coroutines, callbacks of string.gsub or table.sort, __tostring) deeper than the

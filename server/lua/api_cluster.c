@@ -26,8 +26,8 @@ static int strings(lua_State *L, int idx, const char **out)
         return 0;
     luaL_checktype(L, idx, LUA_TTABLE);
     int n = (int)lua_objlen(L, idx);
-    if (n > SB_LUA_MAX_ROOMS)
-        return luaL_error(L, "at most %d rooms", SB_LUA_MAX_ROOMS);
+    if (n > SB_MAX_EMIT_ROOMS)
+        return luaL_error(L, "at most %d rooms", SB_MAX_EMIT_ROOMS);
     for (int i = 1; i <= n; i++) {
         lua_rawgeti(L, idx, i);
         out[i - 1] = lua_tostring(L, -1);
@@ -40,8 +40,8 @@ static int strings(lua_State *L, int idx, const char **out)
 
 struct query_args {
     struct bus_query q;
-    const char *rooms[SB_LUA_MAX_ROOMS];
-    const char *except[SB_LUA_MAX_ROOMS];
+    const char *rooms[SB_MAX_EMIT_ROOMS];
+    const char *except[SB_MAX_EMIT_ROOMS];
 };
 
 /* Reads (nsp, rooms, except) at stack positions 1..3. */
@@ -164,7 +164,7 @@ static int l_sockets_op(lua_State *L)
     struct query_args a;
     query_of(L, lh, &a);
     const char *op = luaL_checkstring(L, 4);
-    const char *targets[SB_LUA_MAX_ROOMS];
+    const char *targets[SB_MAX_EMIT_ROOMS];
     int n = 0;
     if (lua_type(L, 5) == LUA_TSTRING) {
         targets[0] = lua_tostring(L, 5);

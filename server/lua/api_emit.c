@@ -54,8 +54,8 @@ static int l_broadcast(lua_State *L)
     const char *event = luaL_checkstring(L, 4);
     int nrooms = list_len(L, 2);
     int nexcept = list_len(L, 3);
-    if (nrooms > SB_LUA_MAX_ROOMS || nexcept > SB_LUA_MAX_ROOMS)
-        return luaL_error(L, "emit: rooms must be at most %d strings", SB_LUA_MAX_ROOMS);
+    if (nrooms > SB_MAX_EMIT_ROOMS || nexcept > SB_MAX_EMIT_ROOMS)
+        return luaL_error(L, "emit: rooms must be at most %d strings", SB_MAX_EMIT_ROOMS);
     /* Larger lists live in a userdata: the collector frees it even if an error unwinds. */
     const char *small[SMALL_TARGETS];
     const char **rooms = small;

@@ -95,6 +95,8 @@ int metrics_render(struct sbuf *out)
            "Broadcasts that could not be sent to other instances.", m->bus_dropped);
     scalar(out, "switchboard_http_requests_total", "counter", "Plain HTTP requests served.",
            m->http_requests);
+    scalar(out, "switchboard_http_bad_requests_total", "counter",
+           "HTTP requests refused with 400 for an ambiguous body framing.", m->http_bad_requests);
     scalar(out, "switchboard_api_emits_total", "counter", "POST /api/emit requests accepted.",
            m->api_emits);
     scalar(out, "switchboard_api_errors_total", "counter", "POST /api/emit requests refused.",

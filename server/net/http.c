@@ -33,10 +33,39 @@ struct header {
     const char *name, *value;
 };
 
-/* Writes a complete response with a body and `nextra` extra headers. Returns 0 (the caller then
- * completes or refuses the transaction) or -1 to drop the connection. */
+/* True when the connection stays open for another request after this one's answer. For a plain
+ * request it is what lws_http_action() decides (HTTP/1.1 unless `Connection: close`, HTTP/1.0
+ * only with `Connection: keep-alive`, the same copies of the same headers), so the answer can
+ * say what lws will do. Never kept: an upgrade request answered over HTTP (refused; lws decides
+ * about that one before it reads the request's Connection header), and a request with a
+ * Transfer-Encoding. */
+static bool request_keeps_alive(struct lws *wsi)
+{
+    /* A chunked body is never read (lws 4.1.6 does not decode one): nothing after it can be
+     * told from it. */
+    if (lws_hdr_total_length(wsi, WSI_TOKEN_UPGRADE) ||
+        lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_TRANSFER_ENCODING))
+        return false;
+    char version[12], conn[25];
+    bool keep = lws_hdr_total_length(wsi, WSI_TOKEN_HTTP) > 7 &&
+                lws_hdr_copy(wsi, version, sizeof(version) - 1, WSI_TOKEN_HTTP) > 0 &&
+                version[5] == '1' && version[7] == '1';
+    if (lws_hdr_total_length(wsi, WSI_TOKEN_CONNECTION) &&
+        lws_hdr_copy(wsi, conn, sizeof(conn) - 1, WSI_TOKEN_CONNECTION) > 0) {
+        if (strcasecmp(conn, "keep-alive") == 0)
+            keep = true;
+        else if (strcasecmp(conn, "close") == 0)
+            keep = false;
+    }
+    return keep;
+}
+
+/* Writes a complete response with a body and `nextra` extra headers, with `connection: close`
+ * when `close` is set or the connection would not be kept anyway (request_keeps_alive()).
+ * Returns 0 (the caller then completes or refuses the transaction) or -1 to drop the
+ * connection. */
 static int respond_headers(struct lws *wsi, unsigned status, const char *ctype, const char *body,
-                           size_t len, const struct header *extra, size_t nextra)
+                           size_t len, const struct header *extra, size_t nextra, bool close)
 {
     unsigned char hdr[LWS_PRE + 1024];
     unsigned char *start = hdr + LWS_PRE, *p = start, *end = hdr + sizeof(hdr) - 1;
@@ -50,6 +79,10 @@ static int respond_headers(struct lws *wsi, unsigned status, const char *ctype, 
                                         (const unsigned char *)extra[i].value,
                                         (int)strlen(extra[i].value), &p, end))
             return -1;
+    if ((close || !request_keeps_alive(wsi)) &&
+        lws_add_http_header_by_name(
+            wsi, (const unsigned char *)"connection:", (const unsigned char *)"close", 5, &p, end))
+        return -1;
     if (lws_finalize_write_http_header(wsi, start, &p, end))
         return -1;
     if (!len)
@@ -68,7 +101,7 @@ static int respond(struct lws *wsi, unsigned status, const char *ctype, const ch
                    size_t len, const char *extra_name, const char *extra_value)
 {
     struct header h = {extra_name, extra_value};
-    return respond_headers(wsi, status, ctype, body, len, &h, extra_name ? 1 : 0);
+    return respond_headers(wsi, status, ctype, body, len, &h, extra_name ? 1 : 0, false);
 }
 
 static int respond_json_message(struct lws *wsi, unsigned status, const char *message,
@@ -85,9 +118,89 @@ static int respond_json_message(struct lws *wsi, unsigned status, const char *me
     return rc;
 }
 
+/*
+ * Request smuggling: a request whose body another server on the path (a proxy, a load balancer)
+ * could frame differently, so that what one reads as a body the other reads as a second request.
+ * lws reads a body by its Content-Length only (atoll() of it: "0x22" is 0, "0, 34" is 0) and
+ * never decodes a chunked one, so every request where the two could disagree is refused before
+ * lws reads anything after its headers: 400, `connection: close`, and the connection closes
+ * with whatever followed the headers unread.
+ *
+ * What lws 4.1.6 lets us see: the headers it knows by name (every fragment when one comes
+ * twice), and unknown headers by their exact name only (lws_hdr_custom_length(); listing them
+ * came in lws 4.3). A name with whitespace before its colon, or a line folded onto the previous
+ * header (obs-fold, a line starting with a space or a tab), becomes an unknown header whose name
+ * keeps that whitespace: those spellings are looked for by name for the two headers that frame
+ * a body. A folded line of any other header cannot be seen (README, known gaps); it cannot
+ * carry a body length lws would use either.
+ */
+static const char *const framing_headers[] = {"content-length", "transfer-encoding"};
+
+/* Why the framing of this request is ambiguous, or NULL when it is not. */
+static const char *framing_error(struct lws *wsi)
+{
+    static const char *const before[] = {"", " ", "\t"}, *const after[] = {"", " ", "\t", "  "};
+    for (size_t h = 0; h < ARRAY_SIZE(framing_headers); h++)
+        for (size_t b = 0; b < ARRAY_SIZE(before); b++)
+            for (size_t a = 0; a < ARRAY_SIZE(after); a++) {
+                char name[32];
+                if (!*before[b] && !*after[a])
+                    continue;
+                int len = snprintf(name, sizeof(name), "%s%s%s:", before[b], framing_headers[h],
+                                   after[a]);
+                if (lws_hdr_custom_length(wsi, name, len) >= 0)
+                    return *before[b] ? "a folded header line (obs-fold)"
+                                      : "whitespace between a header name and its colon";
+            }
+
+    bool te = lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_TRANSFER_ENCODING) > 0;
+    char cl[24];
+    int n = lws_hdr_copy_fragment(wsi, cl, sizeof(cl), WSI_TOKEN_HTTP_CONTENT_LENGTH, 0);
+    bool has_cl = n >= 0 || lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH) > 0;
+    if (!has_cl)
+        return NULL;
+    if (te)
+        return "both Transfer-Encoding and Content-Length";
+    /* A second fragment starts with the space lws puts between them: never empty. */
+    if (lws_hdr_fragment_length(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH, 1) > 0)
+        return "more than one Content-Length";
+    /* Digits only, between optional whitespace (atoll() would skip that too). */
+    int i = 0, digits = 0;
+    while (i < n && (cl[i] == ' ' || cl[i] == '\t'))
+        i++;
+    while (i < n && cl[i] >= '0' && cl[i] <= '9')
+        i++, digits++;
+    while (i < n && (cl[i] == ' ' || cl[i] == '\t'))
+        i++;
+    if (n <= 0 || i != n || digits == 0 || digits > 18)
+        return "invalid Content-Length";
+    return NULL;
+}
+
+/* Refuses a request whose framing is ambiguous (framing_error()). Returns what the lws callback
+ * must return: the connection closes after the answer. */
+static int refuse_framing(struct lws *wsi, const char *why)
+{
+    metrics.http_bad_requests++;
+    LOG_DEBUG("http", "request refused (400): %s", why);
+    char message[96];
+    snprintf(message, sizeof(message), "bad request: %s", why);
+    struct sbuf b;
+    sbuf_init(&b, 0);
+    sbuf_append_str(&b, "{\"message\":");
+    sbuf_append_json_string(&b, message, strlen(message));
+    sbuf_append_char(&b, '}');
+    if (!b.failed)
+        respond_headers(wsi, 400, "application/json", sbuf_data(&b), b.len, NULL, 0, true);
+    sbuf_free(&b);
+    return -1;
+}
+
+/* Ends a request whose answer is written: the connection waits for the next request, or closes
+ * when the answer said `connection: close` (closing here rather than trusting lws to agree). */
 static int finish(struct lws *wsi, int rc)
 {
-    if (rc < 0)
+    if (rc < 0 || !request_keeps_alive(wsi))
         return -1;
     return lws_http_transaction_completed(wsi) ? -1 : 0;
 }
@@ -173,7 +286,7 @@ static int refuse(struct lws *wsi, enum metric_refusal why, unsigned status, con
         hv = "5";
     }
     respond_json_message(wsi, status, msg, hn, hv);
-    return 1;
+    return -1; /* lws sends the answer, then closes (it says `connection: close`) */
 }
 
 /* The request headers gateways may see (socket.headers): the ones lws 4.1.6 parses by name.
@@ -256,10 +369,51 @@ static char *kept_headers(const struct config *cfg, struct lws *wsi)
     return pairs_finish(&h.out);
 }
 
+/* True when `Sec-WebSocket-Key` is one base64 value of 16 bytes (RFC 6455 4.2.1: 22 characters
+ * and "=="), as the ws module checks it. */
+static bool ws_key_valid(struct lws *wsi)
+{
+    char key[32];
+    if (lws_hdr_copy(wsi, key, sizeof(key), WSI_TOKEN_KEY) != 24 || strcmp(key + 22, "==") != 0)
+        return false;
+    for (int i = 0; i < 22; i++)
+        if (!isalnum((unsigned char)key[i]) && key[i] != '+' && key[i] != '/')
+            return false;
+    return true;
+}
+
+/* Refuses an upgrade whose WebSocket headers are not RFC 6455's. Returns what the lws callback
+ * must return (the connection closes after the answer), or 0 when they are fine. lws 4.1.6
+ * would answer 101 to any version, and to any key it can hash. */
+static int check_ws_headers(struct lws *wsi)
+{
+    char version[8];
+    if (lws_hdr_copy(wsi, version, sizeof(version), WSI_TOKEN_VERSION) != 2 ||
+        strcmp(version, "13") != 0) {
+        metrics.refusals[MR_BAD_HANDSHAKE]++;
+        LOG_DEBUG("net", "upgrade refused: Sec-WebSocket-Version is not 13");
+        respond_json_message(wsi, 400, "unsupported WebSocket version (Sec-WebSocket-Version: 13)",
+                             "sec-websocket-version:", "13");
+        return -1;
+    }
+    if (!ws_key_valid(wsi)) {
+        metrics.refusals[MR_BAD_HANDSHAKE]++;
+        LOG_DEBUG("net", "upgrade refused: Sec-WebSocket-Key is not base64 of 16 bytes");
+        respond_json_message(wsi, 400, "Sec-WebSocket-Key must be 16 bytes in base64", NULL, NULL);
+        return -1;
+    }
+    return 0;
+}
+
 int http_confirm_upgrade(struct net *n, struct lws *wsi)
 {
     char path[1024];
     if (lws_hdr_copy(wsi, path, sizeof(path), WSI_TOKEN_GET_URI) <= 0)
+        return -1;
+    const char *framing = framing_error(wsi);
+    if (framing)
+        return refuse_framing(wsi, framing);
+    if (check_ws_headers(wsi))
         return -1;
     if (n->shutting_down)
         return refuse(wsi, MR_SHUTTING_DOWN, 503, "server shutting down");
@@ -276,7 +430,7 @@ int http_confirm_upgrade(struct net *n, struct lws *wsi)
         eio_hs_encode_error(&b, EIO_HS_BAD_REQUEST);
         respond(wsi, 400, "application/json", sbuf_data(&b), b.len, NULL, NULL);
         sbuf_free(&b);
-        return 1;
+        return -1;
     }
     bool sio = is_sio_path(path);
     if (log_enabled(SB_LOG_DEBUG)) {
@@ -303,7 +457,7 @@ int http_confirm_upgrade(struct net *n, struct lws *wsi)
             respond(wsi, 400, "application/json", sbuf_data(&b), b.len, NULL, NULL);
             sbuf_free(&b);
             query_free(&q);
-            return 1;
+            return -1;
         }
     }
 
@@ -333,7 +487,7 @@ int http_confirm_upgrade(struct net *n, struct lws *wsi)
             identity_result_clear(&id);
             conn_free(c);
             query_free(&q);
-            return 1;
+            return -1;
         }
         c->authenticating = o == AUTH_PENDING;
         c->user = id.user;
@@ -546,15 +700,23 @@ static bool api_json_content_type(struct lws *wsi)
            (p[n] == '\0' || p[n] == ';' || p[n] == ' ');
 }
 
-/* The Content-Length: 0 when absent, -1 when unreadable, else the value (at most 2^40). */
+/* The Content-Length: 0 when absent, -1 when unreadable, else the value (at most 2^40).
+ * Whitespace around the digits is skipped, as framing_error() allows it. */
 static long long api_content_length(struct lws *wsi)
 {
     char cl[32];
     int len = lws_hdr_copy(wsi, cl, sizeof(cl), WSI_TOKEN_HTTP_CONTENT_LENGTH);
     if (len <= 0)
         return lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH) > 0 ? -1 : 0;
+    while (len && (cl[len - 1] == ' ' || cl[len - 1] == '\t'))
+        len--;
+    int i = 0;
+    while (i < len && (cl[i] == ' ' || cl[i] == '\t'))
+        i++;
+    if (i == len)
+        return -1;
     long long v = 0;
-    for (int i = 0; i < len; i++) {
+    for (; i < len; i++) {
         if (cl[i] < '0' || cl[i] > '9')
             return -1;
         v = v * 10 + (cl[i] - '0');
@@ -579,20 +741,18 @@ static int api_refuse(struct net *n, struct lws *wsi, unsigned status, const cha
 {
     metrics.api_errors++;
     LOG_DEBUG("http", "POST " API_EMIT_PATH " refused: %u %s", status, message);
-    struct header h[3];
+    struct header h[2];
     size_t nh = 0;
     for (size_t i = 0; i < nextra && nh < 2; i++)
         h[nh++] = extra[i];
-    if (rest != REST_NONE)
-        h[nh++] = (struct header){"connection:", "close"};
     struct sbuf b;
     sbuf_init(&b, 0);
     sbuf_append_str(&b, "{\"message\":");
     sbuf_append_json_string(&b, message, strlen(message));
     sbuf_append_char(&b, '}');
-    int rc = b.failed
-                 ? -1
-                 : respond_headers(wsi, status, "application/json", sbuf_data(&b), b.len, h, nh);
+    int rc = b.failed ? -1
+                      : respond_headers(wsi, status, "application/json", sbuf_data(&b), b.len, h,
+                                        nh, rest != REST_NONE);
     sbuf_free(&b);
     if (rest == REST_NONE)
         return finish(wsi, rc);
@@ -704,11 +864,17 @@ static int api_emit(struct net *n, struct lws *wsi, const char *body, size_t len
     }
 
     json_t *jr = json_object_get(root, "rooms");
+    json_t *je = json_object_get(root, "except");
+    if (json_array_size(jr) > SB_MAX_EMIT_ROOMS || json_array_size(je) > SB_MAX_EMIT_ROOMS) {
+        snprintf(message, sizeof(message), "%s must hold at most %d rooms",
+                 json_array_size(jr) > SB_MAX_EMIT_ROOMS ? "rooms" : "except", SB_MAX_EMIT_ROOMS);
+        err = message;
+        goto refuse;
+    }
     if (jr && api_string_list(jr, &rooms, &nrooms, &oom)) {
         err = oom ? NULL : "rooms must be an array of non-empty strings";
         goto refuse;
     }
-    json_t *je = json_object_get(root, "except");
     if (je && api_string_list(je, &except, &nexcept, &oom)) {
         err = oom ? NULL : "except must be an array of non-empty strings";
         goto refuse;
@@ -863,6 +1029,9 @@ int http_body_completion(struct net *n, struct lws *wsi)
 int http_request(struct net *n, struct lws *wsi, const char *uri)
 {
     metrics.http_requests++;
+    const char *framing = framing_error(wsi);
+    if (framing)
+        return refuse_framing(wsi, framing);
     const char *method = method_of(wsi);
     bool get = strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0;
 
@@ -912,7 +1081,10 @@ int http_request(struct net *n, struct lws *wsi, const char *uri)
         char path[PATH_MAX];
         int status = static_path(n->cfg, uri, path, sizeof(path));
         if (status == 0) {
-            int rc = lws_serve_http_file(wsi, path, mime_of(path), NULL, 0);
+            static const char conn_close[] = "connection: close\r\n";
+            bool keep = request_keeps_alive(wsi);
+            int rc = lws_serve_http_file(wsi, path, mime_of(path), keep ? NULL : conn_close,
+                                         keep ? 0 : (int)sizeof(conn_close) - 1);
             if (rc < 0)
                 return -1;
             if (rc > 0)

@@ -19,6 +19,10 @@
 struct lws;
 struct lws_context;
 
+/* Seconds a client has to send the whole header of a request (or an upgrade), from its first
+ * byte; a slower one is disconnected (server.c, net_start()). */
+#define NET_HEADER_TIMEOUT_S 5
+
 /* The most bytes of queued WebSocket frames handed to one send(). */
 #define NET_COALESCE_MAX (64 * 1024)
 

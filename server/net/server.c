@@ -22,6 +22,7 @@
 #include <libwebsockets.h>
 
 #include "../log/log.h"
+#include "../proto/proto.h"
 #include "../registry/registry.h"
 
 /* lws's own opcode for a close frame (private in 4.1.6, "handled by lws_close_reason()"). */
@@ -481,6 +482,20 @@ static void conn_closed(struct net *n, struct lws *wsi, struct conn *c)
     }
 }
 
+/* A text message that is not UTF-8 closes its connection with 1007 (RFC 6455 8.1), after what
+ * the messages before it were answered. lws's own check (LWS_SERVER_OPTION_VALIDATE_UTF8) is
+ * off: it would also judge the reason of a close frame, and kill the connection without a
+ * close frame of its own before we could answer 1007 (net_start()). */
+static bool text_valid(struct conn *c, const char *data, size_t len)
+{
+    if (proto_utf8_valid(data, len))
+        return true;
+    metrics.invalid_packets[c->proto]++;
+    LOG_DEBUG("net", "closing: a text message that is not UTF-8");
+    conn_close(c, MC_INVALID_PACKET, CLOSE_INVALID_PAYLOAD, "invalid UTF-8", true);
+    return false;
+}
+
 /* Reassembles a message spanning callbacks and hands complete ones to the session. */
 static int receive(struct net *n, struct lws *wsi, struct conn *c, const char *in, size_t len)
 {
@@ -508,6 +523,8 @@ static int receive(struct net *n, struct lws *wsi, struct conn *c, const char *i
     }
     if (first && last) {
         /* The common case: the whole message in one callback, no copy. */
+        if (!binary && !text_valid(c, in, len))
+            return 0;
         if (c->proto == CONN_SIO)
             sio_session_receive(n, c, in, len, binary);
         else
@@ -522,10 +539,12 @@ static int receive(struct net *n, struct lws *wsi, struct conn *c, const char *i
     }
     if (!last)
         return 0;
-    if (c->proto == CONN_SIO)
-        sio_session_receive(n, c, sbuf_data(&c->rx), c->rx.len, binary);
-    else
-        json_session_receive(n, c, sbuf_data(&c->rx), c->rx.len, binary);
+    if (binary || text_valid(c, sbuf_data(&c->rx), c->rx.len)) {
+        if (c->proto == CONN_SIO)
+            sio_session_receive(n, c, sbuf_data(&c->rx), c->rx.len, binary);
+        else
+            json_session_receive(n, c, sbuf_data(&c->rx), c->rx.len, binary);
+    }
     /* Keep big buffers only while they are needed: an idle connection should stay small. */
     if (c->rx.cap > 1024)
         sbuf_free(&c->rx);
@@ -539,9 +558,20 @@ static int writable(struct net *n, struct lws *wsi, struct conn *c)
     if (!c->q_len) {
         if (!c->closing)
             return 0;
-        /* Nothing left: the close frame goes now. lws 4.1.6 does not send a prepared close
-         * reason when a writable callback asks to close (it takes the socket for unusable), so
-         * the frame is written here, then the connection is dropped. */
+        /* Nothing left: the close frame goes now, after any bytes lws still holds. lws 4.1.6
+         * does not send a prepared close reason when a writable callback asks to close (the
+         * socket goes down at once), so the frame is written here. The socket is not closed
+         * yet: closed with the client's next frames unread in it, it would be reset, and a
+         * reset can take the replies and the close frame still on their way with it (the
+         * client then sees 1006). As RFC 6455 7.1.1 asks, the server waits for the client's
+         * close (anything else it sends meanwhile is dropped, receive()), or for its end of
+         * the TCP connection, for at most 5 s. */
+        if (c->close_sent)
+            return 0;
+        if (lws_partial_buffered(wsi)) {
+            lws_callback_on_writable(wsi);
+            return 0;
+        }
         unsigned char buf[LWS_PRE + 125];
         const char *reason = c->close_reason ? c->close_reason : "";
         size_t len = strlen(reason);
@@ -550,8 +580,14 @@ static int writable(struct net *n, struct lws *wsi, struct conn *c)
         buf[LWS_PRE] = (unsigned char)(c->close_code >> 8);
         buf[LWS_PRE + 1] = (unsigned char)(c->close_code & 0xff);
         memcpy(buf + LWS_PRE + 2, reason, len);
-        lws_write(wsi, buf + LWS_PRE, len + 2, WRITE_CLOSE);
-        return -1;
+        if (lws_write(wsi, buf + LWS_PRE, len + 2, WRITE_CLOSE) < 0)
+            return -1;
+        c->close_sent = true;
+        lws_set_timeout(wsi, PENDING_TIMEOUT_CLOSE_ACK, 5);
+        /* Reading may be paused (a handshake token being checked, auth.c): the client's close
+         * must get in. */
+        lws_rx_flow_control(wsi, 1);
+        return 0;
     }
     if (write_queued(n, wsi, c) < 0) {
         c->close_metric = MC_TRANSPORT;
@@ -560,6 +596,32 @@ static int writable(struct net *n, struct lws *wsi, struct conn *c)
     if (c->closing)
         lws_callback_on_writable(wsi);
     return 0;
+}
+
+/*
+ * lws 4.1.6 refuses some frames in its own parser and drops the connection without a close
+ * frame: a control frame with a 16- or 64-bit length (over 125 bytes), a 64-bit length with its
+ * top bit set, an unknown opcode. No callback sees the frame, but lws's close calls this one
+ * (LWS_CALLBACK_WS_SERVER_DROP_PROTOCOL; it needs a per-session user area, hence the
+ * protocol's one byte) before it decides how to close: a close reason set here makes lws send
+ * the close frame and wait for the client's. Nothing else closes a connection this way with
+ * nothing decided: every close switchboard asks for has its code (conn_close(), or
+ * lws_close_reason() before a callback returns -1), and a client that ended the TCP
+ * connection (a read of 0, which lws closes the same way) is told apart by a peek at the
+ * socket. Those frames then get 1002 as RFC 6455 says.
+ */
+static void answer_refused_frame(struct lws *wsi, struct conn *c)
+{
+    if (!c->established || c->closing || c->peer_closed || c->close_metric != 0xff)
+        return;
+    char byte;
+    ssize_t k = recv(c->fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+    if (k == 0 || (k < 0 && errno != EAGAIN && errno != EWOULDBLOCK))
+        return; /* the client is gone, or has sent all it will */
+    metrics.invalid_packets[c->proto]++;
+    c->close_metric = MC_INVALID_PACKET;
+    LOG_DEBUG("net", "closing: a frame libwebsockets refused");
+    lws_close_reason(wsi, LWS_CLOSE_STATUS_PROTOCOL_ERR, (unsigned char *)"protocol error", 14);
 }
 
 static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
@@ -628,6 +690,8 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
         return 0;
 
     case LWS_CALLBACK_WS_PEER_INITIATED_CLOSE:
+        if (c && c->close_sent)
+            return -1; /* the answer to our close: nothing to echo, the socket closes now */
         if (c && c->close_metric == 0xff)
             c->close_metric = MC_CLIENT;
         if (c) {
@@ -642,12 +706,33 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
                              (unsigned char *)"invalid close payload", 21);
             return -1;
         }
+        if (len >= 2) {
+            /* RFC 6455 7.4: lws 4.1.6 has already turned the reserved codes below 3000 (and
+             * 1005, 1006) into 1002 here, but it echoes the codes from 5000 up, which no
+             * endpoint may send. And the reason must be UTF-8 (8.1): 1007. */
+            const unsigned char *p = in;
+            if (((unsigned)p[0] << 8 | p[1]) >= 5000) {
+                lws_close_reason(wsi, LWS_CLOSE_STATUS_PROTOCOL_ERR,
+                                 (unsigned char *)"invalid close code", 18);
+                return -1;
+            }
+            if (!proto_utf8_valid((const char *)p + 2, len - 2)) {
+                lws_close_reason(wsi, LWS_CLOSE_STATUS_INVALID_PAYLOAD,
+                                 (unsigned char *)"invalid close reason", 20);
+                return -1;
+            }
+        }
         return 0;
 
     case LWS_CALLBACK_SERVER_WRITEABLE:
         if (!c)
             return -1;
         return writable(n, wsi, c);
+
+    case LWS_CALLBACK_WS_SERVER_DROP_PROTOCOL:
+        if (c)
+            answer_refused_frame(wsi, c);
+        return 0;
 
     case LWS_CALLBACK_CLOSED:
     case LWS_CALLBACK_WSI_DESTROY:
@@ -666,10 +751,12 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
 /* ---- lifetime ---- */
 
 static struct lws_protocols protocols[] = {
-    /* rx_buffer_size 128: lws keeps this buffer for the life of every connection, and most
+    /* per_session_data_size 1: lws calls LWS_CALLBACK_WS_SERVER_DROP_PROTOCOL only for a
+     * connection with a user area (answer_refused_frame()); the state lives on the opaque pointer.
+     * rx_buffer_size 128: lws keeps this buffer for the life of every connection, and most
      * client messages fit in it (a longer one arrives in pieces, joined in receive()).
      * tx_packet_size: one send() may take a whole coalesced batch. */
-    {"switchboard", callback, 0, 128, 0, NULL, NET_COALESCE_MAX + 64},
+    {"switchboard", callback, 1, 128, 0, NULL, NET_COALESCE_MAX + 64},
     {NULL, NULL, 0, 0, 0, NULL, 0},
 };
 
@@ -737,8 +824,8 @@ int net_start(struct net *n, uv_loop_t *loop, const struct config *cfg, struct r
     struct lws_context_creation_info info;
     memset(&info, 0, sizeof(info));
     void *loops[] = {loop};
-    info.options = LWS_SERVER_OPTION_LIBUV | LWS_SERVER_OPTION_VALIDATE_UTF8 |
-                   LWS_SERVER_OPTION_UV_NO_SIGSEGV_SIGFPE_SPIN;
+    /* Not LWS_SERVER_OPTION_VALIDATE_UTF8: text messages are checked in receive(). */
+    info.options = LWS_SERVER_OPTION_LIBUV | LWS_SERVER_OPTION_UV_NO_SIGSEGV_SIGFPE_SPIN;
     info.foreign_loops = loops;
     info.port = cfg->listen_port;
     info.iface =
@@ -746,8 +833,22 @@ int net_start(struct net *n, uv_loop_t *loop, const struct config *cfg, struct r
     info.protocols = protocols;
     info.gid = (gid_t)-1;
     info.uid = (uid_t)-1;
+    /*
+     * Request headers. lws gives each connection whose headers are arriving a table of
+     * max_http_header_data bytes from a pool, and a connection finding the pool empty waits,
+     * unread, until one is released: a pool smaller than the connections a client can open
+     * lets a few hundred connections that send their headers slowly (slowloris) stall every
+     * new request and WebSocket handshake. The pool is as large as the connections the server
+     * takes (a table is allocated only while its headers arrive, and freed after), and the
+     * whole header must arrive within NET_HEADER_TIMEOUT_S of its first byte
+     * (timeout_secs_ah_idle, PENDING_TIMEOUT_HOLDING_AH), so a slow connection holds its table
+     * for that long at most. timeout_secs bounds the wait for a first byte and each pause
+     * within a request body (PENDING_TIMEOUT_HTTP_CONTENT).
+     */
     info.max_http_header_data = 8192;
-    info.max_http_header_pool = 256;
+    info.max_http_header_pool = 0; /* an unsigned short: the larger field below is used */
+    info.max_http_header_pool2 = n->max_conns + 256;
+    info.timeout_secs_ah_idle = NET_HEADER_TIMEOUT_S;
     info.timeout_secs = 10;
     info.fd_limit_per_thread = n->max_conns + 256;
     info.user = n;

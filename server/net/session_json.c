@@ -39,7 +39,7 @@ void json_session_receive(struct net *n, struct conn *c, const char *data, size_
     if (binary) {
         metrics.invalid_packets[MP_JSON]++;
         conn_close(c, MC_INVALID_PACKET, CLOSE_UNSUPPORTED, "binary frames are not supported",
-                   false);
+                   true);
         return;
     }
     struct wsjson_msg m;

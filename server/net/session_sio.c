@@ -84,7 +84,8 @@ static void invalid(struct net *n, struct conn *c, const char *why)
 {
     metrics.invalid_packets[MP_SOCKETIO]++;
     LOG_DEBUG("sio", "closing: %s", why);
-    conn_close(c, MC_INVALID_PACKET, CLOSE_PROTOCOL_ERROR, why, false);
+    /* What the valid packets before this one were answered goes out first, then the close. */
+    conn_close(c, MC_INVALID_PACKET, CLOSE_PROTOCOL_ERROR, why, true);
 }
 
 /* Joins `nsp` with an identity and tells the client. */
@@ -290,7 +291,7 @@ void sio_session_receive(struct net *n, struct conn *c, const char *data, size_t
         }
         metrics.invalid_packets[MP_SOCKETIO]++;
         conn_close(c, MC_INVALID_PACKET, CLOSE_UNSUPPORTED, "binary messages are not supported",
-                   false);
+                   true);
         return;
     }
     struct eio_packet e;
