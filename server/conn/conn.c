@@ -69,7 +69,11 @@ int conn_send(struct conn *c, struct frame *f)
 {
     if (c->closing || c->peer_closed)
         return SB_ECLOSED;
-    if (c->q_bytes + f->len > c->max_queue) {
+    /* max_queue bounds a backlog: what waits behind the frame being written. So a message that
+     * finds the queue empty goes out however large (a gateway's 5 MB reply to a client that
+     * reads), and so does a message behind it that fits. */
+    size_t backlog = c->q_len ? c->q_bytes - c->q[c->q_head]->len : 0;
+    if (c->q_len && backlog + f->len > c->max_queue) {
         /* A client that does not read must not grow our memory: drop what it has not taken
          * and close it. Other sockets are not affected. */
         metrics.queue_drops += c->q_len + 1;

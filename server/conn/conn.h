@@ -137,8 +137,9 @@ struct conn *conn_new(enum conn_proto proto, size_t max_queue);
 void conn_free(struct conn *c);
 
 /* Queues a reference to `f`. Returns 0, SB_ECLOSED (connection closing, or closed by the client:
- * dropped) or SB_EFULL (over max_queue: the queue is dropped, the connection closed with 1008,
- * counted). */
+ * dropped) or SB_EFULL (the frames queued behind the oldest one, with `f`, would pass max_queue:
+ * the queue is dropped, the connection closed with 1008, counted). A frame that finds the queue
+ * empty is always queued. */
 int conn_send(struct conn *c, struct frame *f);
 /* The oldest queued frame (borrowed), or NULL. */
 struct frame *conn_queue_peek(const struct conn *c);

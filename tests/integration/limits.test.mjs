@@ -252,6 +252,23 @@ describe("--max-queue: a client that stops reading", () => {
     reader.close();
   });
 
+  test("bounds a backlog, not a message: one reply larger than it reaches a client that reads", async () => {
+    const s = await connected(sio(server));
+    try {
+      // 1 MB against --max-queue 4096; the small ones behind it fit.
+      const [big, a, b] = await Promise.all([
+        s.timeout(20000).emitWithAck("big", 1 << 20),
+        s.timeout(20000).emitWithAck("echo", "a"),
+        s.timeout(20000).emitWithAck("echo", "b"),
+      ]);
+      assert.equal(big.length, 1 << 20);
+      assert.deepEqual([a, b], ["a", "b"]);
+      assert.equal(s.connected, true);
+    } finally {
+      s.close();
+    }
+  });
+
   test("a slow-consumer close counts once in closes_total (over all reasons)", async () => {
     // Let the closes of earlier tests land first.
     const start = Date.now() + 5000;

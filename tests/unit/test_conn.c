@@ -87,7 +87,8 @@ static void a_burst_grows_the_ring_and_gives_it_back(void **state)
 static void over_max_queue_the_connection_is_closed(void **state)
 {
     (void)state;
-    /* 10 bytes of payload allowed: "0".."9" are one byte each, the 11th does not fit. */
+    /* 10 bytes of backlog allowed behind the frame being written: "0".."9" are one byte
+     * each ("0" is the head, 9 bytes behind it), and "10" would make it 11. */
     struct conn *c = conn_new(CONN_JSON, 10);
     queue(c, 0, 10);
     assert_int_equal(c->q_bytes, 10);
@@ -103,12 +104,47 @@ static void over_max_queue_the_connection_is_closed(void **state)
     conn_free(c);
 }
 
+/* max_queue bounds a backlog, not a message: a frame larger than it that finds the queue
+ * empty goes out, and so do the frames behind it while they fit. */
+static void a_large_frame_on_an_empty_queue_is_sent(void **state)
+{
+    (void)state;
+    struct conn *c = conn_new(CONN_JSON, 10);
+    char big[100];
+    memset(big, 'x', sizeof(big));
+    struct frame *f = frame_new(big, sizeof(big), 0, FRAME_TEXT);
+    assert_non_null(f);
+    assert_int_equal(conn_send(c, f), 0);
+    frame_unref(f);
+    queue(c, 0, 10); /* 10 bytes behind the big one */
+    assert_false(c->closing);
+    f = numbered(10);
+    assert_int_equal(conn_send(c, f), SB_EFULL); /* the 11th byte of backlog */
+    frame_unref(f);
+    assert_true(c->closing);
+    conn_free(c);
+    /* Written out, the big frame leaves the rest in the queue: the bound is theirs again. */
+    c = conn_new(CONN_JSON, 10);
+    f = frame_new(big, sizeof(big), 0, FRAME_TEXT);
+    assert_int_equal(conn_send(c, f), 0);
+    frame_unref(f);
+    queue(c, 0, 5);
+    conn_queue_pop(c);
+    queue(c, 5, 5); /* "0" is now the head: 9 bytes behind it */
+    assert_false(c->closing);
+    f = numbered(11); /* two more bytes: 11 behind the head */
+    assert_int_equal(conn_send(c, f), SB_EFULL);
+    frame_unref(f);
+    conn_free(c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(a_short_queue_stays_in_the_connection),
         cmocka_unit_test(a_burst_grows_the_ring_and_gives_it_back),
         cmocka_unit_test(over_max_queue_the_connection_is_closed),
+        cmocka_unit_test(a_large_frame_on_an_empty_queue_is_sent),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
