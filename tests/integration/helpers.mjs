@@ -88,6 +88,17 @@ export async function startServer(opts = {}) {
   }
 }
 
+// Safety net: every server started here is SIGKILLed when the test process exits, even if an
+// after hook never ran (tests stop them by PID first).
+const running = new Set();
+process.on("exit", () => {
+  for (const proc of running)
+    if (proc.exitCode === null && proc.signalCode === null)
+      try {
+        process.kill(proc.pid, "SIGKILL");
+      } catch {}
+});
+
 async function startOnce({
   args = [],
   scripts = path.join(ROOT, "scripts"),
@@ -105,6 +116,8 @@ async function startOnce({
     env: { ...process.env, ...env },
     stdio: ["ignore", "pipe", "pipe"],
   });
+  running.add(proc);
+  proc.on("close", () => running.delete(proc));
   let log = "";
   proc.stdout.on("data", (d) => (log += d));
   proc.stderr.on("data", (d) => (log += d));
