@@ -506,6 +506,15 @@ describe("the room cap of POST /api/emit is the one of a Lua emit (1024)", () =>
   });
 });
 
+
+// Every JSON message `ws` receives until it closes (or is silent for 3 s), and its close.
+async function repliesThenClose(ws) {
+  const replies = [];
+  try {
+    for (;;) replies.push(JSON.parse(await ws.next(3000)));
+  } catch {}
+  return { replies, closed: await ws.closed() };
+}
 describe("an invalid packet closes after the replies owed to the valid ones before it", () => {
   const N = 200;
 
@@ -534,11 +543,7 @@ describe("an invalid packet closes after the replies owed to the valid ones befo
     for (let i = 0; i < N; i++) ws.send(JSON.stringify({ event: "echo", data: i }));
     ws.send(Buffer.from([1, 2, 3]));
     for (let i = 0; i < 20; i++) ws.send(JSON.stringify({ event: "echo", data: "after" }));
-    const replies = [];
-    try {
-      for (;;) replies.push(JSON.parse(await ws.next(3000)));
-    } catch {}
-    const closed = await ws.closed();
+    const { replies, closed } = await repliesThenClose(ws);
     assert.equal(replies.length, N, `${replies.length} replies of ${N}`);
     assert.deepEqual(replies, Array.from({ length: N }, (_, i) => i));
     assert.equal(closed.code, 1003, `close ${JSON.stringify(closed)}`);
@@ -553,11 +558,7 @@ describe("an invalid packet closes after the replies owed to the valid ones befo
     const key = Buffer.from([1, 2, 3, 4]);
     const masked = Buffer.from(payload.map((b, i) => b ^ key[i & 3]));
     ws._socket.write(Buffer.concat([Buffer.from([0x81, 0x80 | payload.length]), key, masked]));
-    const replies = [];
-    try {
-      for (;;) replies.push(JSON.parse(await ws.next(3000)));
-    } catch {}
-    const closed = await ws.closed();
+    const { replies, closed } = await repliesThenClose(ws);
     assert.equal(replies.length, N, `${replies.length} replies of ${N}`);
     assert.equal(closed.code, 1007, `close ${JSON.stringify(closed)}`);
   });
