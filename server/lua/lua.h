@@ -5,7 +5,9 @@
  * side of this file.
  *
  * The API is one module (`sb`, also `require "switchboard"`) built by one C file per area:
- * api_socket.c (the socket object), api_emit.c (broadcasts), api_json.c (JSON and conversion),
+ * api_socket.c (the socket object), api_emit.c (broadcasts), api_cluster.c (the sockets of the
+ * whole cluster: fetch_sockets, sockets_join, server_emit), api_redis.c (redis.call and
+ * redis.pcall), api_timer.c (sb.after, sb.every), api_json.c (JSON and conversion) and
  * api_log.c (logging and exceptions). Every call into Lua is protected and gets a traceback.
  */
 #ifndef SB_LUA_HOST_H
