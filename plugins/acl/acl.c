@@ -1,27 +1,14 @@
 #include "acl.h"
 
+#include <switchboard/plugin.h>
+
 #include <errno.h>
 #include <inttypes.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #define DEFAULT_MESSAGE "forbidden"
-
-static int fail(char *err, size_t errlen, int rc, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-
-static int fail(char *err, size_t errlen, int rc, const char *fmt, ...)
-{
-    if (err && errlen) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, errlen, fmt, ap);
-        va_end(ap);
-    }
-    return rc;
-}
 
 static const char *const kind_names[] = {"event", "namespace", "room"};
 
@@ -55,11 +42,11 @@ void acl_free(struct acl *acl)
 static int set_string(char **dst, const char *value, const char *key, char *err, size_t errlen)
 {
     if (*dst)
-        return fail(err, errlen, SB_EINVAL, "%s is given twice", key);
+        return sb_init_error(err, errlen, SB_EINVAL, "%s is given twice", key);
     if (!*value)
-        return fail(err, errlen, SB_EINVAL, "%s= needs a value", key);
+        return sb_init_error(err, errlen, SB_EINVAL, "%s= needs a value", key);
     if (!(*dst = strdup(value)))
-        return fail(err, errlen, SB_ENOMEM, "out of memory");
+        return sb_init_error(err, errlen, SB_ENOMEM, "out of memory");
     return 0;
 }
 
@@ -68,10 +55,11 @@ static int parse_option(struct acl *acl, char *item, unsigned n, bool *has_defau
 {
     char *eq = strchr(item, '=');
     if (!*item)
-        return fail(err, errlen, SB_EINVAL, "CONFIG item %u is empty", n);
+        return sb_init_error(err, errlen, SB_EINVAL, "CONFIG item %u is empty", n);
     if (!eq)
-        return fail(err, errlen, SB_EINVAL,
-                    "CONFIG item %u is not key=value (keys: rules, claims, default, message)", n);
+        return sb_init_error(
+            err, errlen, SB_EINVAL,
+            "CONFIG item %u is not key=value (keys: rules, claims, default, message)", n);
     *eq = '\0';
     const char *key = item, *value = eq + 1;
     if (strcmp(key, "rules") == 0)
@@ -80,42 +68,43 @@ static int parse_option(struct acl *acl, char *item, unsigned n, bool *has_defau
         return set_string(&acl->claim, value, key, err, errlen);
     if (strcmp(key, "message") == 0) {
         if (strlen(value) > ACL_MAX_MESSAGE)
-            return fail(err, errlen, SB_EINVAL, "message is longer than %d bytes", ACL_MAX_MESSAGE);
+            return sb_init_error(err, errlen, SB_EINVAL, "message is longer than %d bytes",
+                                 ACL_MAX_MESSAGE);
         for (const char *p = value; *p; p++)
             if ((unsigned char)*p < 0x20 || *p == 0x7f)
-                return fail(err, errlen, SB_EINVAL, "message has a control character");
+                return sb_init_error(err, errlen, SB_EINVAL, "message has a control character");
         return set_string(&acl->message, value, key, err, errlen);
     }
     if (strcmp(key, "default") == 0) {
         if (*has_default)
-            return fail(err, errlen, SB_EINVAL, "default is given twice");
+            return sb_init_error(err, errlen, SB_EINVAL, "default is given twice");
         *has_default = true;
         if (strcmp(value, "allow") == 0)
             acl->dflt = ACL_ALLOW;
         else if (strcmp(value, "deny") == 0)
             acl->dflt = ACL_DENY;
         else
-            return fail(err, errlen, SB_EINVAL, "default must be allow or deny");
+            return sb_init_error(err, errlen, SB_EINVAL, "default must be allow or deny");
         return 0;
     }
-    return fail(err, errlen, SB_EINVAL,
-                "CONFIG item %u has an unknown key '%s' (keys: rules, claims, default, message)", n,
-                key);
+    return sb_init_error(
+        err, errlen, SB_EINVAL,
+        "CONFIG item %u has an unknown key '%s' (keys: rules, claims, default, message)", n, key);
 }
 
 int acl_options_parse(struct acl *acl, const char *config, char *err, size_t errlen)
 {
     if (!config || !*config)
-        return fail(err, errlen, SB_EINVAL,
-                    "CONFIG is required: the path of a rules file, or "
-                    "rules=<path>,claims=<claim>,default=allow|deny,message=<text>");
+        return sb_init_error(err, errlen, SB_EINVAL,
+                             "CONFIG is required: the path of a rules file, or "
+                             "rules=<path>,claims=<claim>,default=allow|deny,message=<text>");
     int rc = 0;
     if (!strchr(config, '=')) {
         rc = set_string(&acl->rules_path, config, "rules", err, errlen);
     } else {
         char *copy = strdup(config);
         if (!copy)
-            return fail(err, errlen, SB_ENOMEM, "out of memory");
+            return sb_init_error(err, errlen, SB_ENOMEM, "out of memory");
         bool has_default = false;
         unsigned n = 1;
         for (char *item = copy;; n++) {
@@ -129,10 +118,11 @@ int acl_options_parse(struct acl *acl, const char *config, char *err, size_t err
         }
         free(copy);
         if (rc == 0 && !acl->rules_path && !acl->claim)
-            rc = fail(err, errlen, SB_EINVAL, "give rules=<path>, claims=<claim name>, or both");
+            rc = sb_init_error(err, errlen, SB_EINVAL,
+                               "give rules=<path>, claims=<claim name>, or both");
     }
     if (rc == 0 && !acl->message && !(acl->message = strdup(DEFAULT_MESSAGE)))
-        rc = fail(err, errlen, SB_ENOMEM, "out of memory");
+        rc = sb_init_error(err, errlen, SB_ENOMEM, "out of memory");
     return rc;
 }
 
@@ -185,23 +175,25 @@ static int parse_who(struct acl_rule *r, const char *f, size_t len, const char *
         r->who = ACL_WHO_AUTHENTICATED;
     } else if (has_prefix(f, len, "user:")) {
         if (len == 5)
-            return fail(err, errlen, SB_EINVAL, "%s:%u: user: needs a user id", name, line);
+            return sb_init_error(err, errlen, SB_EINVAL, "%s:%u: user: needs a user id", name,
+                                 line);
         r->who = ACL_WHO_USER;
         if (!(r->name = strndup(f + 5, len - 5)))
             return SB_ENOMEM;
     } else if (has_prefix(f, len, "claim:")) {
         const char *eq = memchr(f, '=', len);
         if (!eq || eq == f + 6)
-            return fail(err, errlen, SB_EINVAL, "%s:%u: expected claim:<name>=<value>", name, line);
+            return sb_init_error(err, errlen, SB_EINVAL, "%s:%u: expected claim:<name>=<value>",
+                                 name, line);
         r->who = ACL_WHO_CLAIM;
         if (!(r->name = strndup(f + 6, (size_t)(eq - f - 6))) ||
             !(r->value = strndup(eq + 1, len - (size_t)(eq + 1 - f))))
             return SB_ENOMEM;
     } else {
-        return fail(err, errlen, SB_EINVAL,
-                    "%s:%u: WHO must be *, anonymous, authenticated, user:<id> or "
-                    "claim:<name>=<value>",
-                    name, line);
+        return sb_init_error(err, errlen, SB_EINVAL,
+                             "%s:%u: WHO must be *, anonymous, authenticated, user:<id> or "
+                             "claim:<name>=<value>",
+                             name, line);
     }
     return 0;
 }
@@ -235,12 +227,12 @@ static int parse_line(struct acl *acl, const char *s, size_t len, const char *na
     for (size_t i = 0; i < len; i++) {
         unsigned char c = (unsigned char)s[i];
         if ((c < 0x20 && c != '\t') || c == 0x7f || c == 0)
-            return fail(err, errlen, SB_EINVAL, "%s:%u: control character", name, line);
+            return sb_init_error(err, errlen, SB_EINVAL, "%s:%u: control character", name, line);
     }
     size_t n = fields(s, len, f, flen);
     if (n != 4)
-        return fail(err, errlen, SB_EINVAL, "%s:%u: %s fields (" RULE_SYNTAX ")", name, line,
-                    n < 4 ? "missing" : "too many");
+        return sb_init_error(err, errlen, SB_EINVAL, "%s:%u: %s fields (" RULE_SYNTAX ")", name,
+                             line, n < 4 ? "missing" : "too many");
 
     struct acl_rule r = {.line = line};
     int rc = 0;
@@ -249,8 +241,8 @@ static int parse_line(struct acl *acl, const char *s, size_t len, const char *na
     else if (field_is(f[0], flen[0], "deny"))
         r.effect = ACL_DENY;
     else
-        return fail(err, errlen, SB_EINVAL, "%s:%u: the first field must be allow or deny", name,
-                    line);
+        return sb_init_error(err, errlen, SB_EINVAL, "%s:%u: the first field must be allow or deny",
+                             name, line);
     if (field_is(f[2], flen[2], "event"))
         r.kind = ACL_EVENT;
     else if (field_is(f[2], flen[2], "namespace"))
@@ -258,8 +250,8 @@ static int parse_line(struct acl *acl, const char *s, size_t len, const char *na
     else if (field_is(f[2], flen[2], "room"))
         r.kind = ACL_ROOM;
     else
-        return fail(err, errlen, SB_EINVAL, "%s:%u: WHAT must be event, namespace or room", name,
-                    line);
+        return sb_init_error(err, errlen, SB_EINVAL, "%s:%u: WHAT must be event, namespace or room",
+                             name, line);
     if ((rc = parse_who(&r, f[1], flen[1], name, line, err, errlen)) == 0 &&
         !(r.pattern = strndup(f[3], flen[3])))
         rc = SB_ENOMEM;
@@ -270,7 +262,7 @@ static int parse_line(struct acl *acl, const char *s, size_t len, const char *na
         free(r.value);
         free(r.pattern);
         if (rc == SB_ENOMEM)
-            return fail(err, errlen, rc, "%s:%u: out of memory", name, line);
+            return sb_init_error(err, errlen, rc, "%s:%u: out of memory", name, line);
     }
     return rc;
 }
@@ -294,20 +286,20 @@ static int load_file(struct acl *acl, const char *path, char *err, size_t errlen
 {
     FILE *f = fopen(path, "rb");
     if (!f)
-        return fail(err, errlen, SB_EIO, "%s: cannot open: %s", path, strerror(errno));
+        return sb_init_error(err, errlen, SB_EIO, "%s: cannot open: %s", path, strerror(errno));
     char *text = malloc(ACL_MAX_FILE + 1);
     if (!text) {
         fclose(f);
-        return fail(err, errlen, SB_ENOMEM, "%s: out of memory", path);
+        return sb_init_error(err, errlen, SB_ENOMEM, "%s: out of memory", path);
     }
     size_t len = fread(text, 1, ACL_MAX_FILE + 1, f);
     int bad = ferror(f), saved = errno;
     fclose(f);
     int rc;
     if (bad)
-        rc = fail(err, errlen, SB_EIO, "%s: cannot read: %s", path, strerror(saved));
+        rc = sb_init_error(err, errlen, SB_EIO, "%s: cannot read: %s", path, strerror(saved));
     else if (len > ACL_MAX_FILE)
-        rc = fail(err, errlen, SB_ETOOBIG, "%s: larger than %u bytes", path, ACL_MAX_FILE);
+        rc = sb_init_error(err, errlen, SB_ETOOBIG, "%s: larger than %u bytes", path, ACL_MAX_FILE);
     else
         rc = acl_rules_parse(acl, text, len, path, err, errlen);
     free(text);

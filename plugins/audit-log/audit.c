@@ -1,26 +1,13 @@
 #include "audit.h"
 
-#include <stdarg.h>
+#include <switchboard/plugin.h>
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include <jansson.h>
-
-static int fail(char *err, size_t errlen, int rc, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-
-static int fail(char *err, size_t errlen, int rc, const char *fmt, ...)
-{
-    if (err && errlen) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, errlen, fmt, ap);
-        va_end(ap);
-    }
-    return rc;
-}
 
 /* ---- CONFIG ---- */
 
@@ -73,7 +60,7 @@ static int parse_item(struct audit_opts *o, char *item, unsigned n, bool seen[K_
                       size_t errlen)
 {
     if (!*item)
-        return fail(err, errlen, SB_EINVAL, "CONFIG item %u is empty", n);
+        return sb_init_error(err, errlen, SB_EINVAL, "CONFIG item %u is empty", n);
     char *eq = strchr(item, '=');
     const char *value = eq ? eq + 1 : NULL;
     if (eq)
@@ -82,38 +69,39 @@ static int parse_item(struct audit_opts *o, char *item, unsigned n, bool seen[K_
     while (k < K_COUNT && strcmp(item, keys[k]) != 0)
         k++;
     if (k == K_COUNT)
-        return fail(err, errlen, SB_EINVAL,
-                    "CONFIG item %u has an unknown key '%s' (keys: " KEY_LIST ")", n, item);
+        return sb_init_error(err, errlen, SB_EINVAL,
+                             "CONFIG item %u has an unknown key '%s' (keys: " KEY_LIST ")", n,
+                             item);
     if (seen[k])
-        return fail(err, errlen, SB_EINVAL, "%s is given twice", keys[k]);
+        return sb_init_error(err, errlen, SB_EINVAL, "%s is given twice", keys[k]);
     seen[k] = true;
     if (k == K_STDERR) {
         if (value)
-            return fail(err, errlen, SB_EINVAL, "stderr takes no value");
+            return sb_init_error(err, errlen, SB_EINVAL, "stderr takes no value");
         return 0;
     }
     if (!value || !*value)
-        return fail(err, errlen, SB_EINVAL, "%s= needs a value", keys[k]);
+        return sb_init_error(err, errlen, SB_EINVAL, "%s= needs a value", keys[k]);
     int rc;
     switch (k) {
     case K_FILE:
         if (!(o->file = strdup(value)))
-            return fail(err, errlen, SB_ENOMEM, "out of memory");
+            return sb_init_error(err, errlen, SB_ENOMEM, "out of memory");
         return 0;
     case K_EVENTS:
         rc = parse_events(o, value);
         if (rc == SB_EINVAL)
-            return fail(err, errlen, rc, "events= has an empty name");
+            return sb_init_error(err, errlen, rc, "events= has an empty name");
         if (rc < 0)
-            return fail(err, errlen, rc, "out of memory");
+            return sb_init_error(err, errlen, rc, "out of memory");
         return 0;
     case K_DATA:
         if (parse_bool(value, &o->data))
-            return fail(err, errlen, SB_EINVAL, "data must be true or false");
+            return sb_init_error(err, errlen, SB_EINVAL, "data must be true or false");
         return 0;
     default: /* K_REPLIES */
         if (parse_bool(value, &o->replies))
-            return fail(err, errlen, SB_EINVAL, "replies must be true or false");
+            return sb_init_error(err, errlen, SB_EINVAL, "replies must be true or false");
         return 0;
     }
 }
@@ -125,7 +113,7 @@ int audit_opts_parse(struct audit_opts *o, const char *config, char *err, size_t
         return 0;
     char *copy = strdup(config);
     if (!copy)
-        return fail(err, errlen, SB_ENOMEM, "out of memory");
+        return sb_init_error(err, errlen, SB_ENOMEM, "out of memory");
     bool seen[K_COUNT] = {false};
     int rc = 0;
     unsigned n = 1;
@@ -140,7 +128,7 @@ int audit_opts_parse(struct audit_opts *o, const char *config, char *err, size_t
     }
     free(copy);
     if (rc == 0 && seen[K_STDERR] && seen[K_FILE])
-        rc = fail(err, errlen, SB_EINVAL, "give file= or stderr, not both");
+        rc = sb_init_error(err, errlen, SB_EINVAL, "give file= or stderr, not both");
     if (rc < 0)
         audit_opts_free(o);
     return rc;

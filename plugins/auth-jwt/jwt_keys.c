@@ -9,6 +9,8 @@
  */
 #include "jwt_keys.h"
 
+#include <switchboard/plugin.h>
+
 #include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -41,19 +43,6 @@ static const struct alg_info {
     [JWT_ES256] = {"ES256", EVP_sha256, 32}, [JWT_ES384] = {"ES384", EVP_sha384, 48},
     [JWT_EDDSA] = {"EdDSA", NULL, 0},
 };
-
-static int seterr(char *err, size_t errlen, int rc, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-static int seterr(char *err, size_t errlen, int rc, const char *fmt, ...)
-{
-    if (err && errlen) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, errlen, fmt, ap);
-        va_end(ap);
-    }
-    return rc;
-}
 
 /* ---- algorithm names ---- */
 
@@ -200,13 +189,13 @@ static int add_key(struct jwt_keyset *ks, const char *kid, unsigned algs, EVP_PK
 {
     char shown[48];
     if (ks->n >= JWT_MAX_KEYS)
-        return seterr(err, errlen, SB_ELIMIT, "more than %d keys", JWT_MAX_KEYS);
+        return sb_init_error(err, errlen, SB_ELIMIT, "more than %d keys", JWT_MAX_KEYS);
     if (find_kid(ks, kid))
-        return seterr(err, errlen, SB_EEXISTS, "two keys have the kid \"%s\"",
-                      printable(kid, shown, sizeof(shown)));
+        return sb_init_error(err, errlen, SB_EEXISTS, "two keys have the kid \"%s\"",
+                             printable(kid, shown, sizeof(shown)));
     char *kidcopy = NULL;
     if (kid && !(kidcopy = strdup(kid)))
-        return seterr(err, errlen, SB_ENOMEM, "out of memory");
+        return sb_init_error(err, errlen, SB_ENOMEM, "out of memory");
     struct jwt_key *k = &ks->keys[ks->n++];
     k->kid = kidcopy;
     k->algs = algs;
@@ -256,9 +245,10 @@ static int pkey_family(EVP_PKEY *pk, unsigned *algs, const char **type, char *er
         int bits = EVP_PKEY_get_bits(pk);
         *type = "RSA";
         if (bits < JWT_MIN_RSA_BITS)
-            return seterr(err, errlen, SB_EINVAL,
-                          "an RSA key of %d bits is too weak (at least %d bits are required)", bits,
-                          JWT_MIN_RSA_BITS);
+            return sb_init_error(
+                err, errlen, SB_EINVAL,
+                "an RSA key of %d bits is too weak (at least %d bits are required)", bits,
+                JWT_MIN_RSA_BITS);
         /* SP 800-56B's range, which OpenSSL 3.0's public check does not enforce: a tiny
          * exponent (3) is what the known PKCS#1 v1.5 forgeries against lax verifiers need. */
         BIGNUM *e = NULL;
@@ -266,8 +256,9 @@ static int pkey_family(EVP_PKEY *pk, unsigned *algs, const char **type, char *er
                   BN_num_bits(e) >= 17 && BN_num_bits(e) <= 256;
         BN_free(e);
         if (!ok)
-            return seterr(err, errlen, SB_EINVAL,
-                          "the RSA public exponent must be odd, at least 65537 and below 2^256");
+            return sb_init_error(
+                err, errlen, SB_EINVAL,
+                "the RSA public exponent must be odd, at least 65537 and below 2^256");
         *algs = JWT_ALGS_RSA;
     } else if (EVP_PKEY_is_a(pk, "EC")) {
         char group[80] = "";
@@ -280,18 +271,18 @@ static int pkey_family(EVP_PKEY *pk, unsigned *algs, const char **type, char *er
         else if (strcmp(group, "secp384r1") == 0 || strcmp(group, "P-384") == 0)
             *algs = JWT_ALG_BIT(JWT_ES384);
         else
-            return seterr(err, errlen, SB_EINVAL,
-                          "an EC key on the curve %s is not supported (P-256 and P-384 are)",
-                          group[0] ? group : "(unnamed)");
+            return sb_init_error(err, errlen, SB_EINVAL,
+                                 "an EC key on the curve %s is not supported (P-256 and P-384 are)",
+                                 group[0] ? group : "(unnamed)");
     } else if (EVP_PKEY_is_a(pk, "ED25519")) {
         *type = "Ed25519";
         *algs = JWT_ALG_BIT(JWT_EDDSA);
     } else {
         const char *name = EVP_PKEY_get0_type_name(pk);
         *type = "unsupported";
-        return seterr(err, errlen, SB_EINVAL,
-                      "a %s key is not supported (RSA, EC P-256/P-384 and Ed25519 are)",
-                      name ? name : "unknown");
+        return sb_init_error(err, errlen, SB_EINVAL,
+                             "a %s key is not supported (RSA, EC P-256/P-384 and Ed25519 are)",
+                             name ? name : "unknown");
     }
     /* The checks OpenSSL knows for a public key: an RSA modulus that is odd and has no small
      * factors, an EC point on its curve. */
@@ -300,8 +291,8 @@ static int pkey_family(EVP_PKEY *pk, unsigned *algs, const char **type, char *er
     EVP_PKEY_CTX_free(c);
     ERR_clear_error();
     if (!ok)
-        return seterr(err, errlen, SB_EINVAL, "the %s public key fails OpenSSL's validity check",
-                      *type);
+        return sb_init_error(err, errlen, SB_EINVAL,
+                             "the %s public key fails OpenSSL's validity check", *type);
     return 0;
 }
 
@@ -309,20 +300,21 @@ static int pkey_family(EVP_PKEY *pk, unsigned *algs, const char **type, char *er
 static int pairing_error(const char *type, unsigned algs, char *err, size_t errlen)
 {
     char names[96];
-    return seterr(err, errlen, SB_EINVAL, "an %s key cannot be used with %s", type,
-                  algs ? jwt_algs_format(algs, names, sizeof(names)) : "any accepted algorithm");
+    return sb_init_error(err, errlen, SB_EINVAL, "an %s key cannot be used with %s", type,
+                         algs ? jwt_algs_format(algs, names, sizeof(names))
+                              : "any accepted algorithm");
 }
 
 int jwt_keyset_add_secret(struct jwt_keyset *ks, const char *kid, const unsigned char *secret,
                           size_t len, unsigned algs, char *err, size_t errlen)
 {
     if (!ks || !secret || len == 0 || len > INT_MAX)
-        return seterr(err, errlen, SB_EINVAL, "the secret is empty or too large");
+        return sb_init_error(err, errlen, SB_EINVAL, "the secret is empty or too large");
     if (!(algs & JWT_ALGS_HMAC))
         return pairing_error("HMAC", algs, err, errlen);
     unsigned char *copy = malloc(len);
     if (!copy)
-        return seterr(err, errlen, SB_ENOMEM, "out of memory");
+        return sb_init_error(err, errlen, SB_ENOMEM, "out of memory");
     memcpy(copy, secret, len);
     int rc = add_key(ks, kid, algs & JWT_ALGS_HMAC, NULL, copy, len, err, errlen);
     if (rc < 0) {
@@ -378,34 +370,35 @@ int jwt_keyset_add_pem(struct jwt_keyset *ks, const char *kid, const char *pem, 
     int rc;
 
     if (!ks || !pem || len == 0 || len > MAX_PEM_TEXT)
-        return seterr(err, errlen, SB_EPROTO, "not a PEM file (empty or larger than %d bytes)",
-                      MAX_PEM_TEXT);
+        return sb_init_error(err, errlen, SB_EPROTO,
+                             "not a PEM file (empty or larger than %d bytes)", MAX_PEM_TEXT);
     if (!(bio = BIO_new_mem_buf(pem, (int)len)))
-        return seterr(err, errlen, SB_ENOMEM, "out of memory");
+        return sb_init_error(err, errlen, SB_ENOMEM, "out of memory");
     if (PEM_read_bio(bio, &name, &header, &data, &dlen) != 1) {
-        rc = seterr(err, errlen, SB_EPROTO, "not a PEM file (no -----BEGIN ...----- block)");
+        rc = sb_init_error(err, errlen, SB_EPROTO, "not a PEM file (no -----BEGIN ...----- block)");
         goto out;
     }
     if (PEM_read_bio(bio, &name2, &header2, &data2, &dlen2) == 1) {
-        rc = seterr(err, errlen, SB_EINVAL, "holds more than one PEM block (give one key a file)");
+        rc = sb_init_error(err, errlen, SB_EINVAL,
+                           "holds more than one PEM block (give one key a file)");
         goto out;
     }
     if (strstr(name, "PRIVATE KEY")) {
-        rc = seterr(err, errlen, SB_EINVAL,
-                    "holds a private key: give the public key or a certificate instead");
+        rc = sb_init_error(err, errlen, SB_EINVAL,
+                           "holds a private key: give the public key or a certificate instead");
         goto out;
     }
     if (strcmp(name, "PUBLIC KEY") != 0 && strcmp(name, "RSA PUBLIC KEY") != 0 &&
         strcmp(name, "CERTIFICATE") != 0) {
         char shown[48];
-        rc = seterr(err, errlen, SB_EINVAL,
-                    "holds a PEM block of type \"%s\", not a public key or a certificate",
-                    printable(name, shown, sizeof(shown)));
+        rc = sb_init_error(err, errlen, SB_EINVAL,
+                           "holds a PEM block of type \"%s\", not a public key or a certificate",
+                           printable(name, shown, sizeof(shown)));
         goto out;
     }
     if (!(pk = pem_block_key(name, data, dlen))) {
-        rc = seterr(err, errlen, SB_EINVAL, "holds a %s block that does not decode",
-                    strcmp(name, "CERTIFICATE") == 0 ? "certificate" : "public key");
+        rc = sb_init_error(err, errlen, SB_EINVAL, "holds a %s block that does not decode",
+                           strcmp(name, "CERTIFICATE") == 0 ? "certificate" : "public key");
         goto out;
     }
     if ((rc = pkey_family(pk, &family, &type, err, errlen)) < 0)
@@ -446,7 +439,7 @@ static int jwk_error(struct jwk *j, int rc, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(why, sizeof(why), fmt, ap);
     va_end(ap);
-    return seterr(j->err, j->errlen, rc, "%s: %s", j->label, why);
+    return sb_init_error(j->err, j->errlen, rc, "%s: %s", j->label, why);
 }
 
 /* A key that is left out rather than refused: returns 1 after telling `warn`. */
@@ -755,22 +748,24 @@ int jwt_keyset_add_jwks(struct jwt_keyset *ks, const char *json, size_t len, uns
     int rc = 0;
 
     if (!ks || !json || len > MAX_JWKS_TEXT)
-        return seterr(err, errlen, SB_EINVAL, "the JWKS is empty or larger than %d bytes",
-                      MAX_JWKS_TEXT);
+        return sb_init_error(err, errlen, SB_EINVAL, "the JWKS is empty or larger than %d bytes",
+                             MAX_JWKS_TEXT);
     /* Duplicate members refused, as in tokens: {"kty":"RSA","kty":"oct"} means nothing. */
     root = json_loadb(json, len, JSON_REJECT_DUPLICATES, &jerr);
     if (!root)
         /* jansson's text quotes the input near the error: only the position is given, since a
          * set with oct keys holds secrets. */
-        return seterr(err, errlen, SB_EJSON, "the JWKS is not valid JSON (line %d, column %d)",
-                      jerr.line, jerr.column);
+        return sb_init_error(err, errlen, SB_EJSON,
+                             "the JWKS is not valid JSON (line %d, column %d)", jerr.line,
+                             jerr.column);
     const json_t *keys = json_object_get(root, "keys");
     if (!json_is_object(root) || !json_is_array(keys)) {
-        rc = seterr(err, errlen, SB_EINVAL, "the JWKS is not an object with a \"keys\" array");
+        rc = sb_init_error(err, errlen, SB_EINVAL,
+                           "the JWKS is not an object with a \"keys\" array");
         goto out;
     }
     if (json_array_size(keys) > JWT_MAX_KEYS) {
-        rc = seterr(err, errlen, SB_ELIMIT, "the JWKS has more than %d keys", JWT_MAX_KEYS);
+        rc = sb_init_error(err, errlen, SB_ELIMIT, "the JWKS has more than %d keys", JWT_MAX_KEYS);
         goto out;
     }
     json_array_foreach(keys, i, obj)
@@ -793,7 +788,7 @@ int jwt_keyset_add_jwks(struct jwt_keyset *ks, const char *json, size_t len, uns
     }
     rc = 0;
     if (ks->n == n0)
-        rc = seterr(err, errlen, SB_EINVAL, "the JWKS has no usable key");
+        rc = sb_init_error(err, errlen, SB_EINVAL, "the JWKS has no usable key");
 out:
     if (rc < 0)
         truncate_set(ks, n0);

@@ -1,7 +1,8 @@
 #include "tokens.h"
 
+#include <switchboard/plugin.h>
+
 #include <errno.h>
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -10,20 +11,6 @@
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
-
-static int fail(char *err, size_t errlen, int rc, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-
-static int fail(char *err, size_t errlen, int rc, const char *fmt, ...)
-{
-    if (err && errlen) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, errlen, fmt, ap);
-        va_end(ap);
-    }
-    return rc;
-}
 
 void tokens_init(struct tokens *t)
 {
@@ -155,23 +142,25 @@ static int parse_line(struct tokens *t, const char *s, size_t len, const char *n
     for (size_t i = 0; i < len; i++) {
         unsigned char c = (unsigned char)s[i];
         if ((c < 0x20 && c != '\t') || c == 0x7f)
-            return fail(err, errlen, SB_EINVAL, "%s:%u: control character", name, line);
+            return sb_init_error(err, errlen, SB_EINVAL, "%s:%u: control character", name, line);
     }
     size_t n = fields(s, len, f, flen);
     if (n == 1)
-        return fail(err, errlen, SB_EINVAL, "%s:%u: missing user id after the token", name, line);
+        return sb_init_error(err, errlen, SB_EINVAL, "%s:%u: missing user id after the token", name,
+                             line);
     if (n > 3)
-        return fail(err, errlen, SB_EINVAL,
-                    "%s:%u: too many fields (expected: token user-id [extra])", name, line);
+        return sb_init_error(err, errlen, SB_EINVAL,
+                             "%s:%u: too many fields (expected: token user-id [extra])", name,
+                             line);
     if (digest(f[0], flen[0], d))
-        return fail(err, errlen, SB_ENOMEM, "%s:%u: cannot hash the token", name, line);
+        return sb_init_error(err, errlen, SB_ENOMEM, "%s:%u: cannot hash the token", name, line);
     int rc = add(t, d, f[1], flen[1], line, &dup);
     OPENSSL_cleanse(d, sizeof(d));
     if (rc == SB_EEXISTS)
-        return fail(err, errlen, rc, "%s:%u: duplicate token (first defined on line %u)", name,
-                    line, dup->line);
+        return sb_init_error(err, errlen, rc, "%s:%u: duplicate token (first defined on line %u)",
+                             name, line, dup->line);
     if (rc < 0)
-        return fail(err, errlen, rc, "%s:%u: out of memory", name, line);
+        return sb_init_error(err, errlen, rc, "%s:%u: out of memory", name, line);
     return 0;
 }
 
@@ -226,16 +215,16 @@ int tokens_load(struct tokens *t, const char *path, char *err, size_t errlen)
     size_t len = 0;
     FILE *f = fopen(path, "rb");
     if (!f)
-        return fail(err, errlen, SB_EIO, "%s: cannot open: %s", path, strerror(errno));
+        return sb_init_error(err, errlen, SB_EIO, "%s: cannot open: %s", path, strerror(errno));
     int rc = read_file(f, &text, &len);
     int saved = errno;
     fclose(f);
     if (rc == SB_EIO)
-        return fail(err, errlen, rc, "%s: cannot read: %s", path, strerror(saved));
+        return sb_init_error(err, errlen, rc, "%s: cannot read: %s", path, strerror(saved));
     if (rc == SB_ETOOBIG)
-        return fail(err, errlen, rc, "%s: larger than %u bytes", path, TOKENS_MAX_FILE);
+        return sb_init_error(err, errlen, rc, "%s: larger than %u bytes", path, TOKENS_MAX_FILE);
     if (rc < 0)
-        return fail(err, errlen, rc, "%s: out of memory", path);
+        return sb_init_error(err, errlen, rc, "%s: out of memory", path);
     rc = tokens_parse(t, text, len, path, err, errlen);
     OPENSSL_cleanse(text, len);
     free(text);

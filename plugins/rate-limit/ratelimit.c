@@ -1,28 +1,15 @@
 #include "ratelimit.h"
 
+#include <switchboard/plugin.h>
+
 #define SB_MAP_IMPLEMENTATION /* this plugin's copy of the SDK map, with its own random key */
 #include <switchboard/map.h>
 
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #define DEFAULT_MESSAGE "rate limit exceeded"
-
-static int fail(char *err, size_t errlen, int rc, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-
-static int fail(char *err, size_t errlen, int rc, const char *fmt, ...)
-{
-    if (err && errlen) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, errlen, fmt, ap);
-        va_end(ap);
-    }
-    return rc;
-}
 
 /* ---- CONFIG ---- */
 
@@ -122,36 +109,37 @@ static int parse_item(struct rl_rule *r, char *item, size_t rule, bool seen[K_CO
 {
     char *eq = strchr(item, '=');
     if (!*item)
-        return fail(err, errlen, SB_EINVAL, "rule %zu: empty item", rule);
+        return sb_init_error(err, errlen, SB_EINVAL, "rule %zu: empty item", rule);
     if (!eq)
-        return fail(err, errlen, SB_EINVAL, "rule %zu: '%s' is not key=value (keys: " KEY_LIST ")",
-                    rule, item);
+        return sb_init_error(err, errlen, SB_EINVAL,
+                             "rule %zu: '%s' is not key=value (keys: " KEY_LIST ")", rule, item);
     *eq = '\0';
     char *key = trim(item), *value = trim(eq + 1);
     int k = 0;
     while (k < K_COUNT && strcmp(key, keys[k]) != 0)
         k++;
     if (k == K_COUNT)
-        return fail(err, errlen, SB_EINVAL, "rule %zu: unknown key '%s' (keys: " KEY_LIST ")", rule,
-                    key);
+        return sb_init_error(err, errlen, SB_EINVAL,
+                             "rule %zu: unknown key '%s' (keys: " KEY_LIST ")", rule, key);
     if (seen[k])
-        return fail(err, errlen, SB_EINVAL, "rule %zu: %s is given twice", rule, key);
+        return sb_init_error(err, errlen, SB_EINVAL, "rule %zu: %s is given twice", rule, key);
     seen[k] = true;
     if (!*value)
-        return fail(err, errlen, SB_EINVAL, "rule %zu: %s= needs a value", rule, key);
+        return sb_init_error(err, errlen, SB_EINVAL, "rule %zu: %s= needs a value", rule, key);
 
     switch (k) {
     case K_RATE:
         if (!parse_rate(value, r))
-            return fail(err, errlen, SB_EINVAL,
-                        "rule %zu: rate must be N/s, N/m, N/h, N/ms or N/<k><unit> (e.g. 20/s, "
-                        "5/10s), N in 1..%u, the period at most 24h",
-                        rule, RL_MAX_COUNT);
+            return sb_init_error(
+                err, errlen, SB_EINVAL,
+                "rule %zu: rate must be N/s, N/m, N/h, N/ms or N/<k><unit> (e.g. 20/s, "
+                "5/10s), N in 1..%u, the period at most 24h",
+                rule, RL_MAX_COUNT);
         return 0;
     case K_BURST:
         if (!parse_uint(value, strlen(value), RL_MAX_COUNT, &r->burst))
-            return fail(err, errlen, SB_EINVAL, "rule %zu: burst must be a number in 1..%u", rule,
-                        RL_MAX_COUNT);
+            return sb_init_error(err, errlen, SB_EINVAL,
+                                 "rule %zu: burst must be a number in 1..%u", rule, RL_MAX_COUNT);
         return 0;
     case K_SCOPE:
         if (strcmp(value, "socket") == 0)
@@ -159,7 +147,8 @@ static int parse_item(struct rl_rule *r, char *item, size_t rule, bool seen[K_CO
         else if (strcmp(value, "user") == 0)
             r->scope = RL_SCOPE_USER;
         else
-            return fail(err, errlen, SB_EINVAL, "rule %zu: scope must be socket or user", rule);
+            return sb_init_error(err, errlen, SB_EINVAL, "rule %zu: scope must be socket or user",
+                                 rule);
         return 0;
     case K_PER:
         if (strcmp(value, "all") == 0)
@@ -167,7 +156,8 @@ static int parse_item(struct rl_rule *r, char *item, size_t rule, bool seen[K_CO
         else if (strcmp(value, "event") == 0)
             r->per = RL_PER_EVENT;
         else
-            return fail(err, errlen, SB_EINVAL, "rule %zu: per must be event or all", rule);
+            return sb_init_error(err, errlen, SB_EINVAL, "rule %zu: per must be event or all",
+                                 rule);
         return 0;
     case K_ACTION:
         if (strcmp(value, "exception") == 0)
@@ -177,28 +167,28 @@ static int parse_item(struct rl_rule *r, char *item, size_t rule, bool seen[K_CO
         else if (strcmp(value, "drop") == 0)
             r->action = RL_ACTION_DROP;
         else
-            return fail(err, errlen, SB_EINVAL,
-                        "rule %zu: action must be exception, disconnect or drop", rule);
+            return sb_init_error(err, errlen, SB_EINVAL,
+                                 "rule %zu: action must be exception, disconnect or drop", rule);
         return 0;
     case K_EVENTS: {
         int rc = parse_events(r, value);
         if (rc == SB_EINVAL)
-            return fail(err, errlen, rc, "rule %zu: events= has an empty name", rule);
+            return sb_init_error(err, errlen, rc, "rule %zu: events= has an empty name", rule);
         if (rc < 0)
-            return fail(err, errlen, rc, "out of memory");
+            return sb_init_error(err, errlen, rc, "out of memory");
         return 0;
     }
     default: /* K_MESSAGE */
         if (strlen(value) > RL_MAX_MESSAGE)
-            return fail(err, errlen, SB_EINVAL, "rule %zu: message is longer than %d bytes", rule,
-                        RL_MAX_MESSAGE);
+            return sb_init_error(err, errlen, SB_EINVAL,
+                                 "rule %zu: message is longer than %d bytes", rule, RL_MAX_MESSAGE);
         for (const char *p = value; *p; p++)
             if ((unsigned char)*p < 0x20 || *p == 0x7f)
-                return fail(err, errlen, SB_EINVAL, "rule %zu: message has a control character",
-                            rule);
+                return sb_init_error(err, errlen, SB_EINVAL,
+                                     "rule %zu: message has a control character", rule);
         free(r->message);
         if (!(r->message = strdup(value)))
-            return fail(err, errlen, SB_ENOMEM, "out of memory");
+            return sb_init_error(err, errlen, SB_ENOMEM, "out of memory");
         return 0;
     }
 }
@@ -207,7 +197,7 @@ static int parse_rule(struct rl_rule *r, char *text, size_t rule, char *err, siz
 {
     bool seen[K_COUNT] = {false};
     if (!*trim(text))
-        return fail(err, errlen, SB_EINVAL, "rule %zu is empty", rule);
+        return sb_init_error(err, errlen, SB_EINVAL, "rule %zu is empty", rule);
     for (char *item = text;;) {
         char *comma = strchr(item, ',');
         if (comma)
@@ -220,11 +210,12 @@ static int parse_rule(struct rl_rule *r, char *text, size_t rule, char *err, siz
         item = comma + 1;
     }
     if (!seen[K_RATE])
-        return fail(err, errlen, SB_EINVAL, "rule %zu: rate= is required (e.g. rate=20/s)", rule);
+        return sb_init_error(err, errlen, SB_EINVAL, "rule %zu: rate= is required (e.g. rate=20/s)",
+                             rule);
     if (!seen[K_BURST])
         r->burst = r->count;
     if (!r->message && !(r->message = strdup(DEFAULT_MESSAGE)))
-        return fail(err, errlen, SB_ENOMEM, "out of memory");
+        return sb_init_error(err, errlen, SB_ENOMEM, "out of memory");
     return 0;
 }
 
@@ -248,19 +239,20 @@ int rl_config_parse(struct rl_config *cfg, const char *text, char *err, size_t e
 {
     memset(cfg, 0, sizeof(*cfg));
     if (!text || !*text)
-        return fail(err, errlen, SB_EINVAL,
-                    "CONFIG is required: rules like rate=20/s,burst=40,scope=socket,per=all,"
-                    "action=exception, separated by ';'");
+        return sb_init_error(
+            err, errlen, SB_EINVAL,
+            "CONFIG is required: rules like rate=20/s,burst=40,scope=socket,per=all,"
+            "action=exception, separated by ';'");
     char *copy = strdup(text);
     if (!copy)
-        return fail(err, errlen, SB_ENOMEM, "out of memory");
+        return sb_init_error(err, errlen, SB_ENOMEM, "out of memory");
     int rc = 0;
     for (char *rule = copy;;) {
         char *semi = strchr(rule, ';');
         if (semi)
             *semi = '\0';
         if (cfg->n == RL_MAX_RULES) {
-            rc = fail(err, errlen, SB_EINVAL, "more than %d rules", RL_MAX_RULES);
+            rc = sb_init_error(err, errlen, SB_EINVAL, "more than %d rules", RL_MAX_RULES);
             break;
         }
         /* The rule counts as parsed even when it fails, so that its allocations are freed. */

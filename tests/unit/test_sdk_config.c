@@ -1,0 +1,176 @@
+/*
+ * The SDK's CONFIG splitter (include/switchboard/config.h): pairs come out in order; every
+ * malformed CONFIG (empty item, trailing comma, missing '=', empty key, empty value) and every
+ * bad value (not digits, a sign, spaces, overflow, out of range, bad unit, bad bool, bad enum,
+ * duplicate, unknown key) fails with a message naming the plugin, the key and what was given.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#define SB_CONFIG_IMPLEMENTATION
+#include <switchboard/config.h>
+
+static char err[256];
+
+/* Splits `config` and returns the result of the first failing call, or the number of pairs. */
+static int split(const char *config, struct sb_cfg_pair *pairs, int max)
+{
+    struct sb_cfg c;
+    err[0] = '\0';
+    assert_int_equal(sb_cfg_begin(&c, "demo", config, err, sizeof err), 0);
+    int n = 0, rc;
+    static char keep[8][64];
+    while ((rc = sb_cfg_next(&c, &pairs[n], err, sizeof err)) == 1) {
+        assert_true(n < max);
+        snprintf(keep[n], sizeof keep[n], "%s=%s", pairs[n].key, pairs[n].value);
+        n++;
+    }
+    sb_cfg_end(&c);
+    sb_cfg_end(&c);
+    if (rc < 0)
+        return -1;
+    for (int i = 0; i < n; i++) {
+        char *eq = strchr(keep[i], '=');
+        *eq = '\0';
+        pairs[i].key = keep[i];
+        pairs[i].value = eq + 1;
+    }
+    return n;
+}
+
+static void pairs_in_order(void **state)
+{
+    (void)state;
+    struct sb_cfg_pair p[8];
+    assert_int_equal(split("a=1,b=x=y,c=z", p, 8), 3);
+    assert_string_equal(p[0].key, "a");
+    assert_string_equal(p[0].value, "1");
+    assert_string_equal(p[1].key, "b");
+    assert_string_equal(p[1].value, "x=y");
+    assert_string_equal(p[2].key, "c");
+    assert_int_equal(split("", p, 8), 0);
+    assert_int_equal(split(NULL, p, 8), 0);
+}
+
+static void malformed(void **state)
+{
+    (void)state;
+    struct sb_cfg_pair p[8];
+    assert_int_equal(split("a=1,", p, 8), -1);
+    assert_string_equal(err, "demo: CONFIG ends with a ','");
+    assert_int_equal(split("a=1,,b=2", p, 8), -1);
+    assert_string_equal(err, "demo: CONFIG item 2 is empty");
+    assert_int_equal(split(",a=1", p, 8), -1);
+    assert_string_equal(err, "demo: CONFIG item 1 is empty");
+    assert_int_equal(split("a=1,b", p, 8), -1);
+    assert_string_equal(err, "demo: CONFIG item \"b\" wants key=value");
+    assert_int_equal(split("=1", p, 8), -1);
+    assert_string_equal(err, "demo: CONFIG item 1 has no key before '='");
+    assert_int_equal(split("a=", p, 8), -1);
+    assert_string_equal(err, "demo: \"a\" needs a value");
+}
+
+static void integers(void **state)
+{
+    (void)state;
+    struct sb_cfg c = {.plugin = "rate-limit"};
+    uint64_t v = 7;
+    assert_int_equal(sb_cfg_u64(&c, "burst", "42", 1, 1000000, &v, err, sizeof err), 0);
+    assert_int_equal(v, 42);
+    assert_int_equal(
+        sb_cfg_u64(&c, "n", "18446744073709551615", 0, UINT64_MAX, &v, err, sizeof err), 0);
+    assert_true(v == UINT64_MAX);
+    const char *bad[] = {"abc",
+                         "",
+                         "-1",
+                         "+1",
+                         " 1",
+                         "1 ",
+                         "1x",
+                         "0x10",
+                         "18446744073709551616",
+                         "99999999999999999999999",
+                         "0",
+                         "1000001"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        v = 7;
+        assert_int_equal(sb_cfg_u64(&c, "burst", bad[i], 1, 1000000, &v, err, sizeof err), -1);
+        assert_int_equal(v, 7);
+        char want[128];
+        snprintf(want, sizeof want,
+                 "rate-limit: \"burst\" wants an integer from 1 to 1000000, got \"%s\"", bad[i]);
+        assert_string_equal(err, want);
+    }
+}
+
+static void durations(void **state)
+{
+    (void)state;
+    struct sb_cfg c = {.plugin = "demo"};
+    uint64_t v = 0;
+    assert_int_equal(sb_cfg_ms(&c, "t", "250", 1, 600000, &v, err, sizeof err), 0);
+    assert_int_equal(v, 250);
+    assert_int_equal(sb_cfg_ms(&c, "t", "250ms", 1, 600000, &v, err, sizeof err), 0);
+    assert_int_equal(v, 250);
+    assert_int_equal(sb_cfg_ms(&c, "t", "3s", 1, 600000, &v, err, sizeof err), 0);
+    assert_int_equal(v, 3000);
+    assert_int_equal(sb_cfg_ms(&c, "t", "2m", 1, 600000, &v, err, sizeof err), 0);
+    assert_int_equal(v, 120000);
+    const char *bad[] = {"", "s", "1h", "1 s", "-1", "11m", "0", "18446744073709551615m"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        assert_int_equal(sb_cfg_ms(&c, "t", bad[i], 1, 600000, &v, err, sizeof err), -1);
+        assert_non_null(strstr(err, "demo: \"t\" wants a duration from 1 to 600000 ms"));
+    }
+}
+
+static void bools_enums_once_unknown(void **state)
+{
+    (void)state;
+    struct sb_cfg c = {.plugin = "demo"};
+    bool b = false;
+    assert_int_equal(sb_cfg_bool(&c, "on", "yes", &b, err, sizeof err), 0);
+    assert_true(b);
+    assert_int_equal(sb_cfg_bool(&c, "on", "0", &b, err, sizeof err), 0);
+    assert_false(b);
+    assert_int_equal(sb_cfg_bool(&c, "on", "maybe", &b, err, sizeof err), -1);
+    assert_string_equal(err, "demo: \"on\" wants true or false, got \"maybe\"");
+
+    static const char *const modes[] = {"allow", "deny", NULL};
+    unsigned m = 9;
+    assert_int_equal(sb_cfg_enum(&c, "mode", "deny", modes, &m, err, sizeof err), 0);
+    assert_int_equal(m, 1);
+    assert_int_equal(sb_cfg_enum(&c, "mode", "Deny", modes, &m, err, sizeof err), -1);
+    assert_string_equal(err, "demo: \"mode\" wants one of allow, deny, got \"Deny\"");
+
+    bool seen = false;
+    assert_int_equal(sb_cfg_once(&c, "mode", &seen, err, sizeof err), 0);
+    assert_int_equal(sb_cfg_once(&c, "mode", &seen, err, sizeof err), -1);
+    assert_string_equal(err, "demo: \"mode\" is given twice");
+
+    assert_int_equal(sb_cfg_unknown(&c, "colour", err, sizeof err), -1);
+    assert_string_equal(err, "demo: unknown key \"colour\"");
+
+    /* A short buffer is cut, never overrun. */
+    char tiny[8];
+    assert_int_equal(sb_cfg_unknown(&c, "colour", tiny, sizeof tiny), -1);
+    assert_string_equal(tiny, "demo: u");
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(pairs_in_order),
+        cmocka_unit_test(malformed),
+        cmocka_unit_test(integers),
+        cmocka_unit_test(durations),
+        cmocka_unit_test(bools_enums_once_unknown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
