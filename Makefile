@@ -1,6 +1,6 @@
 # A thin wrapper: CMake builds, this file installs what is missing and runs things.
 #   make run    install, build, start the server with the example gateways and the demo page
-#   make test   install, build, run every test, then again under ASan+UBSan
+#   make test   install, build, check the layering, run every test, then again under ASan+UBSan
 #   make install [PREFIX=/usr/local] [DESTDIR=/staging]   the server, its plugins and the plugin SDK
 #   make build-matrix   gcc and clang at -O0, -O2 and -O3, warnings as errors (tools/build-matrix.sh)
 #   make bench  install the benchmark tools too (gnuplot, perf, valgrind, strace), build, and run
@@ -61,6 +61,8 @@ install: deps
 	cmake --install $(BUILD)
 
 test: build build-asan build-release
+	@echo "== layering (README.md, Source layout)"
+	tools/check-layers.sh
 	@echo "== unit tests and fuzz corpus replays"
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
 	@echo "== integration tests"

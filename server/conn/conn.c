@@ -3,8 +3,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <libwebsockets.h>
-
 #include "../log/log.h"
 #include "../proto/proto.h"
 
@@ -138,7 +136,7 @@ void conn_close(struct conn *c, enum metric_close why, int code, const char *rea
 
 struct frame *conn_frame_text(const char *text, size_t len)
 {
-    return frame_new(text, len, LWS_PRE, FRAME_TEXT);
+    return frame_new(text, len, CONN_HEADROOM, FRAME_TEXT);
 }
 
 struct frame *conn_frame_event(enum conn_proto proto, const char *nsp, int64_t ack_id,
@@ -146,7 +144,7 @@ struct frame *conn_frame_event(enum conn_proto proto, const char *nsp, int64_t a
 {
     struct sbuf b;
     int rc;
-    frame_sbuf_init(&b, LWS_PRE);
+    frame_sbuf_init(&b, CONN_HEADROOM);
     if (proto == CONN_SIO) {
         sbuf_append_char(&b, '4');
         rc = sio_encode_event(&b, nsp, ack_id, event, args);
@@ -168,7 +166,6 @@ struct sock *sock_new(struct conn *c)
     if (!s)
         return NULL;
     s->conn = c;
-    s->lua_ref = -2; /* LUA_NOREF */
     id_generate(s->id);
     s->conn_next = c->socks;
     c->socks = s;
@@ -290,7 +287,7 @@ int sock_send_ack(struct sock *s, int64_t ack_id, const json_t *args)
     if (!s->conn)
         return SB_ECLOSED;
     struct sbuf b;
-    frame_sbuf_init(&b, LWS_PRE);
+    frame_sbuf_init(&b, CONN_HEADROOM);
     sbuf_append_char(&b, '4');
     sio_encode(&b, SIO_ACK, s->nsp_name, ack_id, args);
     return send_sbuf(s, &b);
@@ -301,7 +298,7 @@ int sock_send_json(struct sock *s, const json_t *value)
     if (!s->conn)
         return SB_ECLOSED;
     struct sbuf b;
-    frame_sbuf_init(&b, LWS_PRE);
+    frame_sbuf_init(&b, CONN_HEADROOM);
     proto_json_append(&b, value);
     return send_sbuf(s, &b);
 }

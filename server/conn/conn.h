@@ -37,6 +37,11 @@ enum conn_close_code {
 };
 
 /* Queued frames a connection holds without allocating (a power of two). */
+/* Bytes reserved in front of every frame's data, for the transport's framing header (a
+ * WebSocket header is at most 10; 16 is libwebsockets 4.1.6's LWS_PRE, which net/ checks at
+ * compile time). */
+#define CONN_HEADROOM 16
+
 #define CONN_QUEUE_INLINE 4
 
 struct conn;
@@ -80,7 +85,9 @@ struct sock {
     uint64_t stamp;         /* registry bookkeeping during one broadcast */
     struct ack_wait *acks;  /* owned: acks asked of the client and not yet answered */
     uint64_t next_ack_id;
-    int lua_ref;    /* the gateways' proxy object, or LUA_NOREF (-2) */
+    /* The Lua host's slot for this socket (lua/api_socket.c keeps its proxy object's registry
+     * reference there). conn only zeroes it: 0 is empty. */
+    int host_slot;
     bool connected; /* in the registry and announced to the gateways */
     char id[SB_ID_LEN + 1];
 };

@@ -32,14 +32,22 @@ static struct sock *live(lua_State *L, int idx)
     return ls->s && ls->s->connected ? ls->s : NULL;
 }
 
+/* The socket's proxy object lives in the registry; sock.host_slot holds its reference. conn's
+ * 0 ("none") is never a reference: luaL_ref() keeps its free list in slot 0 and returns at
+ * least 1 for a non-nil value. */
+static int slot_ref(const struct sock *s)
+{
+    return s->host_slot;
+}
+
 void api_socket_push(struct lua_host *lh, lua_State *L, struct sock *s)
 {
     if (!s) {
         lua_pushnil(L);
         return;
     }
-    if (s->lua_ref != LUA_NOREF) {
-        lua_rawgeti(L, LUA_REGISTRYINDEX, s->lua_ref);
+    if (s->host_slot) {
+        lua_rawgeti(L, LUA_REGISTRYINDEX, slot_ref(s));
         return;
     }
     struct lsock *ls = lua_newuserdata(L, sizeof(*ls));
@@ -59,21 +67,21 @@ void api_socket_push(struct lua_host *lh, lua_State *L, struct sock *s)
     lua_setfield(L, -2, "protocol");
     lua_setfenv(L, -2);
     lua_pushvalue(L, -1);
-    s->lua_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    s->host_slot = luaL_ref(L, LUA_REGISTRYINDEX);
 }
 
 void api_socket_forget(struct lua_host *lh, struct sock *s)
 {
-    if (s->lua_ref == LUA_NOREF)
+    if (!s->host_slot)
         return;
     lua_State *L = lh->L;
-    lua_rawgeti(L, LUA_REGISTRYINDEX, s->lua_ref);
+    lua_rawgeti(L, LUA_REGISTRYINDEX, slot_ref(s));
     struct lsock *ls = lua_touserdata(L, -1);
     if (ls)
         ls->s = NULL;
     lua_pop(L, 1);
-    luaL_unref(L, LUA_REGISTRYINDEX, s->lua_ref);
-    s->lua_ref = LUA_NOREF;
+    luaL_unref(L, LUA_REGISTRYINDEX, slot_ref(s));
+    s->host_slot = 0;
 }
 
 /* Pushes env[key], creating it with `make` when absent and the socket is live. */

@@ -25,6 +25,11 @@
 #include "../proto/proto.h"
 #include "../registry/registry.h"
 
+/* The write path puts each frame's WebSocket header (at most 10 bytes) into the headroom conn
+ * reserves in front of its data; at least LWS_PRE keeps the frames fit for lws_write() as lws
+ * documents it. */
+_Static_assert(CONN_HEADROOM >= LWS_PRE, "conn's frame headroom is smaller than LWS_PRE");
+
 /* lws's own opcode for a close frame (private in 4.1.6, "handled by lws_close_reason()"). */
 #define WRITE_CLOSE ((enum lws_write_protocol)4)
 
@@ -107,8 +112,8 @@ void net_connect_deadline(struct net *n, struct conn *c)
 static void send_ping(struct net *n, struct conn *c)
 {
     /* A WebSocket ping carries a payload: lws 4.1.6 drops an empty pong without telling us. */
-    struct frame *f = c->proto == CONN_SIO ? frame_new("2", 1, LWS_PRE, FRAME_TEXT)
-                                           : frame_new("sb", 2, LWS_PRE, FRAME_PING);
+    struct frame *f = c->proto == CONN_SIO ? frame_new("2", 1, CONN_HEADROOM, FRAME_TEXT)
+                                           : frame_new("sb", 2, CONN_HEADROOM, FRAME_PING);
     if (f) {
         conn_send(c, f);
         frame_unref(f);
@@ -286,7 +291,7 @@ static int write_queued(struct net *n, struct lws *wsi, struct conn *c)
             return 0; /* lws asked for POLLOUT itself and writes its bytes first */
         struct frame *f = conn_queue_peek(c);
         if (c->q_len == 1 || f->len + 10 > NET_COALESCE_MAX) {
-            /* One frame: its header goes into the frame's headroom (LWS_PRE bytes, the same
+            /* One frame: its header goes into the frame's headroom (CONN_HEADROOM bytes, the same
              * header for every connection the frame goes to), no copy. */
             unsigned char *payload = (unsigned char *)frame_payload(f), h[10];
             size_t hlen = ws_header(h, f->kind, f->len);

@@ -30,7 +30,7 @@ static void send_sbuf(struct conn *c, struct sbuf *b)
 static void send_packet(struct conn *c, enum sio_type type, const char *nsp, const json_t *data)
 {
     struct sbuf b;
-    frame_sbuf_init(&b, LWS_PRE);
+    frame_sbuf_init(&b, CONN_HEADROOM);
     sbuf_append_char(&b, '4');
     sio_encode(&b, type, nsp, -1, data);
     send_sbuf(c, &b);
@@ -57,7 +57,7 @@ static void send_open(struct net *n, struct conn *c)
         .upgrades = false,
     };
     struct sbuf b;
-    frame_sbuf_init(&b, LWS_PRE);
+    frame_sbuf_init(&b, CONN_HEADROOM);
     eio_encode_open(&b, &p);
     send_sbuf(c, &b);
 }

@@ -20,7 +20,7 @@
 
 struct sbuf {
     char *base;      /* owned allocation: headroom + data + one spare byte for a NUL */
-    size_t headroom; /* bytes reserved in front of the data (LWS_PRE for frames) */
+    size_t headroom; /* bytes reserved in front of the data (CONN_HEADROOM for frames) */
     size_t len;      /* bytes of data */
     size_t cap;      /* bytes available for data */
     bool failed;     /* an append ran out of memory; the content is incomplete */
@@ -55,7 +55,7 @@ struct frame {
 };
 
 /* Prepares `b` so that frame_from_sbuf() can take its allocation without copying: the headroom
- * holds the frame header plus `headroom` bytes (LWS_PRE). */
+ * holds the frame header plus `headroom` bytes (CONN_HEADROOM). */
 void frame_sbuf_init(struct sbuf *b, size_t headroom);
 /* Takes the content of `b` (which is left empty) and returns a frame with one reference, or
  * NULL on allocation failure. */
