@@ -1,6 +1,7 @@
 /*
  * The Redis engine of the bus, private to server/bus. It speaks the socket.io Redis adapter
- * protocol (PROTOCOLS.md): msgpack [uid, packet, opts] broadcasts on `<prefix>#<nsp>#` and
+ * protocol (docs/architecture.md, "Where the protocol facts come from"): msgpack [uid, packet,
+ * opts] broadcasts on `<prefix>#<nsp>#` and
  * `<prefix>#<nsp>#<room>#`, JSON requests and responses between servers on
  * `<prefix>-request#<nsp>#` and `<prefix>-response#<nsp>#`.
  *

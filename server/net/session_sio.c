@@ -1,7 +1,8 @@
 /*
  * A Socket.IO v5 session over one Engine.IO v4 WebSocket: the open packet, the heartbeat, the
  * namespace handshake (CONNECT with an optional auth object), events and acks both ways,
- * DISCONNECT, and the answers to bad input (PROTOCOLS.md has the byte-level rules).
+ * DISCONNECT, and the answers to bad input (docs/architecture.md names the sources of the
+ * byte-level rules).
  */
 #include "net.h"
 

@@ -278,13 +278,13 @@ void adapter_msg_clear(struct adapter_msg *m);
 
 /*
  * Appends the msgpack of [uid, {type:2, data:[event, ...args], nsp}, {rooms, except, flags:{}}]
- * exactly as the Node adapter writes it (the key order of PROTOCOLS.md's example; integers, and
- * reals that are integral within ±2^53, in their smallest integer form as notepack.io writes
- * them, other numbers as float 64; strings, arrays and maps in their smallest form). `nsp` NULL
- * means "/"; `args` is a JSON array or NULL; `rooms` and `except` may be NULL when empty.
- * Whatever it writes, adapter_decode() reads back. Returns 0, SB_EINVAL (a NULL uid, event or
- * name, `args` not an array, a string that is not UTF-8, or an arg nested deeper than
- * adapter_decode() reads) or SB_ENOMEM; nothing is appended after a failure.
+ * exactly as the Node adapter writes it (the key order of its own output,
+ * tests/unit/adapter_vectors.mjs; integers, and reals that are integral within ±2^53, in their
+ * smallest integer form as notepack.io writes them, other numbers as float 64; strings, arrays and
+ * maps in their smallest form). `nsp` NULL means "/"; `args` is a JSON array or NULL; `rooms` and
+ * `except` may be NULL when empty. Whatever it writes, adapter_decode() reads back. Returns 0,
+ * SB_EINVAL (a NULL uid, event or name, `args` not an array, a string that is not UTF-8, or an arg
+ * nested deeper than adapter_decode() reads) or SB_ENOMEM; nothing is appended after a failure.
  */
 int adapter_encode(struct sbuf *out, const char *uid, const char *nsp, const char *event,
                    const json_t *args, const char *const *rooms, size_t nrooms,

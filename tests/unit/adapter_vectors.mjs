@@ -24,7 +24,7 @@ const { Server } = require("socket.io");
 const { createAdapter } = require("@socket.io/redis-adapter");
 const { Emitter } = require("@socket.io/redis-emitter");
 
-// PROTOCOLS.md's example of io.emit("hello", "world") from uid "Ab3dE6".
+// The first vector: io.emit("hello", "world") from uid "Ab3dE6".
 const PROTOCOLS_HELLO =
   "93 a6 41 62 33 64 45 36 83 a4 74 79 70 65 02 a4 64 61 74 61 92 a5 68 65 6c 6c 6f a5 77 6f 72 " +
   "6c 64 a3 6e 73 70 a1 2f 83 a5 72 6f 6f 6d 73 90 a6 65 78 63 65 70 74 90 a5 66 6c 61 67 73 80";

@@ -359,7 +359,7 @@ static const struct vector vectors[] = {
     /* clang-format on */
 };
 
-/* PROTOCOLS.md's example, copied as it is written there. */
+/* The example of io.emit("hello", "world") from uid "Ab3dE6", as the Node adapter writes it. */
 static const char protocols_hello[] =
     "93 a6 41 62 33 64 45 36 83 a4 74 79 70 65 02 a4 64 61 74 61 92 a5 68 65 6c 6c 6f a5 77 6f "
     "72 6c 64 a3 6e 73 70 a1 2f 83 a5 72 6f 6f 6d 73 90 a6 65 78 63 65 70 74 90 a5 66 6c 61 67 "
@@ -624,7 +624,7 @@ static void test_hello(void **state)
     struct adapter_msg m;
     hex_bytes(&want, protocols_hello);
     vector_bytes(&b, vector_named("hello"));
-    /* Node's bytes are PROTOCOLS.md's bytes. */
+    /* Node's bytes are the example's bytes. */
     assert_int_equal(b.len, want.len);
     assert_memory_equal(sbuf_data(&b), sbuf_data(&want), want.len);
 
