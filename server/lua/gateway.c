@@ -302,30 +302,30 @@ static int read_handlers(struct lua_host *lh, lua_State *L, int t, const char *f
 
 /* Reads the gateway table on the top of the stack (popped) into a new, not yet installed
  * gateway `gw`. Returns 0 or a negative sb_err_t after logging why. */
-static int read_table(struct lua_host *lh, struct gateway *gw)
+/* The gateway file returned a plain table (no metatable: its fields are read raw, outside
+ * protected code, and a table whose fields come from a metatable would be read differently
+ * from how it looks). */
+static int check_plain_table(struct lua_host *lh, lua_State *L, int t, const char *path)
 {
-    lua_State *L = lh->L;
-    int t = lua_gettop(L);
-    const char *path = gw->file;
     if (!lua_istable(L, t)) {
         LOG_ERROR("lua", "gateway %s must return a table (got %s)", path, luaL_typename(L, t));
         snprintf(lh->last_error, sizeof(lh->last_error), "must return a table, got %s",
                  luaL_typename(L, t));
-        lua_pop(L, 1);
         return SB_ELUA;
     }
-
-    /* Its fields are read raw, outside protected code: a table whose fields come from a
-     * metatable would be read differently from how it looks, so refuse it. */
     if (lua_getmetatable(L, t)) {
+        lua_pop(L, 1);
         LOG_ERROR("lua", "gateway %s must return a plain table, not one with a metatable", path);
         snprintf(lh->last_error, sizeof(lh->last_error),
                  "must return a plain table, not one with a metatable");
-        lua_settop(L, t - 1);
         return SB_ELUA;
     }
+    return 0;
+}
 
-    /* Typos in field names would silently disable a gateway: name them. */
+/* Typos in field names would silently disable a gateway: name them. */
+static void warn_unknown_fields(lua_State *L, int t, const char *path)
+{
     static const char *const known[] = {"namespace", "interceptors",  "on_connect", "on_disconnect",
                                         "events",    "server_events", NULL};
     lua_pushnil(L);
@@ -341,25 +341,55 @@ static int read_table(struct lua_host *lh, struct gateway *gw)
                      "interceptors, on_connect, on_disconnect, events, server_events)",
                      path, k ? k : "(not a string)");
     }
+}
 
-    int rc = SB_ELUA;
+static int read_namespace(struct lua_host *lh, lua_State *L, int t, struct gateway *gw)
+{
+    int rc = 0;
     luah_rawfield(L, t, "namespace");
     if (lua_isnil(L, -1)) {
         gw->nsp = strdup("/");
     } else if (lua_type(L, -1) != LUA_TSTRING || lua_tostring(L, -1)[0] != '/') {
-        LOG_ERROR("lua", "gateway %s: namespace must be a string starting with '/'", path);
+        LOG_ERROR("lua", "gateway %s: namespace must be a string starting with '/'", gw->file);
         snprintf(lh->last_error, sizeof(lh->last_error), "namespace must start with '/'");
-        goto out;
+        rc = SB_ELUA;
     } else {
         gw->nsp = strdup(lua_tostring(L, -1));
     }
     lua_pop(L, 1);
+    return rc;
+}
 
-    /* The gateway's interceptors: the global ones (--interceptor) and its own, by priority. */
+/* Appends the plugin named by the value on top of the stack to the gateway's interceptors. */
+static int add_interceptor(struct lua_host *lh, lua_State *L, struct gateway *gw)
+{
+    const char *name = lua_tostring(L, -1);
+    struct plugin *p = name ? plugins_find(lh->plugins, name) : NULL;
+    if (!p || !plugin_intercepts(p)) {
+        if (p)
+            LOG_ERROR("lua", "gateway %s: plugin '%s' has no interceptor hooks", gw->file, name);
+        else
+            LOG_ERROR("lua", "gateway %s: interceptor '%s' is not loaded (add --plugin %s)",
+                      gw->file, name ? name : "(not a string)", name ? name : "NAME");
+        snprintf(lh->last_error, sizeof(lh->last_error), "interceptor '%s' unavailable",
+                 name ? name : "?");
+        return SB_ELUA;
+    }
+    for (size_t j = 0; j < gw->ninterceptors; j++)
+        if (gw->interceptors[j] == p)
+            return 0;
+    gw->interceptors[gw->ninterceptors++] = p;
+    return 0;
+}
+
+/* The gateway's interceptors: the global ones (--interceptor) and its own, by priority. */
+static int read_interceptors(struct lua_host *lh, lua_State *L, int t, struct gateway *gw)
+{
     struct plugins *ps = lh->plugins;
+    int rc = SB_ELUA;
     luah_rawfield(L, t, "interceptors");
     if (!lua_isnil(L, -1) && !lua_istable(L, -1)) {
-        LOG_ERROR("lua", "gateway %s: interceptors must be a list of plugin names", path);
+        LOG_ERROR("lua", "gateway %s: interceptors must be a list of plugin names", gw->file);
         snprintf(lh->last_error, sizeof(lh->last_error), "interceptors must be a list");
         goto out;
     }
@@ -371,51 +401,56 @@ static int read_table(struct lua_host *lh, struct gateway *gw)
         gw->interceptors[gw->ninterceptors++] = ps->global[i];
     for (size_t i = 1; i <= nown; i++) {
         lua_rawgeti(L, -1, (int)i);
-        const char *name = lua_tostring(L, -1);
-        struct plugin *p = name ? plugins_find(ps, name) : NULL;
-        if (!p || !plugin_intercepts(p)) {
-            if (p)
-                LOG_ERROR("lua", "gateway %s: plugin '%s' has no interceptor hooks", path, name);
-            else
-                LOG_ERROR("lua", "gateway %s: interceptor '%s' is not loaded (add --plugin %s)",
-                          path, name ? name : "(not a string)", name ? name : "NAME");
-            snprintf(lh->last_error, sizeof(lh->last_error), "interceptor '%s' unavailable",
-                     name ? name : "?");
-            lua_pop(L, 1);
-            goto out;
-        }
-        bool dup = false;
-        for (size_t j = 0; j < gw->ninterceptors; j++)
-            dup = dup || gw->interceptors[j] == p;
-        if (!dup)
-            gw->interceptors[gw->ninterceptors++] = p;
+        int bad = add_interceptor(lh, L, gw);
         lua_pop(L, 1);
+        if (bad)
+            goto out;
     }
     plugins_sort_interceptors(gw->interceptors, gw->ninterceptors);
+    rc = 0;
+out:
     lua_pop(L, 1);
+    return rc;
+}
 
-    static const char *const hooks[] = {"on_connect", "on_disconnect"};
-    for (int i = 0; i < 2; i++) {
-        luah_rawfield(L, t, hooks[i]);
-        if (!lua_isnil(L, -1) && !lua_isfunction(L, -1)) {
-            LOG_ERROR("lua", "gateway %s: %s must be a function", path, hooks[i]);
-            snprintf(lh->last_error, sizeof(lh->last_error), "%s must be a function", hooks[i]);
-            goto out;
-        }
-        int ref = lua_isnil(L, -1) ? (lua_pop(L, 1), LUA_NOREF) : luaL_ref(L, LUA_REGISTRYINDEX);
-        if (i == 0)
-            gw->on_connect = ref;
-        else
-            gw->on_disconnect = ref;
+static int read_hook(struct lua_host *lh, lua_State *L, int t, const char *name, int *ref,
+                     const char *path)
+{
+    luah_rawfield(L, t, name);
+    if (!lua_isnil(L, -1) && !lua_isfunction(L, -1)) {
+        lua_pop(L, 1);
+        LOG_ERROR("lua", "gateway %s: %s must be a function", path, name);
+        snprintf(lh->last_error, sizeof(lh->last_error), "%s must be a function", name);
+        return SB_ELUA;
     }
-    rc = read_handlers(lh, L, t, "events", &gw->events, gw);
+    *ref = lua_isnil(L, -1) ? (lua_pop(L, 1), LUA_NOREF) : luaL_ref(L, LUA_REGISTRYINDEX);
+    return 0;
+}
+
+/* Reads the table the gateway file returned (on top of the stack, popped). */
+static int read_table(struct lua_host *lh, struct gateway *gw)
+{
+    lua_State *L = lh->L;
+    int t = lua_gettop(L);
+    int rc = check_plain_table(lh, L, t, gw->file);
+    if (!rc) {
+        warn_unknown_fields(L, t, gw->file);
+        rc = read_namespace(lh, L, t, gw);
+    }
+    if (!rc)
+        rc = read_interceptors(lh, L, t, gw);
+    if (!rc)
+        rc = read_hook(lh, L, t, "on_connect", &gw->on_connect, gw->file);
+    if (!rc)
+        rc = read_hook(lh, L, t, "on_disconnect", &gw->on_disconnect, gw->file);
+    if (!rc)
+        rc = read_handlers(lh, L, t, "events", &gw->events, gw);
     if (!rc)
         rc = read_handlers(lh, L, t, "server_events", &gw->server_events, gw);
     if (!rc) {
         lua_pushvalue(L, t);
         gw->ref = luaL_ref(L, LUA_REGISTRYINDEX);
     }
-out:
     lua_settop(L, t - 1);
     return rc;
 }
