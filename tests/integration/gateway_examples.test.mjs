@@ -3,22 +3,8 @@
 // scripts/counter.lua (per-user counts in Redis). Real clients, the shipped scripts directory.
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
-import { DEMO_PLUGINS, SANITIZED, connected, once, record, sio, sleep, startServer as startServer0, stopClean } from "./helpers.mjs";
-import { redisClient, startInstance as startInstance0, startRedis, stopAll, waitFor } from "./redis.mjs";
-
-// Safety net: every server this file started is SIGKILLed when the test process exits, even
-// if an after hook never ran (the hooks stop them by PID first).
-const started = [];
-process.on("exit", () => {
-  for (const s of started)
-    if (s.proc.exitCode === null && s.proc.signalCode === null)
-      try {
-        process.kill(s.proc.pid, "SIGKILL");
-      } catch {}
-});
-const track = (server) => (started.push(server), server);
-const startServer = (opts) => startServer0(opts).then(track);
-const startInstance = (url, opts) => startInstance0(url, opts).then(track);
+import { DEMO_PLUGINS, SANITIZED, connected, once, record, sio, sleep, startServer, stopClean } from "./helpers.mjs";
+import { redisClient, startInstance, startRedis, stopAll, waitFor } from "./redis.mjs";
 
 const SLOW = SANITIZED ? 3 : 1;
 const SETTLE = 5000 * SLOW;

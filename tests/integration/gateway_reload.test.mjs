@@ -19,23 +19,10 @@ import {
   rawWs,
   sio,
   sleep,
-  startServer as startServer0,
+  startServer,
   stopClean,
 } from "./helpers.mjs";
 import { runBinary } from "./wire.mjs";
-
-// Safety net: every server this file started is SIGKILLed when the test process exits, even
-// if an after hook never ran (the hooks stop them by PID first).
-const started = [];
-process.on("exit", () => {
-  for (const s of started)
-    if (s.proc.exitCode === null && s.proc.signalCode === null)
-      try {
-        process.kill(s.proc.pid, "SIGKILL");
-      } catch {}
-});
-const track = (server) => (started.push(server), server);
-const startServer = (opts) => startServer0(opts).then(track);
 
 const FIXTURES = path.join(GATEWAYS, "gateway_reload");
 const SLOW = SANITIZED ? 3 : 1;
