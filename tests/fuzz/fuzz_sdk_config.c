@@ -28,7 +28,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     while ((rc = sb_cfg_next(&c, &p, err, sizeof err)) == 1) {
         if (!*p.key || strpbrk(p.key, ",=") || !*p.value || strchr(p.value, ','))
             abort();
-        uint64_t v, ms;
+        uint64_t v = 0, ms = 0;
         err[0] = '\0';
         if (sb_cfg_u64(&c, p.key, p.value, 0, UINT64_MAX, &v, err, sizeof err) == 0) {
             char back[32];
@@ -42,8 +42,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         } else if (!err[0]) {
             abort();
         }
-        bool b;
-        unsigned e;
+        bool b = false;
+        unsigned e = 0;
         static const char *const names[] = {"a", "b", NULL};
         err[0] = '\0';
         if (sb_cfg_ms(&c, p.key, p.value, 1, 3600000, &ms, err, sizeof err) != 0 && !err[0])
