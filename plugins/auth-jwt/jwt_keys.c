@@ -1,6 +1,7 @@
 /*
- * Keys of the JWT verifier: algorithm names, key sets loaded from secrets, PEM text and JSON Web
- * Key Sets, and the signature check of one key with OpenSSL 3's EVP interface.
+ * Keys of the JWT verifier: algorithm names, key sets loaded from secrets and PEM text, and the
+ * signature check of one key with OpenSSL 3's EVP interface. JSON Web Key Sets are read in
+ * jwks.c, which adds its keys through the helpers of jwt_keys_internal.h.
  *
  * A key learns the algorithms it allows here, once, from its type: an HMAC secret HS*, an RSA key
  * RS*, an EC key the one ES* of its curve, an Ed25519 key EdDSA, narrowed by the caller's
@@ -8,6 +9,7 @@
  * names on a key that allows it, so no key is ever used in the way of another family.
  */
 #include "jwt_keys.h"
+#include "jwt_keys_internal.h"
 
 #include <switchboard/plugin.h>
 
@@ -28,9 +30,7 @@
 #include <openssl/rsa.h>
 #include <openssl/x509.h>
 
-#define MAX_PEM_TEXT  (1 << 20)
-#define MAX_JWKS_TEXT (4 << 20)
-#define ED25519_BYTES 32
+#define MAX_PEM_TEXT (1 << 20)
 
 static const struct alg_info {
     const char *name;
@@ -51,7 +51,7 @@ const char *jwt_alg_name(enum jwt_alg alg)
     return (unsigned)alg < JWT_ALG_COUNT ? ALGS[alg].name : "?";
 }
 
-static int alg_parse(const char *name, size_t len, enum jwt_alg *out)
+int jwtk_alg_parse(const char *name, size_t len, enum jwt_alg *out)
 {
     for (int a = 0; a < JWT_ALG_COUNT; a++) {
         if (strlen(ALGS[a].name) == len && memcmp(ALGS[a].name, name, len) == 0) {
@@ -71,7 +71,7 @@ int jwt_algs_parse(const char *list, unsigned *out)
         const char *bar = strchr(p, '|');
         size_t len = bar ? (size_t)(bar - p) : strlen(p);
         enum jwt_alg a;
-        if (alg_parse(p, len, &a) < 0 || (set & JWT_ALG_BIT(a)))
+        if (jwtk_alg_parse(p, len, &a) < 0 || (set & JWT_ALG_BIT(a)))
             return SB_EINVAL;
         set |= JWT_ALG_BIT(a);
         if (!bar)
@@ -106,7 +106,7 @@ struct jwt_keyset *jwt_keyset_new(void)
     return calloc(1, sizeof(struct jwt_keyset));
 }
 
-static void bytes_free(unsigned char *b, size_t len)
+void jwtk_bytes_free(unsigned char *b, size_t len)
 {
     if (b) {
         OPENSSL_cleanse(b, len);
@@ -118,12 +118,12 @@ static void key_clear(struct jwt_key *k)
 {
     free(k->kid);
     EVP_PKEY_free(k->pkey);
-    bytes_free(k->secret, k->secret_len);
+    jwtk_bytes_free(k->secret, k->secret_len);
     memset(k, 0, sizeof(*k));
 }
 
 /* Drops the keys added after the first `n0`: the add functions are all-or-nothing. */
-static void truncate_set(struct jwt_keyset *ks, size_t n0)
+void jwtk_truncate(struct jwt_keyset *ks, size_t n0)
 {
     while (ks->n > n0)
         key_clear(&ks->keys[--ks->n]);
@@ -133,7 +133,7 @@ void jwt_keyset_free(struct jwt_keyset *ks)
 {
     if (!ks)
         return;
-    truncate_set(ks, 0);
+    jwtk_truncate(ks, 0);
     free(ks);
 }
 
@@ -171,7 +171,7 @@ static const struct jwt_key *find_kid(const struct jwt_keyset *ks, const char *k
 
 /* A kid (or another name from a file) as it may appear in a message: printable ASCII without
  * quotes, cut with "..." to fit `cap` (at least 8). */
-static const char *printable(const char *s, char *buf, size_t cap)
+const char *jwtk_printable(const char *s, char *buf, size_t cap)
 {
     size_t n = 0, max = cap - 4;
     for (; s && *s && n < max; s++)
@@ -184,15 +184,15 @@ static const char *printable(const char *s, char *buf, size_t cap)
 }
 
 /* Adds a key; takes `pkey` and `secret` (owned) on success only. */
-static int add_key(struct jwt_keyset *ks, const char *kid, unsigned algs, EVP_PKEY *pkey,
-                   unsigned char *secret, size_t secret_len, char *err, size_t errlen)
+int jwtk_add_key(struct jwt_keyset *ks, const char *kid, unsigned algs, EVP_PKEY *pkey,
+                 unsigned char *secret, size_t secret_len, char *err, size_t errlen)
 {
     char shown[48];
     if (ks->n >= JWT_MAX_KEYS)
         return sb_init_error(err, errlen, SB_ELIMIT, "more than %d keys", JWT_MAX_KEYS);
     if (find_kid(ks, kid))
         return sb_init_error(err, errlen, SB_EEXISTS, "two keys have the kid \"%s\"",
-                             printable(kid, shown, sizeof(shown)));
+                             jwtk_printable(kid, shown, sizeof(shown)));
     char *kidcopy = NULL;
     if (kid && !(kidcopy = strdup(kid)))
         return sb_init_error(err, errlen, SB_ENOMEM, "out of memory");
@@ -220,18 +220,19 @@ int jwt_keyset_append(struct jwt_keyset *dst, const struct jwt_keyset *src)
             memcpy(secret, k->secret, k->secret_len);
         }
         if (k->pkey && EVP_PKEY_up_ref(k->pkey) != 1) {
-            bytes_free(secret, k->secret_len);
+            jwtk_bytes_free(secret, k->secret_len);
             rc = SB_ENOMEM;
             break;
         }
-        if ((rc = add_key(dst, k->kid, k->algs, k->pkey, secret, k->secret_len, NULL, 0)) < 0) {
+        if ((rc = jwtk_add_key(dst, k->kid, k->algs, k->pkey, secret, k->secret_len, NULL, 0)) <
+            0) {
             EVP_PKEY_free(k->pkey); /* the reference taken above; NULL is fine */
-            bytes_free(secret, k->secret_len);
+            jwtk_bytes_free(secret, k->secret_len);
             break;
         }
     }
     if (rc < 0)
-        truncate_set(dst, n0);
+        jwtk_truncate(dst, n0);
     return rc;
 }
 
@@ -239,7 +240,7 @@ int jwt_keyset_append(struct jwt_keyset *dst, const struct jwt_keyset *src)
 
 /* The algorithms of the public key's type; refuses weak and unsupported keys. `type` is set to
  * a short name of the key's type for messages. */
-static int pkey_family(EVP_PKEY *pk, unsigned *algs, const char **type, char *err, size_t errlen)
+int jwtk_pkey_family(EVP_PKEY *pk, unsigned *algs, const char **type, char *err, size_t errlen)
 {
     if (EVP_PKEY_is_a(pk, "RSA")) {
         int bits = EVP_PKEY_get_bits(pk);
@@ -316,7 +317,7 @@ int jwt_keyset_add_secret(struct jwt_keyset *ks, const char *kid, const unsigned
     if (!copy)
         return sb_init_error(err, errlen, SB_ENOMEM, "out of memory");
     memcpy(copy, secret, len);
-    int rc = add_key(ks, kid, algs & JWT_ALGS_HMAC, NULL, copy, len, err, errlen);
+    int rc = jwtk_add_key(ks, kid, algs & JWT_ALGS_HMAC, NULL, copy, len, err, errlen);
     if (rc < 0) {
         OPENSSL_cleanse(copy, len);
         free(copy);
@@ -393,7 +394,7 @@ int jwt_keyset_add_pem(struct jwt_keyset *ks, const char *kid, const char *pem, 
         char shown[48];
         rc = sb_init_error(err, errlen, SB_EINVAL,
                            "holds a PEM block of type \"%s\", not a public key or a certificate",
-                           printable(name, shown, sizeof(shown)));
+                           jwtk_printable(name, shown, sizeof(shown)));
         goto out;
     }
     if (!(pk = pem_block_key(name, data, dlen))) {
@@ -401,13 +402,13 @@ int jwt_keyset_add_pem(struct jwt_keyset *ks, const char *kid, const char *pem, 
                            strcmp(name, "CERTIFICATE") == 0 ? "certificate" : "public key");
         goto out;
     }
-    if ((rc = pkey_family(pk, &family, &type, err, errlen)) < 0)
+    if ((rc = jwtk_pkey_family(pk, &family, &type, err, errlen)) < 0)
         goto out;
     if (!(family & algs)) {
         rc = pairing_error(type, algs, err, errlen);
         goto out;
     }
-    if ((rc = add_key(ks, kid, family & algs, pk, NULL, 0, err, errlen)) == 0)
+    if ((rc = jwtk_add_key(ks, kid, family & algs, pk, NULL, 0, err, errlen)) == 0)
         pk = NULL;
 out:
     EVP_PKEY_free(pk);
@@ -415,384 +416,6 @@ out:
     pem_free(name2, header2, data2, dlen2);
     BIO_free(bio);
     ERR_clear_error();
-    return rc;
-}
-
-/* ---- JWKS ---- */
-
-/* One JWK being read: its position and kid for messages, and where errors go. */
-struct jwk {
-    const json_t *obj;
-    size_t index; /* 1-based, as people count */
-    const char *kid;
-    char label[96]; /* "JWKS key 2 (kid \"abc\")" */
-    char *err;
-    size_t errlen;
-};
-
-static int jwk_error(struct jwk *j, int rc, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static int jwk_error(struct jwk *j, int rc, const char *fmt, ...)
-{
-    char why[256];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(why, sizeof(why), fmt, ap);
-    va_end(ap);
-    return sb_init_error(j->err, j->errlen, rc, "%s: %s", j->label, why);
-}
-
-/* A key that is left out rather than refused: returns 1 after telling `warn`. */
-static int jwk_skip(struct jwk *j, jwt_warn_fn warn, void *ctx, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-static int jwk_skip(struct jwk *j, jwt_warn_fn warn, void *ctx, const char *fmt, ...)
-{
-    if (warn) {
-        char why[200], msg[320];
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(why, sizeof(why), fmt, ap);
-        va_end(ap);
-        snprintf(msg, sizeof(msg), "%s is skipped: %s", j->label, why);
-        warn(ctx, msg);
-    }
-    return 1;
-}
-
-/* Decodes the base64url member `name` into a new buffer. Returns 0, or an error naming it. */
-static int jwk_bytes(struct jwk *j, const char *name, unsigned char **out, size_t *outlen)
-{
-    const json_t *m = json_object_get(j->obj, name);
-    *out = NULL;
-    if (!m)
-        return jwk_error(j, SB_EINVAL, "the member \"%s\" is missing", name);
-    if (!json_is_string(m) || json_string_length(m) == 0)
-        return jwk_error(j, SB_EINVAL, "the member \"%s\" is not a non-empty string", name);
-    size_t len = json_string_length(m);
-    size_t cap = len / 4 * 3 + 3;
-    if (!(*out = malloc(cap)))
-        return jwk_error(j, SB_ENOMEM, "out of memory");
-    int rc = jwt_b64url_decode(json_string_value(m), len, *out, cap, outlen);
-    if (rc == 0 && *outlen == 0)
-        rc = SB_EPROTO;
-    if (rc < 0) {
-        OPENSSL_cleanse(*out, cap);
-        free(*out);
-        *out = NULL;
-        return jwk_error(j, SB_EINVAL, "the member \"%s\" is not valid base64url", name);
-    }
-    return 0;
-}
-
-/* Builds a public key of OpenSSL type `type` ("RSA", "EC") from parameters. */
-static EVP_PKEY *pkey_from_params(const char *type, OSSL_PARAM_BLD *bld)
-{
-    OSSL_PARAM *params = OSSL_PARAM_BLD_to_param(bld);
-    EVP_PKEY_CTX *c = params ? EVP_PKEY_CTX_new_from_name(NULL, type, NULL) : NULL;
-    EVP_PKEY *pk = NULL;
-    if (c && EVP_PKEY_fromdata_init(c) == 1 &&
-        EVP_PKEY_fromdata(c, &pk, EVP_PKEY_PUBLIC_KEY, params) != 1)
-        pk = NULL;
-    EVP_PKEY_CTX_free(c);
-    OSSL_PARAM_free(params);
-    return pk;
-}
-
-static int jwk_rsa(struct jwk *j, EVP_PKEY **out)
-{
-    unsigned char *n = NULL, *e = NULL;
-    size_t nlen = 0, elen = 0;
-    BIGNUM *bn = NULL, *be = NULL;
-    OSSL_PARAM_BLD *bld = NULL;
-    int rc;
-    if ((rc = jwk_bytes(j, "n", &n, &nlen)) < 0 || (rc = jwk_bytes(j, "e", &e, &elen)) < 0)
-        goto out;
-    bn = BN_bin2bn(n, (int)nlen, NULL);
-    be = BN_bin2bn(e, (int)elen, NULL);
-    bld = OSSL_PARAM_BLD_new();
-    if (!bn || !be || !bld || !OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_N, bn) ||
-        !OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_E, be)) {
-        rc = jwk_error(j, SB_ENOMEM, "out of memory");
-        goto out;
-    }
-    if (!(*out = pkey_from_params("RSA", bld)))
-        rc = jwk_error(j, SB_EINVAL, "n and e do not make an RSA public key");
-out:
-    OSSL_PARAM_BLD_free(bld);
-    BN_free(bn);
-    BN_free(be);
-    bytes_free(n, nlen);
-    bytes_free(e, elen);
-    return rc;
-}
-
-static int jwk_ec(struct jwk *j, const char *crv, size_t coord, EVP_PKEY **out)
-{
-    unsigned char *x = NULL, *y = NULL, point[1 + 2 * 48];
-    size_t xlen = 0, ylen = 0;
-    OSSL_PARAM_BLD *bld = NULL;
-    int rc;
-    if ((rc = jwk_bytes(j, "x", &x, &xlen)) < 0 || (rc = jwk_bytes(j, "y", &y, &ylen)) < 0)
-        goto out;
-    /* RFC 7518 §6.2.1.2: the coordinates are given at the full length of the curve. */
-    if (xlen != coord || ylen != coord) {
-        rc = jwk_error(j, SB_EINVAL, "x and y must be %zu bytes each on %s", coord, crv);
-        goto out;
-    }
-    point[0] = 0x04; /* uncompressed: 04 || x || y */
-    memcpy(point + 1, x, coord);
-    memcpy(point + 1 + coord, y, coord);
-    bld = OSSL_PARAM_BLD_new();
-    if (!bld || !OSSL_PARAM_BLD_push_utf8_string(bld, OSSL_PKEY_PARAM_GROUP_NAME, crv, 0) ||
-        !OSSL_PARAM_BLD_push_octet_string(bld, OSSL_PKEY_PARAM_PUB_KEY, point, 1 + 2 * coord)) {
-        rc = jwk_error(j, SB_ENOMEM, "out of memory");
-        goto out;
-    }
-    if (!(*out = pkey_from_params("EC", bld)))
-        rc = jwk_error(j, SB_EINVAL, "x and y are not a point of %s", crv);
-out:
-    OSSL_PARAM_BLD_free(bld);
-    bytes_free(x, xlen);
-    bytes_free(y, ylen);
-    return rc;
-}
-
-static int jwk_okp(struct jwk *j, EVP_PKEY **out)
-{
-    unsigned char *x = NULL;
-    size_t xlen = 0;
-    int rc = jwk_bytes(j, "x", &x, &xlen);
-    if (rc == 0 && xlen != ED25519_BYTES)
-        rc = jwk_error(j, SB_EINVAL, "x must be %d bytes for Ed25519", ED25519_BYTES);
-    if (rc == 0 && !(*out = EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, NULL, x, xlen)))
-        rc = jwk_error(j, SB_EINVAL, "x is not an Ed25519 public key");
-    bytes_free(x, xlen);
-    return rc;
-}
-
-/* An optional string member: 0 (absent: *out NULL), or an error when it is not a string. */
-static int jwk_string(struct jwk *j, const char *name, const char **out)
-{
-    const json_t *m = json_object_get(j->obj, name);
-    *out = NULL;
-    if (!m)
-        return 0;
-    if (!json_is_string(m) || json_string_length(m) == 0)
-        return jwk_error(j, SB_EINVAL, "the member \"%s\" is not a non-empty string", name);
-    *out = json_string_value(m);
-    return 0;
-}
-
-/* Members that only a private key has: a set that publishes one is refused, not trimmed. */
-static const char *private_member(const json_t *obj, const char *kty)
-{
-    static const char *const rsa[] = {"d", "p", "q", "dp", "dq", "qi", "oth"};
-    if (strcmp(kty, "RSA") == 0) {
-        for (size_t i = 0; i < sizeof(rsa) / sizeof(rsa[0]); i++)
-            if (json_object_get(obj, rsa[i]))
-                return rsa[i];
-        return NULL;
-    }
-    return json_object_get(obj, "d") ? "d" : NULL;
-}
-
-/* Reads JWK `j` into `ks`. Returns 0 (added), 1 (skipped, `warn` told) or an error. */
-static int jwk_add(struct jwt_keyset *ks, struct jwk *j, unsigned algs, unsigned flags,
-                   jwt_warn_fn warn, void *ctx)
-{
-    const char *kty, *use, *alg, *crv = NULL;
-    unsigned family = 0, pinned = JWT_ALGS_ALL, got = 0;
-    EVP_PKEY *pk = NULL;
-    unsigned char *k = NULL;
-    size_t klen = 0;
-    const char *type = "?";
-    char shown[48];
-    int rc;
-
-    if (!json_is_object(j->obj))
-        return jwk_error(j, SB_EINVAL, "not a JSON object");
-    if ((rc = jwk_string(j, "kty", &kty)) < 0)
-        return rc;
-    if (!kty)
-        return jwk_error(j, SB_EINVAL, "the member \"kty\" is missing");
-    if ((rc = jwk_string(j, "use", &use)) < 0 || (rc = jwk_string(j, "alg", &alg)) < 0)
-        return rc;
-
-    /* What the key is for, before what it is: an encryption key is not ours to judge. */
-    if (use && strcmp(use, "sig") != 0)
-        return jwk_skip(j, warn, ctx, "its use is \"%s\", not \"sig\"",
-                        printable(use, shown, sizeof(shown)));
-    const json_t *ops = json_object_get(j->obj, "key_ops");
-    if (ops) {
-        bool verify = false;
-        size_t i;
-        const json_t *op;
-        if (!json_is_array(ops))
-            return jwk_error(j, SB_EINVAL, "the member \"key_ops\" is not an array");
-        json_array_foreach(ops, i, op)
-        {
-            if (!json_is_string(op))
-                return jwk_error(j, SB_EINVAL, "the member \"key_ops\" holds a non-string");
-            verify = verify || strcmp(json_string_value(op), "verify") == 0;
-        }
-        if (!verify)
-            return jwk_skip(j, warn, ctx, "its key_ops do not include \"verify\"");
-    }
-    if (alg) {
-        enum jwt_alg a;
-        if (alg_parse(alg, strlen(alg), &a) < 0)
-            return jwk_skip(j, warn, ctx, "its alg \"%s\" is not supported",
-                            printable(alg, shown, sizeof(shown)));
-        pinned = JWT_ALG_BIT(a);
-    }
-
-    size_t coord = 0;
-    if (strcmp(kty, "RSA") == 0) {
-        family = JWT_ALGS_RSA;
-        type = "RSA";
-    } else if (strcmp(kty, "EC") == 0 || strcmp(kty, "OKP") == 0) {
-        if ((rc = jwk_string(j, "crv", &crv)) < 0)
-            return rc;
-        if (!crv)
-            return jwk_error(j, SB_EINVAL, "the member \"crv\" is missing");
-        if (kty[0] == 'E' && strcmp(crv, "P-256") == 0)
-            family = JWT_ALG_BIT(JWT_ES256), coord = 32;
-        else if (kty[0] == 'E' && strcmp(crv, "P-384") == 0)
-            family = JWT_ALG_BIT(JWT_ES384), coord = 48;
-        else if (kty[0] == 'O' && strcmp(crv, "Ed25519") == 0)
-            family = JWT_ALG_BIT(JWT_EDDSA);
-        else
-            return jwk_skip(j, warn, ctx, "the curve \"%s\" is not supported",
-                            printable(crv, shown, sizeof(shown)));
-        type = kty[0] == 'E' ? "EC" : "Ed25519";
-    } else if (strcmp(kty, "oct") == 0) {
-        if (!(flags & JWT_JWKS_ALLOW_HMAC))
-            return jwk_error(j, SB_EINVAL,
-                             "a symmetric (oct) key, refused unless HMAC keys from a JWKS are "
-                             "enabled (jwks_hmac=true)");
-        family = JWT_ALGS_HMAC;
-        type = "HMAC";
-    } else {
-        return jwk_skip(j, warn, ctx, "its kty \"%s\" is not supported",
-                        printable(kty, shown, sizeof(shown)));
-    }
-    /* The pairing rule: "HS256" on an RSA key, "ES256" on a P-384 key, "RS256" on an EC key. */
-    if (!(pinned & family)) {
-        char names[16];
-        return jwk_error(j, SB_EINVAL, "its alg %s cannot be used with an %s key",
-                         jwt_algs_format(pinned, names, sizeof(names)), type);
-    }
-    if (family != JWT_ALGS_HMAC) {
-        const char *priv = private_member(j->obj, kty);
-        if (priv)
-            return jwk_error(j, SB_EINVAL,
-                             "it holds the private member \"%s\": publish the public key only",
-                             priv);
-    }
-
-    if (family == JWT_ALGS_HMAC) {
-        if ((rc = jwk_bytes(j, "k", &k, &klen)) < 0)
-            return rc;
-        if (klen < JWT_MIN_OCT_BYTES || klen > INT_MAX) {
-            bytes_free(k, klen);
-            return jwk_error(j, SB_EINVAL, "k must hold at least %d bytes", JWT_MIN_OCT_BYTES);
-        }
-    } else {
-        if (family == JWT_ALGS_RSA)
-            rc = jwk_rsa(j, &pk);
-        else if (coord)
-            rc = jwk_ec(j, crv, coord, &pk);
-        else
-            rc = jwk_okp(j, &pk);
-        if (rc < 0)
-            goto fail;
-        char why[160];
-        if ((rc = pkey_family(pk, &got, &type, why, sizeof(why))) < 0) {
-            rc = jwk_error(j, rc, "%s", why);
-            goto fail;
-        }
-        if (got != family) { /* the curve read back is not the one named: never expected */
-            rc = jwk_error(j, SB_EINVAL, "the key does not match its crv");
-            goto fail;
-        }
-    }
-
-    unsigned allowed = family & pinned & algs;
-    if (!allowed) {
-        char names[96];
-        rc = jwk_skip(j, warn, ctx, "its algorithms are not among the accepted ones (%s)",
-                      jwt_algs_format(algs, names, sizeof(names)));
-        goto fail;
-    }
-    char why[160];
-    if ((rc = add_key(ks, j->kid, allowed, pk, k, klen, why, sizeof(why))) < 0) {
-        rc = jwk_error(j, rc, "%s", why);
-        goto fail;
-    }
-    return 0;
-
-fail:
-    EVP_PKEY_free(pk);
-    bytes_free(k, klen);
-    ERR_clear_error();
-    return rc;
-}
-
-int jwt_keyset_add_jwks(struct jwt_keyset *ks, const char *json, size_t len, unsigned algs,
-                        unsigned flags, jwt_warn_fn warn, void *warn_ctx, char *err, size_t errlen)
-{
-    json_error_t jerr;
-    json_t *root = NULL;
-    size_t n0 = ks ? ks->n : 0, i;
-    const json_t *obj;
-    int rc = 0;
-
-    if (!ks || !json || len > MAX_JWKS_TEXT)
-        return sb_init_error(err, errlen, SB_EINVAL, "the JWKS is empty or larger than %d bytes",
-                             MAX_JWKS_TEXT);
-    /* Duplicate members refused, as in tokens: {"kty":"RSA","kty":"oct"} means nothing. */
-    root = json_loadb(json, len, JSON_REJECT_DUPLICATES, &jerr);
-    if (!root)
-        /* jansson's text quotes the input near the error: only the position is given, since a
-         * set with oct keys holds secrets. */
-        return sb_init_error(err, errlen, SB_EJSON,
-                             "the JWKS is not valid JSON (line %d, column %d)", jerr.line,
-                             jerr.column);
-    const json_t *keys = json_object_get(root, "keys");
-    if (!json_is_object(root) || !json_is_array(keys)) {
-        rc = sb_init_error(err, errlen, SB_EINVAL,
-                           "the JWKS is not an object with a \"keys\" array");
-        goto out;
-    }
-    if (json_array_size(keys) > JWT_MAX_KEYS) {
-        rc = sb_init_error(err, errlen, SB_ELIMIT, "the JWKS has more than %d keys", JWT_MAX_KEYS);
-        goto out;
-    }
-    json_array_foreach(keys, i, obj)
-    {
-        struct jwk j = {.obj = obj, .index = i + 1, .err = err, .errlen = errlen};
-        char shown[48];
-        const json_t *kid = json_is_object(obj) ? json_object_get(obj, "kid") : NULL;
-        snprintf(j.label, sizeof(j.label), "JWKS key %zu", j.index);
-        if (kid && (!json_is_string(kid) || json_string_length(kid) == 0)) {
-            rc = jwk_error(&j, SB_EINVAL, "the member \"kid\" is not a non-empty string");
-            goto out;
-        }
-        if (kid) {
-            j.kid = json_string_value(kid);
-            snprintf(j.label, sizeof(j.label), "JWKS key %zu (kid \"%s\")", j.index,
-                     printable(j.kid, shown, sizeof(shown)));
-        }
-        if ((rc = jwk_add(ks, &j, algs, flags, warn, warn_ctx)) < 0)
-            goto out;
-    }
-    rc = 0;
-    if (ks->n == n0)
-        rc = sb_init_error(err, errlen, SB_EINVAL, "the JWKS has no usable key");
-out:
-    if (rc < 0)
-        truncate_set(ks, n0);
-    json_decref(root);
     return rc;
 }
 
