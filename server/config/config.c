@@ -423,6 +423,10 @@ static int load_file(struct config *c, const char *path)
         }
         seen[idx] = true;
     }
+    if (rc == 0 && ferror(f)) { /* a directory, an I/O error: not an empty file */
+        fprintf(stderr, "switchboard: cannot read config file %s: %s\n", path, strerror(errno));
+        rc = -1;
+    }
     fclose(f);
     return rc;
 }
