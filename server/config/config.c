@@ -307,6 +307,10 @@ static int apply(struct config *c, const struct opt *o, const char *value, bool 
             host++;
             hlen -= 2;
         }
+        if (memchr(host, '[', hlen) || memchr(host, ']', hlen)) {
+            bad_value(org, o, value, "expected ADDR:PORT, an IPv6 address as [ADDR]:PORT");
+            return -1;
+        }
         free(c->listen_host);
         c->listen_host = hlen ? strndup(host, hlen) : strdup("0.0.0.0");
         c->listen_port = (int)port;
