@@ -406,6 +406,15 @@ static int load_file(struct config *c, const char *path)
     int rc = 0;
     while (fgets(line, sizeof(line), f)) {
         org.line++;
+        if (!strchr(line, '\n')) {
+            int next = getc(f);
+            if (next != EOF) { /* not the unterminated last line: the line does not fit */
+                fprintf(stderr, "switchboard: %s:%d: line longer than %zu bytes\n", path, org.line,
+                        sizeof(line) - 2);
+                rc = -1;
+                break;
+            }
+        }
         char *s = trim(line);
         if (!*s || *s == '#')
             continue;

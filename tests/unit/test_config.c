@@ -971,8 +971,49 @@ static void config_file_errors(void **state)
         drop_temp_file(path);
     }
 
-    /* A file that cannot be read, from a flag or the environment. */
+    /*
+     * A line longer than the reader's buffer is refused, not cut in two lines: the rest of an
+     * api-key would otherwise become a key of its own (here `static`).
+     */
     struct config c;
+    static char text[8192];
+    for (size_t at = 0; at < 2; at++) {
+        char *p = text;
+        if (at)
+            p += sprintf(p, "# first\n");
+        p += sprintf(p, "api-key ");
+        memset(p, 'k', 4095 - 8);
+        p += 4095 - 8;
+        sprintf(p, "static /x=y\n");
+        char *path = temp_file(text);
+        char cfg[256], msg[512];
+        snprintf(cfg, sizeof(cfg), "--config=%s", path);
+        snprintf(msg, sizeof(msg), "switchboard: %s:%d: line longer than 4094 bytes", path,
+                 (int)at + 1);
+        assert_int_equal(LOAD(&c, cfg), CONFIG_USAGE);
+        assert_out_has(msg);
+        config_free(&c);
+        drop_temp_file(path);
+    }
+    /* The longest line that fits, terminated or last and unterminated, is read. */
+    for (int nl = 0; nl < 2; nl++) {
+        memset(text, 0, sizeof(text));
+        memcpy(text, "api-key ", 8);
+        memset(text + 8, 'k', 4094 - 8);
+        if (nl)
+            text[4094] = '\n';
+        else
+            text[4094] = 'k'; /* 4095 bytes: fills the buffer, then the end of the file */
+        char *path = temp_file(text);
+        char cfg[256];
+        snprintf(cfg, sizeof(cfg), "--config=%s", path);
+        assert_int_equal(LOAD(&c, cfg), CONFIG_OK);
+        assert_int_equal(strlen(c.api_key), nl ? 4094 - 8 : 4095 - 8);
+        config_free(&c);
+        drop_temp_file(path);
+    }
+
+    /* A file that cannot be read, from a flag or the environment. */
     assert_int_equal(LOAD(&c, "--config", "/nonexistent/sb.conf"), CONFIG_USAGE);
     assert_out_has("switchboard: cannot read config file /nonexistent/sb.conf: No such file");
     config_free(&c);
