@@ -22,3 +22,4 @@ sb_add_unit_test(propagate SOURCES ${PROJECT_SOURCE_DIR}/plugins/propagate/propa
 sb_add_unit_test(pattern SOURCES ${PROJECT_SOURCE_DIR}/server/lua/pattern.c LIBS PkgConfig::LUAJIT)
 sb_add_unit_test(sdk_config)
 sb_add_unit_test(config LIBS sbcore)
+sb_add_unit_test(bus LIBS sbcore)
