@@ -307,6 +307,10 @@ static int apply(struct config *c, const struct opt *o, const char *value, bool 
             host++;
             hlen -= 2;
         }
+        if (memchr(host, '[', hlen) || memchr(host, ']', hlen)) {
+            bad_value(org, o, value, "expected ADDR:PORT, an IPv6 address as [ADDR]:PORT");
+            return -1;
+        }
         free(c->listen_host);
         c->listen_host = hlen ? strndup(host, hlen) : strdup("0.0.0.0");
         c->listen_port = (int)port;
@@ -402,6 +406,15 @@ static int load_file(struct config *c, const char *path)
     int rc = 0;
     while (fgets(line, sizeof(line), f)) {
         org.line++;
+        if (!strchr(line, '\n')) {
+            int next = getc(f);
+            if (next != EOF) { /* not the unterminated last line: the line does not fit */
+                fprintf(stderr, "switchboard: %s:%d: line longer than %zu bytes\n", path, org.line,
+                        sizeof(line) - 2);
+                rc = -1;
+                break;
+            }
+        }
         char *s = trim(line);
         if (!*s || *s == '#')
             continue;
@@ -422,6 +435,10 @@ static int load_file(struct config *c, const char *path)
             break;
         }
         seen[idx] = true;
+    }
+    if (rc == 0 && ferror(f)) { /* a directory, an I/O error: not an empty file */
+        fprintf(stderr, "switchboard: cannot read config file %s: %s\n", path, strerror(errno));
+        rc = -1;
     }
     fclose(f);
     return rc;
