@@ -22,11 +22,19 @@
 extern "C" {
 #endif
 
-/* One `key=value` item of a CONFIG string. Both point into a buffer owned by the iterator. */
+/* One `key=value` item of a CONFIG string. Both point into a buffer owned by the iterator; the
+ * caller may cut `value` in place (at a '|', say) while the iterator lives. */
 struct sb_cfg_pair {
     const char *key;
-    const char *value;
+    char *value;
 };
+
+/* Flags of sb_cfg_begin_flags. */
+/* For a CONFIG that may hold a secret: the splitter and sb_cfg_unknown name items by their
+ * position and never quote an item or a key that is not known to be one of the plugin's (a
+ * secret typed without its `secret=` must not reach a log). The getters still quote the value
+ * they are given: do not call them on a secret. */
+#define SB_CFG_QUIET 1u
 
 /* An iterator over a CONFIG string. It owns a copy of the string (freed by sb_cfg_end). */
 struct sb_cfg {
@@ -34,6 +42,8 @@ struct sb_cfg {
     char *next;         /* the next item, or NULL after the last */
     const char *plugin; /* borrowed: the name used in messages */
     unsigned index;     /* 1-based number of the item last returned */
+    unsigned flags;     /* SB_CFG_* */
+    size_t len;         /* the length of the copy, to wipe it */
 };
 
 /* Starts iterating over `config` (borrowed; NULL or "" is an empty CONFIG). `plugin` (borrowed,
@@ -41,10 +51,14 @@ struct sb_cfg {
  * message in `err`). */
 int sb_cfg_begin(struct sb_cfg *c, const char *plugin, const char *config, char *err,
                  size_t errlen);
+/* sb_cfg_begin with SB_CFG_* `flags`. */
+int sb_cfg_begin_flags(struct sb_cfg *c, const char *plugin, const char *config, unsigned flags,
+                       char *err, size_t errlen);
 /* The next pair: 1 with `*out` filled, 0 at the end, -1 on an error (an empty item, a trailing
  * comma, a missing '=', an empty key or an empty value) with a message in `err`. */
 int sb_cfg_next(struct sb_cfg *c, struct sb_cfg_pair *out, char *err, size_t errlen);
-/* Frees the copy; the pairs returned become invalid. Safe to call twice. */
+/* Wipes (CONFIG may hold a secret) and frees the copy; the pairs returned become invalid. Safe
+ * to call twice. */
 void sb_cfg_end(struct sb_cfg *c);
 
 /* Parses `s` as a decimal from `min` to `max` into `*out`. Digits only: no sign, no spaces, no
@@ -64,7 +78,8 @@ int sb_cfg_enum(const struct sb_cfg *c, const char *key, const char *s, const ch
                 unsigned *out, char *err, size_t errlen);
 /* Marks `seen` (a caller's flag per key) and fails with a message when it was already set. */
 int sb_cfg_once(const struct sb_cfg *c, const char *key, bool *seen, char *err, size_t errlen);
-/* Always -1 with "<plugin>: unknown key "<key>"" in `err`, for the default branch. */
+/* Always -1 with "<plugin>: unknown key "<key>"" in `err`, for the default branch (with
+ * SB_CFG_QUIET: "<plugin>: CONFIG item <n> has an unknown key"). */
 int sb_cfg_unknown(const struct sb_cfg *c, const char *key, char *err, size_t errlen);
 
 #ifdef SB_CONFIG_IMPLEMENTATION
@@ -96,10 +111,18 @@ sb_cfg__fail(const struct sb_cfg *c, char *err, size_t errlen, const char *fmt, 
 
 int sb_cfg_begin(struct sb_cfg *c, const char *plugin, const char *config, char *err, size_t errlen)
 {
+    return sb_cfg_begin_flags(c, plugin, config, 0, err, errlen);
+}
+
+int sb_cfg_begin_flags(struct sb_cfg *c, const char *plugin, const char *config, unsigned flags,
+                       char *err, size_t errlen)
+{
     c->plugin = plugin;
     c->index = 0;
+    c->flags = flags;
     c->buf = NULL;
     c->next = NULL;
+    c->len = 0;
     if (!config || !*config)
         return 0;
     size_t n = strlen(config);
@@ -107,6 +130,7 @@ int sb_cfg_begin(struct sb_cfg *c, const char *plugin, const char *config, char 
     if (!c->buf)
         return sb_cfg__fail(c, err, errlen, "out of memory");
     memcpy(c->buf, config, n + 1);
+    c->len = n;
     c->next = c->buf;
     return 0;
 }
@@ -129,11 +153,16 @@ int sb_cfg_next(struct sb_cfg *c, struct sb_cfg_pair *out, char *err, size_t err
     if (!*item)
         return sb_cfg__fail(c, err, errlen, "CONFIG item %u is empty", c->index);
     char *eq = strchr(item, '=');
+    bool quiet = c->flags & SB_CFG_QUIET;
+    if (!eq && quiet)
+        return sb_cfg__fail(c, err, errlen, "CONFIG item %u is not key=value", c->index);
     if (!eq)
         return sb_cfg__fail(c, err, errlen, "CONFIG item \"%s\" wants key=value", item);
     *eq = '\0';
     if (!*item)
         return sb_cfg__fail(c, err, errlen, "CONFIG item %u has no key before '='", c->index);
+    if (!eq[1] && quiet)
+        return sb_cfg__fail(c, err, errlen, "CONFIG item %u needs a value", c->index);
     if (!eq[1])
         return sb_cfg__fail(c, err, errlen, "\"%s\" needs a value", item);
     out->key = item;
@@ -143,9 +172,15 @@ int sb_cfg_next(struct sb_cfg *c, struct sb_cfg_pair *out, char *err, size_t err
 
 void sb_cfg_end(struct sb_cfg *c)
 {
+    if (c->buf) {
+        volatile char *p = c->buf;
+        for (size_t i = 0; i < c->len; i++)
+            p[i] = 0;
+    }
     free(c->buf);
     c->buf = NULL;
     c->next = NULL;
+    c->len = 0;
 }
 
 /* The one decimal parser: digits only, at least one, overflow checked. Sets *end past them. */
@@ -251,6 +286,8 @@ int sb_cfg_once(const struct sb_cfg *c, const char *key, bool *seen, char *err, 
 
 int sb_cfg_unknown(const struct sb_cfg *c, const char *key, char *err, size_t errlen)
 {
+    if (c && (c->flags & SB_CFG_QUIET))
+        return sb_cfg__fail(c, err, errlen, "CONFIG item %u has an unknown key", c->index);
     return sb_cfg__fail(c, err, errlen, "unknown key \"%s\"", key);
 }
 

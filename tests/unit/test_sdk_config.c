@@ -77,6 +77,42 @@ static void malformed(void **state)
     assert_string_equal(err, "demo: \"a\" needs a value");
 }
 
+/* SB_CFG_QUIET: items and unknown keys are named by position, never quoted; the copy is wiped. */
+static void quiet(void **state)
+{
+    (void)state;
+    static const char *const bad[][2] = {
+        {"s3cr3t", "demo: CONFIG item 1 is not key=value"},
+        {"a=1,s3cr3t=", "demo: CONFIG item 2 needs a value"},
+        {"a=1,,s3cr3t", "demo: CONFIG item 2 is empty"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        struct sb_cfg c;
+        struct sb_cfg_pair p;
+        int rc;
+        assert_int_equal(sb_cfg_begin_flags(&c, "demo", bad[i][0], SB_CFG_QUIET, err, sizeof err),
+                         0);
+        while ((rc = sb_cfg_next(&c, &p, err, sizeof err)) == 1)
+            ;
+        sb_cfg_end(&c);
+        assert_int_equal(rc, -1);
+        assert_string_equal(err, bad[i][1]);
+    }
+    struct sb_cfg c;
+    struct sb_cfg_pair p;
+    assert_int_equal(sb_cfg_begin_flags(&c, "demo", "a=1,s3cr3t=x", SB_CFG_QUIET, err, sizeof err),
+                     0);
+    assert_int_equal(sb_cfg_next(&c, &p, err, sizeof err), 1);
+    assert_int_equal(sb_cfg_next(&c, &p, err, sizeof err), 1);
+    assert_int_equal(sb_cfg_unknown(&c, p.key, err, sizeof err), -1);
+    assert_string_equal(err, "demo: CONFIG item 2 has an unknown key");
+    /* The value may be cut in place; sb_cfg_end wipes the copy and forgets it. */
+    p.value[0] = '\0';
+    sb_cfg_end(&c);
+    assert_null(c.buf);
+    assert_int_equal(c.len, 0);
+}
+
 static void integers(void **state)
 {
     (void)state;
@@ -166,11 +202,9 @@ static void bools_enums_once_unknown(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(pairs_in_order),
-        cmocka_unit_test(malformed),
-        cmocka_unit_test(integers),
-        cmocka_unit_test(durations),
-        cmocka_unit_test(bools_enums_once_unknown),
+        cmocka_unit_test(pairs_in_order), cmocka_unit_test(malformed),
+        cmocka_unit_test(quiet),          cmocka_unit_test(integers),
+        cmocka_unit_test(durations),      cmocka_unit_test(bools_enums_once_unknown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
