@@ -35,6 +35,9 @@ struct sb_cfg_pair {
  * secret typed without its `secret=` must not reach a log). The getters still quote the value
  * they are given: do not call them on a secret. */
 #define SB_CFG_QUIET 1u
+/* Blanks (spaces and tabs) around an item, a key and a value are ignored: " rate = 2/s , x=1"
+ * is the pairs rate=2/s and x=1. Blanks inside a value stay. */
+#define SB_CFG_TRIM 2u
 
 /* An iterator over a CONFIG string. It owns a copy of the string (freed by sb_cfg_end). */
 struct sb_cfg {
@@ -65,6 +68,10 @@ void sb_cfg_end(struct sb_cfg *c);
  * leading '+', overflow checked. Returns 0, or -1 with a message naming `key` in `err`. */
 int sb_cfg_u64(const struct sb_cfg *c, const char *key, const char *s, uint64_t min, uint64_t max,
                uint64_t *out, char *err, size_t errlen);
+/* sb_cfg_u64 on the `len` bytes at `s` (which need not end there), for a number inside a value
+ * such as the 20 of "20/s". The message quotes those bytes only. */
+int sb_cfg_u64n(const struct sb_cfg *c, const char *key, const char *s, size_t len, uint64_t min,
+                uint64_t max, uint64_t *out, char *err, size_t errlen);
 /* A duration: digits with an optional unit `ms`, `s` or `m` (none: milliseconds), from `min_ms`
  * to `max_ms` milliseconds. Returns 0, or -1 with a message in `err`. */
 int sb_cfg_ms(const struct sb_cfg *c, const char *key, const char *s, uint64_t min_ms,
@@ -135,8 +142,25 @@ int sb_cfg_begin_flags(struct sb_cfg *c, const char *plugin, const char *config,
     return 0;
 }
 
+static bool sb_cfg__blank(char ch)
+{
+    return ch == ' ' || ch == '\t';
+}
+
+/* Cuts blanks off both ends of `s` in place; returns its new start. */
+static char *sb_cfg__trim(char *s)
+{
+    while (sb_cfg__blank(*s))
+        s++;
+    size_t n = strlen(s);
+    while (n > 0 && sb_cfg__blank(s[n - 1]))
+        s[--n] = '\0';
+    return s;
+}
+
 int sb_cfg_next(struct sb_cfg *c, struct sb_cfg_pair *out, char *err, size_t errlen)
 {
+    bool trim = c->flags & SB_CFG_TRIM;
     if (!c->next)
         return 0;
     char *item = c->next;
@@ -145,11 +169,16 @@ int sb_cfg_next(struct sb_cfg *c, struct sb_cfg_pair *out, char *err, size_t err
     if (comma) {
         *comma = '\0';
         c->next = comma + 1;
-        if (!*c->next)
+        const char *rest = c->next;
+        while (trim && sb_cfg__blank(*rest))
+            rest++;
+        if (!*rest)
             return sb_cfg__fail(c, err, errlen, "CONFIG ends with a ','");
     } else {
         c->next = NULL;
     }
+    if (trim)
+        item = sb_cfg__trim(item);
     if (!*item)
         return sb_cfg__fail(c, err, errlen, "CONFIG item %u is empty", c->index);
     char *eq = strchr(item, '=');
@@ -159,14 +188,19 @@ int sb_cfg_next(struct sb_cfg *c, struct sb_cfg_pair *out, char *err, size_t err
     if (!eq)
         return sb_cfg__fail(c, err, errlen, "CONFIG item \"%s\" wants key=value", item);
     *eq = '\0';
+    char *value = eq + 1;
+    if (trim) {
+        item = sb_cfg__trim(item);
+        value = sb_cfg__trim(value);
+    }
     if (!*item)
         return sb_cfg__fail(c, err, errlen, "CONFIG item %u has no key before '='", c->index);
-    if (!eq[1] && quiet)
+    if (!*value && quiet)
         return sb_cfg__fail(c, err, errlen, "CONFIG item %u needs a value", c->index);
-    if (!eq[1])
+    if (!*value)
         return sb_cfg__fail(c, err, errlen, "\"%s\" needs a value", item);
     out->key = item;
-    out->value = eq + 1;
+    out->value = value;
     return 1;
 }
 
@@ -209,6 +243,26 @@ int sb_cfg_u64(const struct sb_cfg *c, const char *key, const char *s, uint64_t 
     if (sb_cfg__digits(s, &v, &end) != 0 || *end || v < min || v > max)
         return sb_cfg__fail(c, err, errlen, "\"%s\" wants an integer from %llu to %llu, got \"%s\"",
                             key, (unsigned long long)min, (unsigned long long)max, s);
+    *out = v;
+    return 0;
+}
+
+int sb_cfg_u64n(const struct sb_cfg *c, const char *key, const char *s, size_t len, uint64_t min,
+                uint64_t max, uint64_t *out, char *err, size_t errlen)
+{
+    uint64_t v = 0;
+    bool bad = len == 0;
+    for (size_t i = 0; !bad && i < len; i++) {
+        unsigned d = (unsigned)(s[i] - '0');
+        if (s[i] < '0' || s[i] > '9' || v > (UINT64_MAX - d) / 10)
+            bad = true;
+        else
+            v = v * 10 + d;
+    }
+    if (bad || v < min || v > max)
+        return sb_cfg__fail(
+            c, err, errlen, "\"%s\" wants an integer from %llu to %llu, got \"%.*s\"", key,
+            (unsigned long long)min, (unsigned long long)max, len > 64 ? 64 : (int)len, s);
     *out = v;
     return 0;
 }
