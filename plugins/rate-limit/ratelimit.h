@@ -54,7 +54,7 @@ struct rl_bucket {
 };
 
 /*
- * Parses CONFIG (see docs/plugins/rate-limit.md): rules separated by ';', each a list of
+ * Parses CONFIG (ratelimit_config.c; see docs/plugins/rate-limit.md): rules separated by ';', each a list of
  * key=value items separated by ','. On failure writes a one-line reason naming the rule and the
  * key into `err`, frees what was parsed and returns SB_EINVAL or SB_ENOMEM.
  */
