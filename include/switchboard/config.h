@@ -38,6 +38,10 @@ struct sb_cfg_pair {
 /* Blanks (spaces and tabs) around an item, a key and a value are ignored: " rate = 2/s , x=1"
  * is the pairs rate=2/s and x=1. Blanks inside a value stay. */
 #define SB_CFG_TRIM 2u
+/* An item without '=' is a bare key, a flag such as audit-log's `stderr`: sb_cfg_next returns it
+ * with `value` NULL instead of failing. The caller refuses a bare key that wants a value (and a
+ * value for a key that is a flag). */
+#define SB_CFG_BARE 4u
 
 /* An iterator over a CONFIG string. It owns a copy of the string (freed by sb_cfg_end). */
 struct sb_cfg {
@@ -58,7 +62,8 @@ int sb_cfg_begin(struct sb_cfg *c, const char *plugin, const char *config, char 
 int sb_cfg_begin_flags(struct sb_cfg *c, const char *plugin, const char *config, unsigned flags,
                        char *err, size_t errlen);
 /* The next pair: 1 with `*out` filled, 0 at the end, -1 on an error (an empty item, a trailing
- * comma, a missing '=', an empty key or an empty value) with a message in `err`. */
+ * comma, a missing '=' unless SB_CFG_BARE, an empty key or an empty value) with a message in
+ * `err`. */
 int sb_cfg_next(struct sb_cfg *c, struct sb_cfg_pair *out, char *err, size_t errlen);
 /* Wipes (CONFIG may hold a secret) and frees the copy; the pairs returned become invalid. Safe
  * to call twice. */
@@ -183,6 +188,11 @@ int sb_cfg_next(struct sb_cfg *c, struct sb_cfg_pair *out, char *err, size_t err
         return sb_cfg__fail(c, err, errlen, "CONFIG item %u is empty", c->index);
     char *eq = strchr(item, '=');
     bool quiet = c->flags & SB_CFG_QUIET;
+    if (!eq && (c->flags & SB_CFG_BARE)) {
+        out->key = item;
+        out->value = NULL;
+        return 1;
+    }
     if (!eq && quiet)
         return sb_cfg__fail(c, err, errlen, "CONFIG item %u is not key=value", c->index);
     if (!eq)

@@ -150,6 +150,43 @@ static void trimmed(void **state)
     }
 }
 
+/* SB_CFG_BARE: an item without '=' is a key with a NULL value; "k=" still needs a value. */
+static void bare_keys(void **state)
+{
+    (void)state;
+    struct sb_cfg c;
+    struct sb_cfg_pair p;
+    assert_int_equal(sb_cfg_begin_flags(&c, "demo", "stderr,a=1,x", SB_CFG_BARE, err, sizeof err),
+                     0);
+    assert_int_equal(sb_cfg_next(&c, &p, err, sizeof err), 1);
+    assert_string_equal(p.key, "stderr");
+    assert_null(p.value);
+    assert_int_equal(sb_cfg_next(&c, &p, err, sizeof err), 1);
+    assert_string_equal(p.key, "a");
+    assert_string_equal(p.value, "1");
+    assert_int_equal(sb_cfg_next(&c, &p, err, sizeof err), 1);
+    assert_string_equal(p.key, "x");
+    assert_null(p.value);
+    assert_int_equal(sb_cfg_next(&c, &p, err, sizeof err), 0);
+    sb_cfg_end(&c);
+    static const char *const bad[][2] = {
+        {"stderr,", "demo: CONFIG ends with a ','"},
+        {"stderr,,a=1", "demo: CONFIG item 2 is empty"},
+        {"a=", "demo: \"a\" needs a value"},
+        {"=1", "demo: CONFIG item 1 has no key before '='"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        int rc;
+        assert_int_equal(sb_cfg_begin_flags(&c, "demo", bad[i][0], SB_CFG_BARE, err, sizeof err),
+                         0);
+        while ((rc = sb_cfg_next(&c, &p, err, sizeof err)) == 1)
+            ;
+        sb_cfg_end(&c);
+        assert_int_equal(rc, -1);
+        assert_string_equal(err, bad[i][1]);
+    }
+}
+
 /* sb_cfg_u64n: the number is the `len` bytes given, the rest of the string is not looked at. */
 static void integers_by_length(void **state)
 {
@@ -269,6 +306,7 @@ int main(void)
         cmocka_unit_test(malformed),
         cmocka_unit_test(quiet),
         cmocka_unit_test(trimmed),
+        cmocka_unit_test(bare_keys),
         cmocka_unit_test(integers_by_length),
         cmocka_unit_test(integers),
         cmocka_unit_test(durations),
