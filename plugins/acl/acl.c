@@ -92,7 +92,7 @@ static int parse_option(struct acl *acl, const struct sb_cfg *c, const struct sb
         return copy_value(&acl->message, p->value, err, errlen);
     }
     if (strcmp(p->key, "default") == 0) {
-        unsigned effect;
+        unsigned effect = 0;
         if (sb_cfg_once(c, p->key, &seen->dflt, err, errlen) ||
             sb_cfg_enum(c, p->key, p->value, defaults, &effect, err, errlen))
             return SB_EINVAL;

@@ -52,7 +52,7 @@ static int parse_item(struct audit_opts *o, const struct sb_cfg *c, const struct
                       bool seen[K_COUNT], char *err, size_t errlen)
 {
     static const char *const booleans[] = {"false", "true", NULL};
-    unsigned k = 0, v;
+    unsigned k = 0, v = 0;
     while (k < K_COUNT && strcmp(p->key, keys[k]) != 0)
         k++;
     if (k == K_COUNT) {

@@ -201,7 +201,7 @@ static int parse_item(const struct sb_cfg *c, const struct sb_cfg_pair *p, struc
     }
     /* Every other key names no secret: its value may be named in a message. */
     if (strcmp(key, "leeway") == 0) {
-        uint64_t v;
+        uint64_t v = 0;
         if (sb_cfg_once(c, key, &o->has_leeway, err, errlen) ||
             sb_cfg_u64(c, key, value, 0, JWT_MAX_LEEWAY, &v, err, errlen))
             return SB_EINVAL;
@@ -226,7 +226,7 @@ static int parse_item(const struct sb_cfg *c, const struct sb_cfg_pair *p, struc
         return 0;
     }
     if (strcmp(key, "jwks_hmac") == 0) {
-        unsigned v;
+        unsigned v = 0;
         if (sb_cfg_once(c, key, &o->has_jwks_hmac, err, errlen) ||
             sb_cfg_enum(c, key, value, booleans, &v, err, errlen))
             return SB_EINVAL;

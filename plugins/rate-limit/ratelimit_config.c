@@ -23,7 +23,7 @@
 static bool parse_rate(const struct sb_cfg *c, const char *s, struct rl_rule *r)
 {
     const char *slash = strchr(s, '/');
-    uint64_t count, k = 1, ms;
+    uint64_t count = 0, k = 1, ms;
     if (!slash || sb_cfg_u64n(c, "rate", s, (size_t)(slash - s), 1, RL_MAX_COUNT, &count, NULL, 0))
         return false;
     const char *p = slash + 1;
@@ -92,8 +92,8 @@ static int parse_item(struct rl_rule *r, const struct sb_cfg *c, const struct sb
     static const char *const scopes[] = {"socket", "user", NULL}; /* enum rl_scope */
     static const char *const pers[] = {"all", "event", NULL};     /* enum rl_per */
     static const char *const actions[] = {"exception", "disconnect", "drop", NULL}; /* rl_action */
-    unsigned k = 0, v;
-    uint64_t n;
+    unsigned k = 0, v = 0;
+    uint64_t n = 0;
     while (k < K_COUNT && strcmp(p->key, keys[k]) != 0)
         k++;
     if (k == K_COUNT) {

@@ -40,7 +40,7 @@ static void one(const char *s, unsigned flags)
         }
         if (!*p.value || strchr(p.value, ','))
             abort();
-        uint64_t v, vn, ms;
+        uint64_t v = 0, vn = 0, ms;
         err[0] = '\0';
         int u = sb_cfg_u64(&c, p.key, p.value, 0, UINT64_MAX, &v, err, sizeof err);
         if (sb_cfg_u64n(&c, p.key, p.value, strlen(p.value), 0, UINT64_MAX, &vn, NULL, 0) != u ||
