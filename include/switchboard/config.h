@@ -22,11 +22,26 @@
 extern "C" {
 #endif
 
-/* One `key=value` item of a CONFIG string. Both point into a buffer owned by the iterator. */
+/* One `key=value` item of a CONFIG string. Both point into a buffer owned by the iterator; the
+ * caller may cut `value` in place (at a '|', say) while the iterator lives. */
 struct sb_cfg_pair {
     const char *key;
-    const char *value;
+    char *value;
 };
+
+/* Flags of sb_cfg_begin_flags. */
+/* For a CONFIG that may hold a secret: the splitter and sb_cfg_unknown name items by their
+ * position and never quote an item or a key that is not known to be one of the plugin's (a
+ * secret typed without its `secret=` must not reach a log). The getters still quote the value
+ * they are given: do not call them on a secret. */
+#define SB_CFG_QUIET 1u
+/* Blanks (spaces and tabs) around an item, a key and a value are ignored: " rate = 2/s , x=1"
+ * is the pairs rate=2/s and x=1. Blanks inside a value stay. */
+#define SB_CFG_TRIM 2u
+/* An item without '=' is a bare key, a flag such as audit-log's `stderr`: sb_cfg_next returns it
+ * with `value` NULL instead of failing. The caller refuses a bare key that wants a value (and a
+ * value for a key that is a flag). */
+#define SB_CFG_BARE 4u
 
 /* An iterator over a CONFIG string. It owns a copy of the string (freed by sb_cfg_end). */
 struct sb_cfg {
@@ -34,6 +49,8 @@ struct sb_cfg {
     char *next;         /* the next item, or NULL after the last */
     const char *plugin; /* borrowed: the name used in messages */
     unsigned index;     /* 1-based number of the item last returned */
+    unsigned flags;     /* SB_CFG_* */
+    size_t len;         /* the length of the copy, to wipe it */
 };
 
 /* Starts iterating over `config` (borrowed; NULL or "" is an empty CONFIG). `plugin` (borrowed,
@@ -41,16 +58,25 @@ struct sb_cfg {
  * message in `err`). */
 int sb_cfg_begin(struct sb_cfg *c, const char *plugin, const char *config, char *err,
                  size_t errlen);
+/* sb_cfg_begin with SB_CFG_* `flags`. */
+int sb_cfg_begin_flags(struct sb_cfg *c, const char *plugin, const char *config, unsigned flags,
+                       char *err, size_t errlen);
 /* The next pair: 1 with `*out` filled, 0 at the end, -1 on an error (an empty item, a trailing
- * comma, a missing '=', an empty key or an empty value) with a message in `err`. */
+ * comma, a missing '=' unless SB_CFG_BARE, an empty key or an empty value) with a message in
+ * `err`. */
 int sb_cfg_next(struct sb_cfg *c, struct sb_cfg_pair *out, char *err, size_t errlen);
-/* Frees the copy; the pairs returned become invalid. Safe to call twice. */
+/* Wipes (CONFIG may hold a secret) and frees the copy; the pairs returned become invalid. Safe
+ * to call twice. */
 void sb_cfg_end(struct sb_cfg *c);
 
 /* Parses `s` as a decimal from `min` to `max` into `*out`. Digits only: no sign, no spaces, no
  * leading '+', overflow checked. Returns 0, or -1 with a message naming `key` in `err`. */
 int sb_cfg_u64(const struct sb_cfg *c, const char *key, const char *s, uint64_t min, uint64_t max,
                uint64_t *out, char *err, size_t errlen);
+/* sb_cfg_u64 on the `len` bytes at `s` (which need not end there), for a number inside a value
+ * such as the 20 of "20/s". The message quotes those bytes only. */
+int sb_cfg_u64n(const struct sb_cfg *c, const char *key, const char *s, size_t len, uint64_t min,
+                uint64_t max, uint64_t *out, char *err, size_t errlen);
 /* A duration: digits with an optional unit `ms`, `s` or `m` (none: milliseconds), from `min_ms`
  * to `max_ms` milliseconds. Returns 0, or -1 with a message in `err`. */
 int sb_cfg_ms(const struct sb_cfg *c, const char *key, const char *s, uint64_t min_ms,
@@ -64,7 +90,8 @@ int sb_cfg_enum(const struct sb_cfg *c, const char *key, const char *s, const ch
                 unsigned *out, char *err, size_t errlen);
 /* Marks `seen` (a caller's flag per key) and fails with a message when it was already set. */
 int sb_cfg_once(const struct sb_cfg *c, const char *key, bool *seen, char *err, size_t errlen);
-/* Always -1 with "<plugin>: unknown key "<key>"" in `err`, for the default branch. */
+/* Always -1 with "<plugin>: unknown key "<key>"" in `err`, for the default branch (with
+ * SB_CFG_QUIET: "<plugin>: CONFIG item <n> has an unknown key"). */
 int sb_cfg_unknown(const struct sb_cfg *c, const char *key, char *err, size_t errlen);
 
 #ifdef SB_CONFIG_IMPLEMENTATION
@@ -96,10 +123,18 @@ sb_cfg__fail(const struct sb_cfg *c, char *err, size_t errlen, const char *fmt, 
 
 int sb_cfg_begin(struct sb_cfg *c, const char *plugin, const char *config, char *err, size_t errlen)
 {
+    return sb_cfg_begin_flags(c, plugin, config, 0, err, errlen);
+}
+
+int sb_cfg_begin_flags(struct sb_cfg *c, const char *plugin, const char *config, unsigned flags,
+                       char *err, size_t errlen)
+{
     c->plugin = plugin;
     c->index = 0;
+    c->flags = flags;
     c->buf = NULL;
     c->next = NULL;
+    c->len = 0;
     if (!config || !*config)
         return 0;
     size_t n = strlen(config);
@@ -107,12 +142,30 @@ int sb_cfg_begin(struct sb_cfg *c, const char *plugin, const char *config, char 
     if (!c->buf)
         return sb_cfg__fail(c, err, errlen, "out of memory");
     memcpy(c->buf, config, n + 1);
+    c->len = n;
     c->next = c->buf;
     return 0;
 }
 
+static bool sb_cfg__blank(char ch)
+{
+    return ch == ' ' || ch == '\t';
+}
+
+/* Cuts blanks off both ends of `s` in place; returns its new start. */
+static char *sb_cfg__trim(char *s)
+{
+    while (sb_cfg__blank(*s))
+        s++;
+    size_t n = strlen(s);
+    while (n > 0 && sb_cfg__blank(s[n - 1]))
+        s[--n] = '\0';
+    return s;
+}
+
 int sb_cfg_next(struct sb_cfg *c, struct sb_cfg_pair *out, char *err, size_t errlen)
 {
+    bool trim = c->flags & SB_CFG_TRIM;
     if (!c->next)
         return 0;
     char *item = c->next;
@@ -121,31 +174,57 @@ int sb_cfg_next(struct sb_cfg *c, struct sb_cfg_pair *out, char *err, size_t err
     if (comma) {
         *comma = '\0';
         c->next = comma + 1;
-        if (!*c->next)
+        const char *rest = c->next;
+        while (trim && sb_cfg__blank(*rest))
+            rest++;
+        if (!*rest)
             return sb_cfg__fail(c, err, errlen, "CONFIG ends with a ','");
     } else {
         c->next = NULL;
     }
+    if (trim)
+        item = sb_cfg__trim(item);
     if (!*item)
         return sb_cfg__fail(c, err, errlen, "CONFIG item %u is empty", c->index);
     char *eq = strchr(item, '=');
+    bool quiet = c->flags & SB_CFG_QUIET;
+    if (!eq && (c->flags & SB_CFG_BARE)) {
+        out->key = item;
+        out->value = NULL;
+        return 1;
+    }
+    if (!eq && quiet)
+        return sb_cfg__fail(c, err, errlen, "CONFIG item %u is not key=value", c->index);
     if (!eq)
         return sb_cfg__fail(c, err, errlen, "CONFIG item \"%s\" wants key=value", item);
     *eq = '\0';
+    char *value = eq + 1;
+    if (trim) {
+        item = sb_cfg__trim(item);
+        value = sb_cfg__trim(value);
+    }
     if (!*item)
         return sb_cfg__fail(c, err, errlen, "CONFIG item %u has no key before '='", c->index);
-    if (!eq[1])
+    if (!*value && quiet)
+        return sb_cfg__fail(c, err, errlen, "CONFIG item %u needs a value", c->index);
+    if (!*value)
         return sb_cfg__fail(c, err, errlen, "\"%s\" needs a value", item);
     out->key = item;
-    out->value = eq + 1;
+    out->value = value;
     return 1;
 }
 
 void sb_cfg_end(struct sb_cfg *c)
 {
+    if (c->buf) {
+        volatile char *p = c->buf;
+        for (size_t i = 0; i < c->len; i++)
+            p[i] = 0;
+    }
     free(c->buf);
     c->buf = NULL;
     c->next = NULL;
+    c->len = 0;
 }
 
 /* The one decimal parser: digits only, at least one, overflow checked. Sets *end past them. */
@@ -174,6 +253,26 @@ int sb_cfg_u64(const struct sb_cfg *c, const char *key, const char *s, uint64_t 
     if (sb_cfg__digits(s, &v, &end) != 0 || *end || v < min || v > max)
         return sb_cfg__fail(c, err, errlen, "\"%s\" wants an integer from %llu to %llu, got \"%s\"",
                             key, (unsigned long long)min, (unsigned long long)max, s);
+    *out = v;
+    return 0;
+}
+
+int sb_cfg_u64n(const struct sb_cfg *c, const char *key, const char *s, size_t len, uint64_t min,
+                uint64_t max, uint64_t *out, char *err, size_t errlen)
+{
+    uint64_t v = 0;
+    bool bad = len == 0;
+    for (size_t i = 0; !bad && i < len; i++) {
+        unsigned d = (unsigned)(s[i] - '0');
+        if (s[i] < '0' || s[i] > '9' || v > (UINT64_MAX - d) / 10)
+            bad = true;
+        else
+            v = v * 10 + d;
+    }
+    if (bad || v < min || v > max)
+        return sb_cfg__fail(
+            c, err, errlen, "\"%s\" wants an integer from %llu to %llu, got \"%.*s\"", key,
+            (unsigned long long)min, (unsigned long long)max, len > 64 ? 64 : (int)len, s);
     *out = v;
     return 0;
 }
@@ -251,6 +350,8 @@ int sb_cfg_once(const struct sb_cfg *c, const char *key, bool *seen, char *err, 
 
 int sb_cfg_unknown(const struct sb_cfg *c, const char *key, char *err, size_t errlen)
 {
+    if (c && (c->flags & SB_CFG_QUIET))
+        return sb_cfg__fail(c, err, errlen, "CONFIG item %u has an unknown key", c->index);
     return sb_cfg__fail(c, err, errlen, "unknown key \"%s\"", key);
 }
 

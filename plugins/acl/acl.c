@@ -2,6 +2,9 @@
 
 #include <switchboard/plugin.h>
 
+#define SB_CONFIG_IMPLEMENTATION
+#include <switchboard/config.h>
+
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -39,57 +42,65 @@ void acl_free(struct acl *acl)
 
 /* ---- CONFIG ---- */
 
-static int set_string(char **dst, const char *value, const char *key, char *err, size_t errlen)
+#define ACL_KEYS "(keys: rules, claims, default, message)"
+
+/* Appends the list of keys to the message the splitter or sb_cfg_unknown wrote. */
+static int with_keys(char *err, size_t errlen)
 {
-    if (*dst)
-        return sb_init_error(err, errlen, SB_EINVAL, "%s is given twice", key);
-    if (!*value)
-        return sb_init_error(err, errlen, SB_EINVAL, "%s= needs a value", key);
+    if (err && errlen) {
+        size_t n = strlen(err);
+        if (n < errlen)
+            snprintf(err + n, errlen - n, " " ACL_KEYS);
+    }
+    return SB_EINVAL;
+}
+
+static int copy_value(char **dst, const char *value, char *err, size_t errlen)
+{
     if (!(*dst = strdup(value)))
         return sb_init_error(err, errlen, SB_ENOMEM, "out of memory");
     return 0;
 }
 
-static int parse_option(struct acl *acl, char *item, unsigned n, bool *has_default, char *err,
-                        size_t errlen)
+struct acl_seen {
+    bool rules, claims, message, dflt;
+};
+
+static int parse_option(struct acl *acl, const struct sb_cfg *c, const struct sb_cfg_pair *p,
+                        struct acl_seen *seen, char *err, size_t errlen)
 {
-    char *eq = strchr(item, '=');
-    if (!*item)
-        return sb_init_error(err, errlen, SB_EINVAL, "CONFIG item %u is empty", n);
-    if (!eq)
-        return sb_init_error(
-            err, errlen, SB_EINVAL,
-            "CONFIG item %u is not key=value (keys: rules, claims, default, message)", n);
-    *eq = '\0';
-    const char *key = item, *value = eq + 1;
-    if (strcmp(key, "rules") == 0)
-        return set_string(&acl->rules_path, value, key, err, errlen);
-    if (strcmp(key, "claims") == 0)
-        return set_string(&acl->claim, value, key, err, errlen);
-    if (strcmp(key, "message") == 0) {
-        if (strlen(value) > ACL_MAX_MESSAGE)
+    static const char *const defaults[] = {"allow", "deny", NULL};
+    if (strcmp(p->key, "rules") == 0) {
+        if (sb_cfg_once(c, p->key, &seen->rules, err, errlen))
+            return SB_EINVAL;
+        return copy_value(&acl->rules_path, p->value, err, errlen);
+    }
+    if (strcmp(p->key, "claims") == 0) {
+        if (sb_cfg_once(c, p->key, &seen->claims, err, errlen))
+            return SB_EINVAL;
+        return copy_value(&acl->claim, p->value, err, errlen);
+    }
+    if (strcmp(p->key, "message") == 0) {
+        if (sb_cfg_once(c, p->key, &seen->message, err, errlen))
+            return SB_EINVAL;
+        if (strlen(p->value) > ACL_MAX_MESSAGE)
             return sb_init_error(err, errlen, SB_EINVAL, "message is longer than %d bytes",
                                  ACL_MAX_MESSAGE);
-        for (const char *p = value; *p; p++)
-            if ((unsigned char)*p < 0x20 || *p == 0x7f)
+        for (const char *s = p->value; *s; s++)
+            if ((unsigned char)*s < 0x20 || *s == 0x7f)
                 return sb_init_error(err, errlen, SB_EINVAL, "message has a control character");
-        return set_string(&acl->message, value, key, err, errlen);
+        return copy_value(&acl->message, p->value, err, errlen);
     }
-    if (strcmp(key, "default") == 0) {
-        if (*has_default)
-            return sb_init_error(err, errlen, SB_EINVAL, "default is given twice");
-        *has_default = true;
-        if (strcmp(value, "allow") == 0)
-            acl->dflt = ACL_ALLOW;
-        else if (strcmp(value, "deny") == 0)
-            acl->dflt = ACL_DENY;
-        else
-            return sb_init_error(err, errlen, SB_EINVAL, "default must be allow or deny");
+    if (strcmp(p->key, "default") == 0) {
+        unsigned effect = 0;
+        if (sb_cfg_once(c, p->key, &seen->dflt, err, errlen) ||
+            sb_cfg_enum(c, p->key, p->value, defaults, &effect, err, errlen))
+            return SB_EINVAL;
+        acl->dflt = effect == 0 ? ACL_ALLOW : ACL_DENY;
         return 0;
     }
-    return sb_init_error(
-        err, errlen, SB_EINVAL,
-        "CONFIG item %u has an unknown key '%s' (keys: rules, claims, default, message)", n, key);
+    sb_cfg_unknown(c, p->key, err, errlen);
+    return with_keys(err, errlen);
 }
 
 int acl_options_parse(struct acl *acl, const char *config, char *err, size_t errlen)
@@ -100,23 +111,19 @@ int acl_options_parse(struct acl *acl, const char *config, char *err, size_t err
                              "rules=<path>,claims=<claim>,default=allow|deny,message=<text>");
     int rc = 0;
     if (!strchr(config, '=')) {
-        rc = set_string(&acl->rules_path, config, "rules", err, errlen);
+        rc = copy_value(&acl->rules_path, config, err, errlen);
     } else {
-        char *copy = strdup(config);
-        if (!copy)
-            return sb_init_error(err, errlen, SB_ENOMEM, "out of memory");
-        bool has_default = false;
-        unsigned n = 1;
-        for (char *item = copy;; n++) {
-            char *comma = strchr(item, ',');
-            if (comma)
-                *comma = '\0';
-            rc = parse_option(acl, item, n, &has_default, err, errlen);
-            if (rc < 0 || !comma)
-                break;
-            item = comma + 1;
-        }
-        free(copy);
+        struct sb_cfg c;
+        struct sb_cfg_pair p;
+        struct acl_seen seen = {0};
+        int more = 0;
+        if (sb_cfg_begin(&c, "acl", config, err, errlen) != 0)
+            return SB_ENOMEM;
+        while (rc == 0 && (more = sb_cfg_next(&c, &p, err, errlen)) == 1)
+            rc = parse_option(acl, &c, &p, &seen, err, errlen);
+        sb_cfg_end(&c);
+        if (rc == 0 && more < 0)
+            rc = with_keys(err, errlen);
         if (rc == 0 && !acl->rules_path && !acl->claim)
             rc = sb_init_error(err, errlen, SB_EINVAL,
                                "give rules=<path>, claims=<claim name>, or both");

@@ -2,6 +2,9 @@
 
 #include <switchboard/plugin.h>
 
+#define SB_CONFIG_IMPLEMENTATION
+#include <switchboard/config.h>
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,17 +21,6 @@ void audit_opts_free(struct audit_opts *o)
     free(o->events);
     free(o->file);
     memset(o, 0, sizeof(*o));
-}
-
-static int parse_bool(const char *value, bool *out)
-{
-    if (strcmp(value, "true") == 0)
-        *out = true;
-    else if (strcmp(value, "false") == 0)
-        *out = false;
-    else
-        return SB_EINVAL;
-    return 0;
 }
 
 static int parse_events(struct audit_opts *o, const char *value)
@@ -56,52 +48,46 @@ enum { K_STDERR, K_FILE, K_EVENTS, K_DATA, K_REPLIES, K_COUNT };
 static const char *const keys[K_COUNT] = {"stderr", "file", "events", "data", "replies"};
 #define KEY_LIST "stderr, file, events, data, replies"
 
-static int parse_item(struct audit_opts *o, char *item, unsigned n, bool seen[K_COUNT], char *err,
-                      size_t errlen)
+static int parse_item(struct audit_opts *o, const struct sb_cfg *c, const struct sb_cfg_pair *p,
+                      bool seen[K_COUNT], char *err, size_t errlen)
 {
-    if (!*item)
-        return sb_init_error(err, errlen, SB_EINVAL, "CONFIG item %u is empty", n);
-    char *eq = strchr(item, '=');
-    const char *value = eq ? eq + 1 : NULL;
-    if (eq)
-        *eq = '\0';
-    int k = 0;
-    while (k < K_COUNT && strcmp(item, keys[k]) != 0)
+    static const char *const booleans[] = {"false", "true", NULL};
+    unsigned k = 0, v = 0;
+    while (k < K_COUNT && strcmp(p->key, keys[k]) != 0)
         k++;
-    if (k == K_COUNT)
-        return sb_init_error(err, errlen, SB_EINVAL,
-                             "CONFIG item %u has an unknown key '%s' (keys: " KEY_LIST ")", n,
-                             item);
-    if (seen[k])
-        return sb_init_error(err, errlen, SB_EINVAL, "%s is given twice", keys[k]);
-    seen[k] = true;
+    if (k == K_COUNT) {
+        sb_cfg_unknown(c, p->key, err, errlen);
+        size_t n = err ? strlen(err) : 0;
+        if (err && n < errlen)
+            snprintf(err + n, errlen - n, " (keys: " KEY_LIST ")");
+        return SB_EINVAL;
+    }
+    if (sb_cfg_once(c, p->key, &seen[k], err, errlen))
+        return SB_EINVAL;
     if (k == K_STDERR) {
-        if (value)
-            return sb_init_error(err, errlen, SB_EINVAL, "stderr takes no value");
+        if (p->value)
+            return sb_init_error(err, errlen, SB_EINVAL, "audit-log: \"stderr\" takes no value");
         return 0;
     }
-    if (!value || !*value)
-        return sb_init_error(err, errlen, SB_EINVAL, "%s= needs a value", keys[k]);
+    if (!p->value) /* a bare key: "file=" is refused by the splitter */
+        return sb_init_error(err, errlen, SB_EINVAL, "audit-log: \"%s\" needs a value", p->key);
     int rc;
     switch (k) {
     case K_FILE:
-        if (!(o->file = strdup(value)))
+        if (!(o->file = strdup(p->value)))
             return sb_init_error(err, errlen, SB_ENOMEM, "out of memory");
         return 0;
     case K_EVENTS:
-        rc = parse_events(o, value);
+        rc = parse_events(o, p->value);
         if (rc == SB_EINVAL)
             return sb_init_error(err, errlen, rc, "events= has an empty name");
         if (rc < 0)
             return sb_init_error(err, errlen, rc, "out of memory");
         return 0;
-    case K_DATA:
-        if (parse_bool(value, &o->data))
-            return sb_init_error(err, errlen, SB_EINVAL, "data must be true or false");
-        return 0;
-    default: /* K_REPLIES */
-        if (parse_bool(value, &o->replies))
-            return sb_init_error(err, errlen, SB_EINVAL, "replies must be true or false");
+    default: /* K_DATA, K_REPLIES: only true and false */
+        if (sb_cfg_enum(c, p->key, p->value, booleans, &v, err, errlen))
+            return SB_EINVAL;
+        *(k == K_DATA ? &o->data : &o->replies) = v == 1;
         return 0;
     }
 }
@@ -111,22 +97,17 @@ int audit_opts_parse(struct audit_opts *o, const char *config, char *err, size_t
     memset(o, 0, sizeof(*o));
     if (!config || !*config)
         return 0;
-    char *copy = strdup(config);
-    if (!copy)
-        return sb_init_error(err, errlen, SB_ENOMEM, "out of memory");
+    struct sb_cfg c;
+    struct sb_cfg_pair p;
     bool seen[K_COUNT] = {false};
-    int rc = 0;
-    unsigned n = 1;
-    for (char *item = copy;; n++) {
-        char *comma = strchr(item, ',');
-        if (comma)
-            *comma = '\0';
-        rc = parse_item(o, item, n, seen, err, errlen);
-        if (rc < 0 || !comma)
-            break;
-        item = comma + 1;
-    }
-    free(copy);
+    int rc = 0, more = 0;
+    if (sb_cfg_begin_flags(&c, "audit-log", config, SB_CFG_BARE, err, errlen) != 0)
+        return SB_ENOMEM;
+    while (rc == 0 && (more = sb_cfg_next(&c, &p, err, errlen)) == 1)
+        rc = parse_item(o, &c, &p, seen, err, errlen);
+    sb_cfg_end(&c);
+    if (rc == 0 && more < 0)
+        rc = SB_EINVAL;
     if (rc == 0 && seen[K_STDERR] && seen[K_FILE])
         rc = sb_init_error(err, errlen, SB_EINVAL, "give file= or stderr, not both");
     if (rc < 0)

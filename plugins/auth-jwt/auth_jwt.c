@@ -41,6 +41,9 @@
 
 #include <switchboard/plugin.h>
 
+#define SB_CONFIG_IMPLEMENTATION
+#include <switchboard/config.h>
+
 #ifndef SB_VERSION
 #define SB_VERSION "0.0.0"
 #endif
@@ -64,7 +67,7 @@ struct key_file {
     const char *path;
 };
 
-/* CONFIG as parsed. Every string is borrowed from the CONFIG copy, valid during init only. */
+/* CONFIG as parsed. Every string is borrowed from the splitter's copy, valid during init only. */
 struct options {
     enum source source;
     const char *value; /* the secret's text, variable name or path */
@@ -76,7 +79,9 @@ struct options {
     size_t nkey_files;
     const char *jwks_file;
     bool jwks_hmac, has_jwks_hmac;
+    bool has_jwks_file;
     const char *iss, *aud, *user_claim;
+    bool has_iss, has_aud, has_user_claim;
     const char *required[JWT_MAX_REQUIRED];
     size_t nrequired;
     bool has_required;
@@ -105,30 +110,6 @@ struct state {
     bool jwks_missing;          /* the file could not be stat()ed: said once */
     uint64_t jwks_next_check;   /* ms, on now_ms()'s clock */
 };
-
-static int parse_leeway(const char *s, int *out)
-{
-    int v = 0;
-    if (!*s)
-        return SB_EINVAL;
-    for (; *s; s++) {
-        if (*s < '0' || *s > '9' || v > JWT_MAX_LEEWAY)
-            return SB_EINVAL;
-        v = v * 10 + (*s - '0');
-    }
-    if (v > JWT_MAX_LEEWAY)
-        return SB_EINVAL;
-    *out = v;
-    return 0;
-}
-
-static int once(bool *seen, const char *key, char *err, size_t errlen)
-{
-    if (*seen)
-        return sb_init_error(err, errlen, SB_EINVAL, "%s= is given twice", key);
-    *seen = true;
-    return 0;
-}
 
 /* A claim name: printable ASCII without spaces, as the verifier wants it (it appears in refusal
  * messages). */
@@ -194,48 +175,41 @@ static int parse_required(char *value, struct options *o, char *err, size_t errl
     }
 }
 
-/* Parses one `key=value` item, the `n`th. The item is never echoed: a secret given without its
- * `secret=` prefix must not end up in the server's startup error. */
-static int parse_item(char *item, unsigned n, struct options *o, char *err, size_t errlen)
+/* Parses one pair of CONFIG. A secret's value is never echoed, and neither is an item or an
+ * unknown key (the splitter is SB_CFG_QUIET): a secret given without its `secret=` prefix must
+ * not end up in the server's startup error. */
+static int parse_item(const struct sb_cfg *c, const struct sb_cfg_pair *p, struct options *o,
+                      char *err, size_t errlen)
 {
     static const struct {
         const char *key;
         enum source source;
     } sources[] = {{"secret", SRC_TEXT}, {"secret_env", SRC_ENV}, {"secret_file", SRC_FILE}};
-    char *eq = strchr(item, '=');
-    if (!*item)
-        return sb_init_error(err, errlen, SB_EINVAL, "CONFIG item %u is empty", n);
-    if (!eq)
-        return sb_init_error(err, errlen, SB_EINVAL,
-                             "CONFIG item %u is not key=value (keys: " CONFIG_KEYS ")", n);
-    *eq = '\0';
-    char *value = eq + 1;
+    static const char *const booleans[] = {"false", "true", NULL};
+    const char *key = p->key;
+    char *value = p->value;
 
     for (size_t i = 0; i < sizeof(sources) / sizeof(sources[0]); i++) {
-        if (strcmp(item, sources[i].key) != 0)
+        if (strcmp(key, sources[i].key) != 0)
             continue;
         if (o->source != SRC_DEFAULT)
             return sb_init_error(err, errlen, SB_EINVAL,
                                  "give only one of secret=, secret_env= and secret_file=");
-        if (!*value)
-            return sb_init_error(err, errlen, SB_EINVAL, "%s= needs a value", sources[i].key);
         o->source = sources[i].source;
         o->value = value;
         return 0;
     }
     /* Every other key names no secret: its value may be named in a message. */
-    if (!*value)
-        return sb_init_error(err, errlen, SB_EINVAL, "%s= needs a value", item);
-    if (strcmp(item, "leeway") == 0) {
-        if (once(&o->has_leeway, item, err, errlen) < 0)
+    if (strcmp(key, "leeway") == 0) {
+        uint64_t v = 0;
+        if (sb_cfg_once(c, key, &o->has_leeway, err, errlen) ||
+            sb_cfg_u64(c, key, value, 0, JWT_MAX_LEEWAY, &v, err, errlen))
             return SB_EINVAL;
-        if (parse_leeway(value, &o->leeway))
-            return sb_init_error(err, errlen, SB_EINVAL,
-                                 "leeway must be a whole number of seconds, 0..%d", JWT_MAX_LEEWAY);
+        o->leeway = (int)v;
         return 0;
     }
-    if (strcmp(item, "algs") == 0) {
-        if (once(&o->has_algs, item, err, errlen) < 0)
+    if (strcmp(key, "algs") == 0) {
+        if (sb_cfg_once(c, key, &o->has_algs, err, errlen))
             return SB_EINVAL;
         if (jwt_algs_parse(value, &o->algs) < 0)
             return sb_init_error(err, errlen, SB_EINVAL,
@@ -243,36 +217,36 @@ static int parse_item(char *item, unsigned n, struct options *o, char *err, size
                                  "RS256, RS384, RS512, ES256, ES384, EdDSA, each once");
         return 0;
     }
-    if (strcmp(item, "key_file") == 0)
+    if (strcmp(key, "key_file") == 0)
         return parse_key_file(value, o, err, errlen);
-    if (strcmp(item, "jwks_file") == 0) {
-        if (o->jwks_file)
-            return sb_init_error(err, errlen, SB_EINVAL, "jwks_file= is given twice");
+    if (strcmp(key, "jwks_file") == 0) {
+        if (sb_cfg_once(c, key, &o->has_jwks_file, err, errlen))
+            return SB_EINVAL;
         o->jwks_file = value;
         return 0;
     }
-    if (strcmp(item, "jwks_hmac") == 0) {
-        if (once(&o->has_jwks_hmac, item, err, errlen) < 0)
+    if (strcmp(key, "jwks_hmac") == 0) {
+        unsigned v = 0;
+        if (sb_cfg_once(c, key, &o->has_jwks_hmac, err, errlen) ||
+            sb_cfg_enum(c, key, value, booleans, &v, err, errlen))
             return SB_EINVAL;
-        if (strcmp(value, "true") != 0 && strcmp(value, "false") != 0)
-            return sb_init_error(err, errlen, SB_EINVAL, "jwks_hmac= must be true or false");
-        o->jwks_hmac = value[0] == 't';
+        o->jwks_hmac = v == 1;
         return 0;
     }
-    if (strcmp(item, "iss") == 0 || strcmp(item, "aud") == 0) {
-        const char **slot = item[0] == 'i' ? &o->iss : &o->aud;
-        if (*slot)
-            return sb_init_error(err, errlen, SB_EINVAL, "%s= is given twice", item);
+    if (strcmp(key, "iss") == 0 || strcmp(key, "aud") == 0) {
+        bool *seen = key[0] == 'i' ? &o->has_iss : &o->has_aud;
+        if (sb_cfg_once(c, key, seen, err, errlen))
+            return SB_EINVAL;
         if (!good_claim_value(value))
             return sb_init_error(err, errlen, SB_EINVAL,
-                                 "%s= must be at most %d bytes without control characters", item,
+                                 "%s= must be at most %d bytes without control characters", key,
                                  JWT_MAX_CLAIM_VALUE);
-        *slot = value;
+        *(key[0] == 'i' ? &o->iss : &o->aud) = value;
         return 0;
     }
-    if (strcmp(item, "user_claim") == 0) {
-        if (o->user_claim)
-            return sb_init_error(err, errlen, SB_EINVAL, "user_claim= is given twice");
+    if (strcmp(key, "user_claim") == 0) {
+        if (sb_cfg_once(c, key, &o->has_user_claim, err, errlen))
+            return SB_EINVAL;
         if (!good_claim_name(value))
             return sb_init_error(err, errlen, SB_EINVAL,
                                  "user_claim= must be a claim name: printable ASCII without "
@@ -281,30 +255,29 @@ static int parse_item(char *item, unsigned n, struct options *o, char *err, size
         o->user_claim = value;
         return 0;
     }
-    if (strcmp(item, "required_claims") == 0) {
-        if (once(&o->has_required, item, err, errlen) < 0)
+    if (strcmp(key, "required_claims") == 0) {
+        if (sb_cfg_once(c, key, &o->has_required, err, errlen))
             return SB_EINVAL;
         return parse_required(value, o, err, errlen);
     }
-    return sb_init_error(err, errlen, SB_EINVAL,
-                         "CONFIG item %u has an unknown key (keys: " CONFIG_KEYS ")", n);
+    sb_cfg_unknown(c, key, err, errlen);
+    size_t n = err ? strlen(err) : 0;
+    if (err && n < errlen)
+        snprintf(err + n, errlen - n, " (keys: " CONFIG_KEYS ")");
+    return SB_EINVAL;
 }
 
-/* Parses CONFIG, which `copy` holds (it is cut in place and `o` points into it). */
-static int parse_config(char *copy, struct options *o, char *err, size_t errlen)
+/* Parses CONFIG, which `c` holds (`o` points into it, so it must live as long as `o`). */
+static int parse_config(struct sb_cfg *c, struct options *o, char *err, size_t errlen)
 {
-    unsigned n = 1;
-    if (!*copy)
-        return 0;
-    for (char *item = copy;; n++) {
-        char *comma = strchr(item, ',');
-        if (comma)
-            *comma = '\0';
-        int rc = parse_item(item, n, o, err, errlen);
-        if (rc < 0 || !comma)
+    struct sb_cfg_pair p;
+    int more;
+    while ((more = sb_cfg_next(c, &p, err, errlen)) == 1) {
+        int rc = parse_item(c, &p, o, err, errlen);
+        if (rc < 0)
             return rc;
-        item = comma + 1;
     }
+    return more < 0 ? SB_EINVAL : 0;
 }
 
 static int copy_secret(const void *data, size_t len, unsigned char **secret, size_t *secret_len)
@@ -711,8 +684,7 @@ static int jwt_init(const sb_host_api_t *api, sb_host_t *host, const char *confi
 {
     struct options o = {.source = SRC_DEFAULT, .leeway = JWT_DEFAULT_LEEWAY};
     struct state *st = NULL;
-    size_t copylen = config ? strlen(config) : 0;
-    char *copy = NULL;
+    struct sb_cfg c = {0};
     int rc;
 
     if (!api || !state)
@@ -723,15 +695,14 @@ static int jwt_init(const sb_host_api_t *api, sb_host_t *host, const char *confi
         return sb_init_error(err, errlen, SB_EABI,
                              "the host API lacks the authentication functions");
 
-    copy = strndup(config ? config : "", copylen);
     st = calloc(1, sizeof(*st));
-    if (!copy || !st) {
+    if (!st || sb_cfg_begin_flags(&c, "auth-jwt", config, SB_CFG_QUIET, err, errlen) != 0) {
         rc = sb_init_error(err, errlen, SB_ENOMEM, "out of memory");
         goto fail;
     }
     st->api = api;
     st->host = host;
-    if ((rc = parse_config(copy, &o, err, errlen)) < 0 || (rc = load_keys(st, &o, err, errlen)) < 0)
+    if ((rc = parse_config(&c, &o, err, errlen)) < 0 || (rc = load_keys(st, &o, err, errlen)) < 0)
         goto fail;
     struct jwt_options vo = {
         .algs = o.has_algs ? o.algs : JWT_ALGS_ALL,
@@ -748,17 +719,12 @@ static int jwt_init(const sb_host_api_t *api, sb_host_t *host, const char *confi
         goto fail;
     }
     log_keys(st, SB_LOG_INFO, "JWT keys loaded");
-    /* CONFIG may hold the secret itself; parsing cut it at '=' and ',', so wipe by length. */
-    OPENSSL_cleanse(copy, copylen);
-    free(copy);
+    sb_cfg_end(&c); /* CONFIG may hold the secret itself: this wipes the copy */
     *state = st;
     return 0;
 
 fail:
-    if (copy) {
-        OPENSSL_cleanse(copy, copylen);
-        free(copy);
-    }
+    sb_cfg_end(&c);
     state_free(st);
     return rc;
 }

@@ -54,9 +54,9 @@ struct rl_bucket {
 };
 
 /*
- * Parses CONFIG (see docs/plugins/rate-limit.md): rules separated by ';', each a list of
- * key=value items separated by ','. On failure writes a one-line reason naming the rule and the
- * key into `err`, frees what was parsed and returns SB_EINVAL or SB_ENOMEM.
+ * Parses CONFIG (ratelimit_config.c; see docs/plugins/rate-limit.md): rules separated by ';',
+ * each a list of key=value items separated by ','. On failure writes a one-line reason naming
+ * the rule and the key into `err`, frees what was parsed and returns SB_EINVAL or SB_ENOMEM.
  */
 int rl_config_parse(struct rl_config *cfg, const char *text, char *err, size_t errlen);
 void rl_config_free(struct rl_config *cfg);

@@ -294,7 +294,7 @@ test("a bad rules file or CONFIG stops the start with a one-line reason", async 
     [`acl=${bad}`, /bad\.rules:3: WHO must be/],
     [`acl=rules=${path.join(FIXTURES, "absent.rules")}`, /absent\.rules: cannot open/],
     ["acl=default=allow", /give rules=<path>, claims=<claim name>, or both/],
-    [`acl=rules=${bad},mode=strict`, /unknown key 'mode'/],
+    [`acl=rules=${bad},mode=strict`, /acl: unknown key "mode"/],
     ["acl", /CONFIG is required/],
   ];
   for (const [plugin, re] of cases) {

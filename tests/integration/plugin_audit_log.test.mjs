@@ -182,8 +182,8 @@ test("a bad CONFIG stops the start with a one-line reason", async () => {
       `audit-log=file=${path.join(tmp, "no/such/dir/audit.log")}`,
       /no\/such\/dir\/audit\.log: cannot open/,
     ],
-    ["audit-log=format=csv", /unknown key 'format'/],
-    ["audit-log=data=yes", /data must be true or false/],
+    ["audit-log=format=csv", /audit-log: unknown key "format"/],
+    ["audit-log=data=yes", /audit-log: "data" wants one of false, true, got "yes"/],
     [`audit-log=stderr,file=${path.join(tmp, "x.log")}`, /give file= or stderr, not both/],
   ];
   for (const [plugin, re] of cases) {

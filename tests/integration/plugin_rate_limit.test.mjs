@@ -227,9 +227,9 @@ test("a bad CONFIG stops the start with a one-line reason", async () => {
   const cases = [
     ["", /CONFIG is required/],
     ["burst=3", /rule 1: rate= is required/],
-    ["rate=5/s,colour=red", /unknown key 'colour'/],
+    ["rate=5/s,colour=red", /rule 1: unknown key "colour"/],
     ["rate=5/s;rate=fast", /rule 2: rate must be/],
-    ["rate=5/s,action=ban", /action must be exception, disconnect or drop/],
+    ["rate=5/s,action=ban", /rule 1: "action" wants one of exception, disconnect, drop, got "ban"/],
   ];
   for (const [config, re] of cases) {
     const plugin = config ? `rate-limit=${config}` : "rate-limit";

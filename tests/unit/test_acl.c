@@ -116,14 +116,18 @@ static void test_options(void **unused)
     options_bad(NULL, "CONFIG is required");
     options_bad("", "CONFIG is required");
     options_bad("default=allow", "give rules=<path>, claims=<claim name>, or both");
-    options_bad("rules=a,color=red", "unknown key 'color'");
-    options_bad("rules=a,rules=b", "rules is given twice");
-    options_bad("rules=a,default=maybe", "default must be allow or deny");
-    options_bad("rules=a,default=deny,default=allow", "default is given twice");
-    options_bad("rules=", "rules= needs a value");
-    options_bad("rules=a,", "CONFIG item 2 is empty");
-    options_bad("rules=a,claims", "CONFIG item 2 is not key=value");
+    options_bad("rules=a,color=red",
+                "acl: unknown key \"color\" (keys: rules, claims, default, message)");
+    options_bad("rules=a,rules=b", "acl: \"rules\" is given twice");
+    options_bad("rules=a,default=maybe",
+                "acl: \"default\" wants one of allow, deny, got \"maybe\"");
+    options_bad("rules=a,default=deny,default=allow", "acl: \"default\" is given twice");
+    options_bad("rules=", "acl: \"rules\" needs a value");
+    options_bad("rules=a,", "acl: CONFIG ends with a ','");
+    options_bad("rules=a,claims", "acl: CONFIG item \"claims\" wants key=value (keys: rules");
     options_bad("rules=a,message=x\ty", "control character");
+    options_bad("rules=a,,claims=b", "acl: CONFIG item 2 is empty");
+    options_bad("rules=a,message=a,message=b", "acl: \"message\" is given twice");
 }
 
 static void test_configure_reads_the_file(void **unused)

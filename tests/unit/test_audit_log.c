@@ -77,18 +77,22 @@ static void test_opts_all_keys(void **unused)
 
 static void test_opts_errors(void **unused)
 {
-    opts_bad("file=a,format=csv", "unknown key 'format'");
-    opts_bad("verbose", "unknown key 'verbose'");
-    opts_bad("file=a,file=b", "file is given twice");
+    opts_bad("file=a,format=csv",
+             "audit-log: unknown key \"format\" (keys: stderr, file, events, data, replies)");
+    opts_bad("verbose", "audit-log: unknown key \"verbose\"");
+    opts_bad("file=a,file=b", "audit-log: \"file\" is given twice");
     opts_bad("file=a,stderr", "give file= or stderr, not both");
-    opts_bad("stderr=yes", "stderr takes no value");
-    opts_bad("file=", "file= needs a value");
-    opts_bad("file", "file= needs a value");
-    opts_bad("data=yes", "data must be true or false");
-    opts_bad("replies=1", "replies must be true or false");
+    opts_bad("stderr=yes", "audit-log: \"stderr\" takes no value");
+    opts_bad("file=", "audit-log: \"file\" needs a value");
+    opts_bad("file", "audit-log: \"file\" needs a value");
+    opts_bad("data=yes", "audit-log: \"data\" wants one of false, true, got \"yes\"");
+    opts_bad("replies=1", "audit-log: \"replies\" wants one of false, true, got \"1\"");
     opts_bad("events=a||b", "empty name");
-    opts_bad("file=a,", "CONFIG item 2 is empty");
-    opts_bad("file=a,events=x|y,data=maybe", "data must be true or false");
+    opts_bad("stderr,,data=true", "audit-log: CONFIG item 2 is empty");
+    opts_bad("stderr,stderr", "audit-log: \"stderr\" is given twice");
+    opts_bad("file=a,", "audit-log: CONFIG ends with a ','");
+    opts_bad("file=a,events=x|y,data=maybe",
+             "audit-log: \"data\" wants one of false, true, got \"maybe\"");
 }
 
 /* ---- timestamps ---- */

@@ -450,27 +450,31 @@ static void test_hmac_with_public_key_refused_at_start(void **unused)
 
 static void test_config_errors(void **unused)
 {
-    start_fails("secret=" SECRET ",bogus=1", "CONFIG item 2 has an unknown key (keys: secret, "
-                                             "secret_env, secret_file, key_file, jwks_file");
+    start_fails("secret=" SECRET ",bogus=1",
+                "auth-jwt: CONFIG item 2 has an unknown key (keys: secret, "
+                "secret_env, secret_file, key_file, jwks_file");
     start_fails("secret=" SECRET ",algs=RS256|RS256", "algs= must list");
     start_fails("secret=" SECRET ",algs=none", "algs= must list");
-    start_fails("secret=" SECRET ",algs=", "algs= needs a value");
-    start_fails("secret=" SECRET ",algs=HS256,algs=HS256", "algs= is given twice");
+    start_fails("secret=" SECRET ",algs=", "auth-jwt: CONFIG item 2 needs a value");
+    start_fails("secret=" SECRET ",algs=HS256,algs=HS256", "auth-jwt: \"algs\" is given twice");
     start_fails("key_file=:/x.pem", "key_file 1: the kid before ':' is empty");
     start_fails("key_file=kid:", "key_file 1: the path is empty");
     start_fails("key_file=/nonexistent/k.pem", "key_file /nonexistent/k.pem: cannot open it");
     start_fails("jwks_file=/nonexistent/k.json", "jwks_file /nonexistent/k.json: cannot open it");
-    start_fails("jwks_file=/a,jwks_file=/b", "jwks_file= is given twice");
+    start_fails("jwks_file=/a,jwks_file=/b", "auth-jwt: \"jwks_file\" is given twice");
     start_fails("secret=" SECRET ",jwks_hmac=true", "jwks_hmac= needs jwks_file=");
-    start_fails("secret=" SECRET ",jwks_hmac=yes", "jwks_hmac= must be true or false");
+    start_fails("secret=" SECRET ",jwks_hmac=yes",
+                "auth-jwt: \"jwks_hmac\" wants one of false, true, got \"yes\"");
     start_fails("secret=" SECRET ",user_claim=a b", "user_claim= must be a claim name");
-    start_fails("secret=" SECRET ",user_claim=a,user_claim=b", "user_claim= is given twice");
-    start_fails("secret=" SECRET ",iss=a,iss=b", "iss= is given twice");
-    start_fails("secret=" SECRET ",aud=", "aud= needs a value");
+    start_fails("secret=" SECRET ",user_claim=a,user_claim=b",
+                "auth-jwt: \"user_claim\" is given twice");
+    start_fails("secret=" SECRET ",iss=a,iss=b", "auth-jwt: \"iss\" is given twice");
+    start_fails("secret=" SECRET ",aud=", "auth-jwt: CONFIG item 2 needs a value");
     start_fails("secret=" SECRET ",required_claims=exp||iat", "required_claims= must be claim");
     start_fails("secret=" SECRET ",required_claims=a|b|c|d|e|f|g|h|i",
                 "required_claims= names more than 8");
-    start_fails("secret=" SECRET ",leeway=61", "leeway must be a whole number");
+    start_fails("secret=" SECRET ",leeway=61",
+                "auth-jwt: \"leeway\" wants an integer from 0 to 60, got \"61\"");
     write_file("notpem", "hello");
     char config[256];
     snprintf(config, sizeof(config), "key_file=%s", path_of("notpem"));
@@ -478,8 +482,14 @@ static void test_config_errors(void **unused)
     snprintf(config, sizeof(config), "key_file=%s", dir);
     start_fails(config, "not a regular file");
     /* A secret typed without its key is never echoed. */
-    const char *err = start_fails(SECRET, "CONFIG item 1 is not key=value");
+    const char *err = start_fails(SECRET, "auth-jwt: CONFIG item 1 is not key=value");
     assert_null(strstr(err, SECRET));
+    err = start_fails("leeway=1," SECRET "=", "auth-jwt: CONFIG item 2 needs a value");
+    assert_null(strstr(err, SECRET));
+    err = start_fails("leeway=1," SECRET "=x", "auth-jwt: CONFIG item 2 has an unknown key");
+    assert_null(strstr(err, SECRET));
+    start_fails("secret=" SECRET ",leeway=1,leeway=2", "auth-jwt: \"leeway\" is given twice");
+    start_fails("secret=" SECRET ",leeway=-1", "auth-jwt: \"leeway\" wants an integer");
 }
 
 static void test_claim_options(void **unused)

@@ -115,23 +115,30 @@ static void test_config_errors(void **unused)
     parse_bad(NULL, "CONFIG is required");
     parse_bad("", "CONFIG is required");
     parse_bad("burst=3", "rule 1: rate= is required");
-    parse_bad("rate=5/s,colour=red", "unknown key 'colour'");
-    parse_bad("rate=5/s,rate=6/s", "rate is given twice");
-    parse_bad("rate=5/s,burst", "is not key=value");
-    parse_bad("rate=5/s,", "rule 1: empty item");
-    parse_bad("rate=5/s,burst=", "burst= needs a value");
+    parse_bad(
+        "rate=5/s,colour=red",
+        "rule 1: unknown key \"colour\" (keys: rate, burst, scope, per, action, events, message)");
+    parse_bad("rate=5/s,rate=6/s", "rule 1: \"rate\" is given twice");
+    parse_bad("rate=5/s,burst", "rule 1: CONFIG item \"burst\" wants key=value (keys: rate");
+    parse_bad("rate=5/s,", "rule 1: CONFIG ends with a ','");
+    parse_bad("rate=5/s,burst=", "rule 1: \"burst\" needs a value");
     parse_bad("rate=5/s;", "rule 2 is empty");
     parse_bad("rate=5/s;;rate=1/s", "rule 2 is empty");
-    parse_bad("rate=5/s;rate=1/s,scope=team", "rule 2: scope must be socket or user");
-    parse_bad("rate=5/s,per=second", "per must be event or all");
-    parse_bad("rate=5/s,action=ban", "action must be exception, disconnect or drop");
+    parse_bad("rate=5/s;rate=1/s,scope=team",
+              "rule 2: \"scope\" wants one of socket, user, got \"team\"");
+    parse_bad("rate=5/s,per=second", "rule 1: \"per\" wants one of all, event, got \"second\"");
+    parse_bad("rate=5/s,action=ban",
+              "rule 1: \"action\" wants one of exception, disconnect, drop, got \"ban\"");
     parse_bad("rate=5/s,events=a||b", "empty name");
     parse_bad("rate=5/s,events=a|", "empty name");
-    parse_bad("rate=5/s,burst=0", "burst must be a number in 1..1000000");
-    parse_bad("rate=5/s,burst=1000001", "burst must be");
-    parse_bad("rate=5/s,burst=-1", "burst must be");
-    parse_bad("rate=5/s,burst=1e3", "burst must be");
+    parse_bad("rate=5/s,burst=0",
+              "rule 1: \"burst\" wants an integer from 1 to 1000000, got \"0\"");
+    parse_bad("rate=5/s,burst=1000001", "\"burst\" wants an integer from 1 to 1000000");
+    parse_bad("rate=5/s,burst=-1", "\"burst\" wants an integer from 1 to 1000000");
+    parse_bad("rate=5/s,burst=1e3", "\"burst\" wants an integer from 1 to 1000000");
     parse_bad("rate=5/s,message=a\tb", "control character");
+    parse_bad("rate=5/s, ,burst=2", "rule 1: CONFIG item 2 is empty");
+    parse_bad("rate=5/s ; rate=1/s , burst = ", "rule 2: \"burst\" needs a value");
     const char *bad_rates[] = {"0/s",  "5",      "5/",    "/s",   "5/x",
                                "5/0s", "5/25h",  "-1/s",  "+1/s", "1000001/s",
                                "5/ s", "5/1.5s", "5/s/s", "5/sm", "99999999999/s"};

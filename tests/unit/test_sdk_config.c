@@ -77,6 +77,142 @@ static void malformed(void **state)
     assert_string_equal(err, "demo: \"a\" needs a value");
 }
 
+/* SB_CFG_QUIET: items and unknown keys are named by position, never quoted; the copy is wiped. */
+static void quiet(void **state)
+{
+    (void)state;
+    static const char *const bad[][2] = {
+        {"s3cr3t", "demo: CONFIG item 1 is not key=value"},
+        {"a=1,s3cr3t=", "demo: CONFIG item 2 needs a value"},
+        {"a=1,,s3cr3t", "demo: CONFIG item 2 is empty"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        struct sb_cfg c;
+        struct sb_cfg_pair p;
+        int rc;
+        assert_int_equal(sb_cfg_begin_flags(&c, "demo", bad[i][0], SB_CFG_QUIET, err, sizeof err),
+                         0);
+        while ((rc = sb_cfg_next(&c, &p, err, sizeof err)) == 1)
+            ;
+        sb_cfg_end(&c);
+        assert_int_equal(rc, -1);
+        assert_string_equal(err, bad[i][1]);
+    }
+    struct sb_cfg c;
+    struct sb_cfg_pair p;
+    assert_int_equal(sb_cfg_begin_flags(&c, "demo", "a=1,s3cr3t=x", SB_CFG_QUIET, err, sizeof err),
+                     0);
+    assert_int_equal(sb_cfg_next(&c, &p, err, sizeof err), 1);
+    assert_int_equal(sb_cfg_next(&c, &p, err, sizeof err), 1);
+    assert_int_equal(sb_cfg_unknown(&c, p.key, err, sizeof err), -1);
+    assert_string_equal(err, "demo: CONFIG item 2 has an unknown key");
+    /* The value may be cut in place; sb_cfg_end wipes the copy and forgets it. */
+    p.value[0] = '\0';
+    sb_cfg_end(&c);
+    assert_null(c.buf);
+    assert_int_equal(c.len, 0);
+}
+
+/* SB_CFG_TRIM: blanks around items, keys and values go; blanks inside a value stay. */
+static void trimmed(void **state)
+{
+    (void)state;
+    struct sb_cfg c;
+    struct sb_cfg_pair p;
+    assert_int_equal(
+        sb_cfg_begin_flags(&c, "demo", " a = 1 ,\tb=x y\t, c=2", SB_CFG_TRIM, err, sizeof err), 0);
+    assert_int_equal(sb_cfg_next(&c, &p, err, sizeof err), 1);
+    assert_string_equal(p.key, "a");
+    assert_string_equal(p.value, "1");
+    assert_int_equal(sb_cfg_next(&c, &p, err, sizeof err), 1);
+    assert_string_equal(p.key, "b");
+    assert_string_equal(p.value, "x y");
+    assert_int_equal(sb_cfg_next(&c, &p, err, sizeof err), 1);
+    assert_string_equal(p.key, "c");
+    assert_string_equal(p.value, "2");
+    assert_int_equal(sb_cfg_next(&c, &p, err, sizeof err), 0);
+    sb_cfg_end(&c);
+    static const char *const bad[][2] = {
+        {"a=1, ", "demo: CONFIG ends with a ','"},
+        {"a=1, ,b=2", "demo: CONFIG item 2 is empty"},
+        {"a= ", "demo: \"a\" needs a value"},
+        {" =1", "demo: CONFIG item 1 has no key before '='"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        int rc;
+        assert_int_equal(sb_cfg_begin_flags(&c, "demo", bad[i][0], SB_CFG_TRIM, err, sizeof err),
+                         0);
+        while ((rc = sb_cfg_next(&c, &p, err, sizeof err)) == 1)
+            ;
+        sb_cfg_end(&c);
+        assert_int_equal(rc, -1);
+        assert_string_equal(err, bad[i][1]);
+    }
+}
+
+/* SB_CFG_BARE: an item without '=' is a key with a NULL value; "k=" still needs a value. */
+static void bare_keys(void **state)
+{
+    (void)state;
+    struct sb_cfg c;
+    struct sb_cfg_pair p;
+    assert_int_equal(sb_cfg_begin_flags(&c, "demo", "stderr,a=1,x", SB_CFG_BARE, err, sizeof err),
+                     0);
+    assert_int_equal(sb_cfg_next(&c, &p, err, sizeof err), 1);
+    assert_string_equal(p.key, "stderr");
+    assert_null(p.value);
+    assert_int_equal(sb_cfg_next(&c, &p, err, sizeof err), 1);
+    assert_string_equal(p.key, "a");
+    assert_string_equal(p.value, "1");
+    assert_int_equal(sb_cfg_next(&c, &p, err, sizeof err), 1);
+    assert_string_equal(p.key, "x");
+    assert_null(p.value);
+    assert_int_equal(sb_cfg_next(&c, &p, err, sizeof err), 0);
+    sb_cfg_end(&c);
+    static const char *const bad[][2] = {
+        {"stderr,", "demo: CONFIG ends with a ','"},
+        {"stderr,,a=1", "demo: CONFIG item 2 is empty"},
+        {"a=", "demo: \"a\" needs a value"},
+        {"=1", "demo: CONFIG item 1 has no key before '='"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        int rc;
+        assert_int_equal(sb_cfg_begin_flags(&c, "demo", bad[i][0], SB_CFG_BARE, err, sizeof err),
+                         0);
+        while ((rc = sb_cfg_next(&c, &p, err, sizeof err)) == 1)
+            ;
+        sb_cfg_end(&c);
+        assert_int_equal(rc, -1);
+        assert_string_equal(err, bad[i][1]);
+    }
+}
+
+/* sb_cfg_u64n: the number is the `len` bytes given, the rest of the string is not looked at. */
+static void integers_by_length(void **state)
+{
+    (void)state;
+    struct sb_cfg c = {.plugin = "rate-limit"};
+    uint64_t v = 7;
+    assert_int_equal(sb_cfg_u64n(&c, "rate", "20/s", 2, 1, 1000000, &v, err, sizeof err), 0);
+    assert_int_equal(v, 20);
+    assert_int_equal(
+        sb_cfg_u64n(&c, "n", "18446744073709551615x", 20, 0, UINT64_MAX, &v, err, sizeof err), 0);
+    assert_true(v == UINT64_MAX);
+    const char *bad[] = {"/s",   "-1/s", "+1/s",      " 1/s",
+                         "1x/s", "0/s",  "1000001/s", "18446744073709551616/s"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        v = 7;
+        size_t len = (size_t)(strchr(bad[i], '/') - bad[i]);
+        assert_int_equal(sb_cfg_u64n(&c, "rate", bad[i], len, 1, 1000000, &v, err, sizeof err), -1);
+        assert_int_equal(v, 7);
+        char want[128];
+        snprintf(want, sizeof want,
+                 "rate-limit: \"rate\" wants an integer from 1 to 1000000, got \"%.*s\"", (int)len,
+                 bad[i]);
+        assert_string_equal(err, want);
+    }
+}
+
 static void integers(void **state)
 {
     (void)state;
@@ -168,6 +304,10 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(pairs_in_order),
         cmocka_unit_test(malformed),
+        cmocka_unit_test(quiet),
+        cmocka_unit_test(trimmed),
+        cmocka_unit_test(bare_keys),
+        cmocka_unit_test(integers_by_length),
         cmocka_unit_test(integers),
         cmocka_unit_test(durations),
         cmocka_unit_test(bools_enums_once_unknown),
