@@ -40,7 +40,7 @@ static void one(const char *s, unsigned flags)
         }
         if (!*p.value || strchr(p.value, ','))
             abort();
-        uint64_t v = 0, vn = 0, ms;
+        uint64_t v = 0, vn = 0, ms = 0;
         err[0] = '\0';
         int u = sb_cfg_u64(&c, p.key, p.value, 0, UINT64_MAX, &v, err, sizeof err);
         if (sb_cfg_u64n(&c, p.key, p.value, strlen(p.value), 0, UINT64_MAX, &vn, NULL, 0) != u ||
@@ -58,8 +58,8 @@ static void one(const char *s, unsigned flags)
         } else if (!err[0]) {
             abort();
         }
-        bool b;
-        unsigned e;
+        bool b = false;
+        unsigned e = 0;
         static const char *const names[] = {"a", "b", NULL};
         err[0] = '\0';
         if (sb_cfg_ms(&c, p.key, p.value, 1, 3600000, &ms, err, sizeof err) != 0 && !err[0])
