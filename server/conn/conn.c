@@ -6,18 +6,18 @@
 #include "../log/log.h"
 #include "../proto/proto.h"
 
-static const struct conn_transport *transport;
-
-void conn_transport_set(const struct conn_transport *t)
+/* The transport functions of `c`, or NULL. */
+static const struct conn_transport *transport_of(const struct conn *c)
 {
-    transport = t;
+    return c->host ? c->host->transport : NULL;
 }
 
-struct conn *conn_new(enum conn_proto proto, size_t max_queue)
+struct conn *conn_new(struct conn_host *host, enum conn_proto proto, size_t max_queue)
 {
     struct conn *c = calloc(1, sizeof(*c));
     if (!c)
         return NULL;
+    c->host = host;
     c->proto = (uint8_t)proto;
     c->max_queue = max_queue;
     c->close_metric = 0xff;
@@ -87,8 +87,9 @@ int conn_send(struct conn *c, struct frame *f)
     c->q[(c->q_head + c->q_len) & (c->q_cap - 1)] = frame_ref(f);
     c->q_len++;
     c->q_bytes += f->len;
-    if (c->q_len == 1 && transport)
-        transport->want_write(c);
+    const struct conn_transport *t = transport_of(c);
+    if (c->q_len == 1 && t)
+        t->want_write(c);
     return 0;
 }
 
@@ -130,8 +131,9 @@ void conn_close(struct conn *c, enum metric_close why, int code, const char *rea
     c->closing = true;
     c->close_code = (uint16_t)code;
     c->close_reason = reason;
-    if (transport)
-        transport->close(c, code, reason, flush);
+    const struct conn_transport *t = transport_of(c);
+    if (t)
+        t->close(c, code, reason, flush);
 }
 
 struct frame *conn_frame_text(const char *text, size_t len)
@@ -190,42 +192,48 @@ static void unlink_sock(struct sock *s)
     }
 }
 
-/* Sockets released while something up the stack may still hold them. */
-static struct sock *zombies;
+static void sock_memory_free(struct sock *s)
+{
+    free(s->user);
+    json_decref(s->claims);
+    free(s->claims_text);
+    free(s);
+}
 
 void sock_release(struct sock *s)
 {
+    struct conn_host *host = s->conn ? s->conn->host : NULL;
     unlink_sock(s);
     s->conn = NULL;
-    s->conn_next = zombies;
-    zombies = s;
+    if (!host) {
+        sock_memory_free(s);
+        return;
+    }
+    /* Sockets released while something up the stack may still hold them. */
+    s->conn_next = host->zombies;
+    host->zombies = s;
 }
 
-void conn_reap(void)
+void conn_reap(struct conn_host *host)
 {
-    while (zombies) {
-        struct sock *s = zombies;
-        zombies = s->conn_next;
-        free(s->user);
-        json_decref(s->claims);
-        free(s->claims_text);
-        free(s);
+    while (host->zombies) {
+        struct sock *s = host->zombies;
+        host->zombies = s->conn_next;
+        sock_memory_free(s);
     }
 }
 
 void sock_disconnect(struct sock *s, const char *reason)
 {
-    if (s->conn && s->connected && transport && transport->sock_disconnect)
-        transport->sock_disconnect(s, reason);
+    const struct conn_transport *t = s->conn ? transport_of(s->conn) : NULL;
+    if (s->connected && t && t->sock_disconnect)
+        t->sock_disconnect(s, reason);
 }
 
 void sock_free(struct sock *s)
 {
     unlink_sock(s);
-    free(s->user);
-    json_decref(s->claims);
-    free(s->claims_text);
-    free(s);
+    sock_memory_free(s);
 }
 
 struct sock *conn_sock_find(const struct conn *c, const char *nsp)

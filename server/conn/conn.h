@@ -3,9 +3,10 @@
  * namespace sockets riding on it (`struct sock`: what gateways, rooms and users see).
  *
  * conn sits below the bus and the registry: delivering a frame never touches the network
- * layer. The network layer installs a small function table (conn_transport_set()) through which
- * a connection asks for a writable callback or to be closed; both are asynchronous, so nothing
- * here ever frees a connection or a socket while the caller iterates over them.
+ * layer. Each connection belongs to a `struct conn_host`, which the network layer owns: its
+ * function table is how a connection asks for a writable callback or to be closed (both
+ * asynchronous, so nothing here ever frees a connection or a socket while the caller iterates
+ * over them), and it keeps the sockets released until the loop reaps them.
  */
 #ifndef SB_CONN_H
 #define SB_CONN_H
@@ -48,7 +49,7 @@ struct conn;
 struct sock;
 struct auth_wait;
 
-/* Installed by the network layer; called by conn to reach the transport. */
+/* The network layer's functions, called by conn to reach the transport of a connection. */
 struct conn_transport {
     /* The queue became non-empty: the transport writes it soon (end of the loop iteration). */
     void (*want_write)(struct conn *c);
@@ -61,7 +62,12 @@ struct conn_transport {
     void (*sock_disconnect)(struct sock *s, const char *reason);
 };
 
-void conn_transport_set(const struct conn_transport *t);
+/* What the connections of one transport share; owned by the network layer (one per server),
+ * which embeds it in its own state and reaches that from a connection's `host`. */
+struct conn_host {
+    const struct conn_transport *transport; /* borrowed; NULL: conn_send() only queues */
+    struct sock *zombies; /* sockets released (sock_release()) and not yet reaped */
+};
 
 /* A server-to-client acknowledgement this server is waiting for. */
 struct ack_wait {
@@ -94,6 +100,7 @@ struct sock {
 
 struct conn {
     struct conn *prev, *next; /* the network layer's list of every connection */
+    struct conn_host *host;   /* borrowed, or NULL (no transport: a unit test's connection) */
     void *transport;          /* the transport's handle (an lws wsi), borrowed */
     uint8_t proto;            /* enum conn_proto */
     bool closing;             /* close requested: nothing more is queued */
@@ -137,8 +144,8 @@ struct conn {
     struct sbuf rx;
 };
 
-/* A new connection with an empty queue, or NULL. */
-struct conn *conn_new(enum conn_proto proto, size_t max_queue);
+/* A new connection of `host` (borrowed, or NULL) with an empty queue, or NULL. */
+struct conn *conn_new(struct conn_host *host, enum conn_proto proto, size_t max_queue);
 /* Frees the connection, its queue and its sockets' memory. The sockets must already be gone
  * from the registry (see registry_sock_remove()). */
 void conn_free(struct conn *c);
@@ -176,11 +183,13 @@ struct sock *sock_new(struct conn *c);
 /* Unlinks the socket from its connection and frees it; fails its pending acks with SB_ECLOSED.
  * The caller removed it from the registry. */
 void sock_free(struct sock *s);
-/* Like sock_free(), but the memory is freed by the next conn_reap(), so a caller up the stack
- * that still holds `s` (a running handler) may read it. s->conn is NULL afterwards. */
+/* Like sock_free(), but the memory is freed by the next conn_reap() of its connection's host,
+ * so a caller up the stack that still holds `s` (a running handler) may read it. s->conn is
+ * NULL afterwards. A socket of a connection without a host is freed at once. */
 void sock_release(struct sock *s);
-/* Frees the sockets released since the last call (the loop calls it once per iteration). */
-void conn_reap(void);
+/* Frees the sockets of `host` released since the last call (the loop calls it once per
+ * iteration). */
+void conn_reap(struct conn_host *host);
 /* Asks the transport to disconnect the socket (struct conn_transport.sock_disconnect). */
 void sock_disconnect(struct sock *s, const char *reason);
 /* The socket of `c` in namespace `nsp`, or NULL. */

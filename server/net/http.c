@@ -468,7 +468,7 @@ int http_confirm_upgrade(struct net *n, struct lws *wsi)
         query_free(&q);
         return refuse(wsi, MR_UNAUTHORIZED, 401, "authentication required");
     }
-    struct conn *c = conn_new(sio ? CONN_SIO : CONN_JSON, n->cfg->max_queue);
+    struct conn *c = conn_new(&n->host, sio ? CONN_SIO : CONN_JSON, n->cfg->max_queue);
     if (!c) {
         memset(token, 0, sizeof(token));
         query_free(&q);

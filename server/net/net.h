@@ -41,7 +41,9 @@ struct net {
     struct plugins *plugins;  /* borrowed */
     struct pipeline *pipe;    /* borrowed */
 
-    /* Every connection, from its upgrade request to its close. */
+    /* Every connection, from its upgrade request to its close; they reach this struct through
+     * their `host`. */
+    struct conn_host host;
     struct conn *conns;
     uint32_t nconns;
     uint32_t max_conns;

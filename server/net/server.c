@@ -33,8 +33,11 @@ _Static_assert(CONN_HEADROOM >= LWS_PRE, "conn's frame headroom is smaller than 
 /* lws's own opcode for a close frame (private in 4.1.6, "handled by lws_close_reason()"). */
 #define WRITE_CLOSE ((enum lws_write_protocol)4)
 
-/* The net instance, for the transport functions conn calls (there is one per process). */
-static struct net *the_net;
+/* The net a connection belongs to (the transport functions get the connection only). */
+static struct net *net_of(struct conn *c)
+{
+    return container_of(c->host, struct net, host);
+}
 
 /* ---- connection list ---- */
 
@@ -387,8 +390,8 @@ static void flush_forget(struct net *n, struct conn *c)
 
 static void t_want_write(struct conn *c)
 {
-    struct net *n = the_net;
-    if (!n || !c->transport || !c->established || c->flush_slot)
+    struct net *n = net_of(c);
+    if (!c->transport || !c->established || c->flush_slot)
         return;
     if (n->nflush == n->flush_cap) {
         uint32_t cap = n->flush_cap ? n->flush_cap * 2 : 1024;
@@ -420,10 +423,10 @@ static void t_close(struct conn *c, int code, const char *reason, bool flush)
 
 static void t_sock_disconnect(struct sock *s, const char *reason)
 {
-    struct net *n = the_net;
     struct conn *c = s->conn;
-    if (!n || !c)
+    if (!c)
         return;
+    struct net *n = net_of(c);
     if (c->proto == CONN_SIO) {
         sio_sock_disconnect(n, s, reason);
         return;
@@ -632,7 +635,7 @@ static void answer_refused_frame(struct lws *wsi, struct conn *c)
 static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
                     size_t len)
 {
-    struct net *n = the_net;
+    struct net *n = lws_context_user(lws_get_context(wsi));
     void *opaque = lws_get_opaque_user_data(wsi);
     /* A tagged pointer (low bit set) is an HTTP request body, never a conn. */
     bool body = ((uintptr_t)opaque & 1) != 0;
@@ -767,7 +770,8 @@ static struct lws_protocols protocols[] = {
 
 static void reaper_cb(uv_check_t *h)
 {
-    conn_reap();
+    struct net *n = h->data;
+    conn_reap(&n->host);
 }
 
 static void lws_log_cb(int level, const char *line)
@@ -792,8 +796,7 @@ int net_start(struct net *n, uv_loop_t *loop, const struct config *cfg, struct r
     n->bus = bus;
     n->plugins = plugins;
     n->pipe = pipe;
-    the_net = n;
-    conn_transport_set(&transport);
+    n->host.transport = &transport;
 
     http_check_config(cfg);
     n->max_conns = cfg->max_connections;
@@ -810,6 +813,7 @@ int net_start(struct net *n, uv_loop_t *loop, const struct config *cfg, struct r
     n->timer.data = n;
     n->timer_due = UINT64_MAX;
     uv_check_init(loop, &n->reaper);
+    n->reaper.data = n;
     uv_check_start(&n->reaper, reaper_cb);
     uv_prepare_init(loop, &n->flusher);
     n->flusher.data = n;
@@ -944,5 +948,5 @@ void net_destroy(struct net *n)
     n->nflush = n->flush_cap = 0;
     free(n->wbuf);
     n->wbuf = NULL;
-    conn_reap();
+    conn_reap(&n->host);
 }

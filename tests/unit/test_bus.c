@@ -33,7 +33,7 @@ static int setup(void **state)
     f->root = registry_nsp(&f->reg, "/", true);
     f->chat = registry_nsp(&f->reg, "/chat", true);
     for (int i = 0; i < 4; i++) {
-        f->conn[i] = conn_new(i == 2 ? CONN_JSON : CONN_SIO, 1 << 20);
+        f->conn[i] = conn_new(NULL, i == 2 ? CONN_JSON : CONN_SIO, 1 << 20);
         f->s[i] = sock_new(f->conn[i]);
         assert_int_equal(registry_sock_add(&f->reg, i == 3 ? f->chat : f->root, f->s[i]), 0);
     }

@@ -1,5 +1,6 @@
 /* Unit tests of a connection's outbound queue: the ring in the connection itself, its growth
- * into an allocated array and back, order across wrap-arounds, and the slow-consumer limit. */
+ * into an allocated array and back, order across wrap-arounds, and the slow-consumer limit; and
+ * of the host a connection reaches its transport through. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -45,7 +46,7 @@ static void drain(struct conn *c, int first, int n)
 static void a_short_queue_stays_in_the_connection(void **state)
 {
     (void)state;
-    struct conn *c = conn_new(CONN_JSON, 1 << 20);
+    struct conn *c = conn_new(NULL, CONN_JSON, 1 << 20);
     assert_ptr_equal(c->q, c->q_inline);
     /* Around the inline ring several times: never an allocation, always in order. */
     for (int round = 0; round < 5; round++) {
@@ -64,7 +65,7 @@ static void a_short_queue_stays_in_the_connection(void **state)
 static void a_burst_grows_the_ring_and_gives_it_back(void **state)
 {
     (void)state;
-    struct conn *c = conn_new(CONN_SIO, 1 << 20);
+    struct conn *c = conn_new(NULL, CONN_SIO, 1 << 20);
     /* Start the burst mid-ring so the copy into the array has to unwrap it. */
     queue(c, 0, 3);
     drain(c, 0, 2);
@@ -89,7 +90,7 @@ static void over_max_queue_the_connection_is_closed(void **state)
     (void)state;
     /* 10 bytes of backlog allowed behind the frame being written: "0".."9" are one byte
      * each ("0" is the head, 9 bytes behind it), and "10" would make it 11. */
-    struct conn *c = conn_new(CONN_JSON, 10);
+    struct conn *c = conn_new(NULL, CONN_JSON, 10);
     queue(c, 0, 10);
     assert_int_equal(c->q_bytes, 10);
     struct frame *f = numbered(10);
@@ -109,7 +110,7 @@ static void over_max_queue_the_connection_is_closed(void **state)
 static void a_large_frame_on_an_empty_queue_is_sent(void **state)
 {
     (void)state;
-    struct conn *c = conn_new(CONN_JSON, 10);
+    struct conn *c = conn_new(NULL, CONN_JSON, 10);
     char big[100];
     memset(big, 'x', sizeof(big));
     struct frame *f = frame_new(big, sizeof(big), 0, FRAME_TEXT);
@@ -124,7 +125,7 @@ static void a_large_frame_on_an_empty_queue_is_sent(void **state)
     assert_true(c->closing);
     conn_free(c);
     /* Written out, the big frame leaves the rest in the queue: the bound is theirs again. */
-    c = conn_new(CONN_JSON, 10);
+    c = conn_new(NULL, CONN_JSON, 10);
     f = frame_new(big, sizeof(big), 0, FRAME_TEXT);
     assert_int_equal(conn_send(c, f), 0);
     frame_unref(f);
@@ -138,6 +139,66 @@ static void a_large_frame_on_an_empty_queue_is_sent(void **state)
     conn_free(c);
 }
 
+static int writes_asked, closes_asked, disconnects_asked;
+
+static void want_write(struct conn *c)
+{
+    (void)c;
+    writes_asked++;
+}
+
+static void close_cb(struct conn *c, int code, const char *reason, bool flush)
+{
+    (void)c, (void)code, (void)reason, (void)flush;
+    closes_asked++;
+}
+
+static void sock_disconnect_cb(struct sock *s, const char *reason)
+{
+    (void)s, (void)reason;
+    disconnects_asked++;
+}
+
+/* A connection reaches its transport through its own host, not through a process-wide table:
+ * two hosts keep their calls and their released sockets apart. */
+static void each_host_gets_its_own_calls_and_released_sockets(void **state)
+{
+    (void)state;
+    static const struct conn_transport t = {want_write, close_cb, sock_disconnect_cb};
+    struct conn_host a = {.transport = &t}, b = {.transport = NULL};
+    writes_asked = closes_asked = disconnects_asked = 0;
+    struct conn *ca = conn_new(&a, CONN_SIO, 1 << 20), *cb = conn_new(&b, CONN_SIO, 1 << 20);
+    assert_ptr_equal(ca->host, &a);
+    queue(ca, 0, 2); /* only the first frame finds the queue empty */
+    queue(cb, 0, 2);
+    assert_int_equal(writes_asked, 1);
+
+    struct sock *sa = sock_new(ca), *sb = sock_new(cb);
+    sa->connected = sb->connected = true;
+    sock_disconnect(sa, "server namespace disconnect");
+    sock_disconnect(sb, "server namespace disconnect");
+    assert_int_equal(disconnects_asked, 1);
+
+    /* Released sockets wait on their own host until it is reaped. */
+    sock_release(sa);
+    sock_release(sb);
+    assert_null(ca->socks);
+    assert_ptr_equal(a.zombies, sa);
+    assert_null(sa->conn);
+    assert_ptr_equal(b.zombies, sb);
+    conn_reap(&b);
+    assert_null(b.zombies);
+    assert_ptr_equal(a.zombies, sa);
+    conn_reap(&a);
+    assert_null(a.zombies);
+
+    conn_close(ca, MC_SERVER_DISCONNECT, CLOSE_NORMAL, "bye", true);
+    conn_close(cb, MC_SERVER_DISCONNECT, CLOSE_NORMAL, "bye", true);
+    assert_int_equal(closes_asked, 1);
+    conn_free(ca);
+    conn_free(cb);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -145,6 +206,7 @@ int main(void)
         cmocka_unit_test(a_burst_grows_the_ring_and_gives_it_back),
         cmocka_unit_test(over_max_queue_the_connection_is_closed),
         cmocka_unit_test(a_large_frame_on_an_empty_queue_is_sent),
+        cmocka_unit_test(each_host_gets_its_own_calls_and_released_sockets),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -34,7 +34,7 @@ static int setup(void **state)
     f->reg.room_cb = room_cb;
     f->reg.room_ud = f;
     f->nsp = registry_nsp(&f->reg, "/", true);
-    f->conn = conn_new(CONN_SIO, 1 << 20);
+    f->conn = conn_new(NULL, CONN_SIO, 1 << 20);
     for (int i = 0; i < 6; i++) {
         f->s[i] = sock_new(f->conn);
         assert_int_equal(registry_sock_add(&f->reg, f->nsp, f->s[i]), 0);
