@@ -1,7 +1,7 @@
 /*
- * switchboard: wiring the subsystems together on one libuv loop, in the order of the flow in
- * DESIGN.md (config -> registry -> bus -> plugins -> gateways -> pipeline -> net), and taking
- * them down in reverse on SIGTERM/SIGINT.
+ * switchboard: wiring the subsystems together on one libuv loop, bottom layer first
+ * (config -> registry -> bus -> plugins -> gateways -> pipeline -> net; docs/architecture.md
+ * follows one event through them), and taking them down in reverse on SIGTERM/SIGINT.
  */
 #include <libgen.h>
 #include <limits.h>
@@ -13,9 +13,14 @@
 
 #include <uv.h>
 
+#include "bus/bus.h"
 #include "config/config.h"
 #include "log/log.h"
+#include "lua/lua.h"
+#include "metrics/metrics.h"
 #include "net/net.h"
+#include "pipeline/pipeline.h"
+#include "plugin/plugin.h"
 #include "registry/registry.h"
 
 extern char **environ;

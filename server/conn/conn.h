@@ -106,10 +106,10 @@ struct conn {
     bool closing;             /* close requested: nothing more is queued */
     bool awaiting_pong;       /* a ping was sent and its pong has not come */
     bool established;         /* the WebSocket handshake completed */
-    bool authenticating;      /* the handshake's token is pending: no session yet (net/auth.c) */
-    bool peer_closed;         /* the client sent a close: nothing more is queued (lws answers) */
-    bool close_sent;          /* our close frame is written: the client's close ends it */
-    uint8_t close_metric;     /* enum metric_close once known, else 0xff */
+    bool authenticating;  /* the handshake's token is pending: no session yet (net/handshake.c) */
+    bool peer_closed;     /* the client sent a close: nothing more is queued (lws answers) */
+    bool close_sent;      /* our close frame is written: the client's close ends it */
+    uint8_t close_metric; /* enum metric_close once known, else 0xff */
     uint16_t close_code;
     const char *close_reason; /* static string, sent with the close frame */
     uint32_t skip_binary;     /* binary frames still to discard (refused attachments) */
@@ -132,8 +132,8 @@ struct conn {
     json_t *claims; /* new reference */
     char *query;    /* owned: the handshake query without its token, packed (pairs_to_json) */
     char *headers;  /* owned: the kept handshake headers (--handshake-headers), packed, or NULL */
-    /* Owned by the network layer (net/auth.c), released in its teardown: the authentications
-     * still pending, and the reason of a close after a refused handshake token. */
+    /* Owned by the network layer (net/auth.c, net/conns.c), released in its teardown: the
+     * authentications still pending, and the reason of a close after a refused handshake token. */
     struct auth_wait *auth_waits;
     char *auth_reason;
 

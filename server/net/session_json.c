@@ -3,11 +3,12 @@
  * WsAdapter's format) in namespace "/". Liveness uses WebSocket ping/pong with the same interval
  * and timeout as Socket.IO. Malformed frames get an `exception` event and the connection stays.
  */
-#include "net.h"
+#include "internal.h"
 
 #include <string.h>
 
 #include "../log/log.h"
+#include "../pipeline/pipeline.h"
 #include "../proto/proto.h"
 
 void json_session_open(struct net *n, struct conn *c)

@@ -4,7 +4,7 @@
  * DISCONNECT, and the answers to bad input (docs/architecture.md names the sources of the
  * byte-level rules).
  */
-#include "net.h"
+#include "internal.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,6 +13,7 @@
 #include <libwebsockets.h>
 
 #include "../log/log.h"
+#include "../pipeline/pipeline.h"
 #include "../proto/proto.h"
 
 #define MAX_NSP_LEN 256

@@ -1,0 +1,256 @@
+/*
+ * Answers to plain HTTP requests, and the checks every request gets before it is routed: keep-
+ * alive, request smuggling (framing), the query, the method. Shared by http.c, api_emit.c,
+ * static.c and http_upgrade.c; calls nothing else in net/.
+ */
+#include "internal.h"
+
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <libwebsockets.h>
+
+#include "../log/log.h"
+
+#define SIO_PATH "/socket.io"
+
+/* True when the connection stays open for another request after this one's answer. For a plain
+ * request it is what lws_http_action() decides (HTTP/1.1 unless `Connection: close`, HTTP/1.0
+ * only with `Connection: keep-alive`, the same copies of the same headers), so the answer can
+ * say what lws will do. Never kept: an upgrade request answered over HTTP (refused; lws decides
+ * about that one before it reads the request's Connection header), and a request with a
+ * Transfer-Encoding. */
+bool http_keeps_alive(struct lws *wsi)
+{
+    /* A chunked body is never read (lws 4.1.6 does not decode one): nothing after it can be
+     * told from it. */
+    if (lws_hdr_total_length(wsi, WSI_TOKEN_UPGRADE) ||
+        lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_TRANSFER_ENCODING))
+        return false;
+    char version[12], conn[25];
+    bool keep = lws_hdr_total_length(wsi, WSI_TOKEN_HTTP) > 7 &&
+                lws_hdr_copy(wsi, version, sizeof(version) - 1, WSI_TOKEN_HTTP) > 0 &&
+                version[5] == '1' && version[7] == '1';
+    if (lws_hdr_total_length(wsi, WSI_TOKEN_CONNECTION) &&
+        lws_hdr_copy(wsi, conn, sizeof(conn) - 1, WSI_TOKEN_CONNECTION) > 0) {
+        if (strcasecmp(conn, "keep-alive") == 0)
+            keep = true;
+        else if (strcasecmp(conn, "close") == 0)
+            keep = false;
+    }
+    return keep;
+}
+
+/* Writes a complete response with a body and `nextra` extra headers, with `connection: close`
+ * when `close` is set or the connection would not be kept anyway (request_keeps_alive()).
+ * Returns 0 (the caller then completes or refuses the transaction) or -1 to drop the
+ * connection. */
+int http_respond_headers(struct lws *wsi, unsigned status, const char *ctype, const char *body,
+                         size_t len, const struct http_header *extra, size_t nextra, bool close)
+{
+    unsigned char hdr[LWS_PRE + 1024];
+    unsigned char *start = hdr + LWS_PRE, *p = start, *end = hdr + sizeof(hdr) - 1;
+    if (lws_add_http_common_headers(wsi, status, ctype, len, &p, end))
+        return -1;
+    if (lws_add_http_header_by_name(wsi, (const unsigned char *)"cache-control:",
+                                    (const unsigned char *)"no-store", 8, &p, end))
+        return -1;
+    for (size_t i = 0; i < nextra; i++)
+        if (lws_add_http_header_by_name(wsi, (const unsigned char *)extra[i].name,
+                                        (const unsigned char *)extra[i].value,
+                                        (int)strlen(extra[i].value), &p, end))
+            return -1;
+    if ((close || !http_keeps_alive(wsi)) &&
+        lws_add_http_header_by_name(
+            wsi, (const unsigned char *)"connection:", (const unsigned char *)"close", 5, &p, end))
+        return -1;
+    if (lws_finalize_write_http_header(wsi, start, &p, end))
+        return -1;
+    if (!len)
+        return 0;
+    unsigned char *buf = malloc(LWS_PRE + len);
+    if (!buf)
+        return -1;
+    memcpy(buf + LWS_PRE, body, len);
+    int w = lws_write(wsi, buf + LWS_PRE, len, LWS_WRITE_HTTP_FINAL);
+    free(buf);
+    return w < 0 ? -1 : 0;
+}
+
+/* The same with at most one extra header. */
+int http_respond(struct lws *wsi, unsigned status, const char *ctype, const char *body, size_t len,
+                 const char *extra_name, const char *extra_value)
+{
+    struct http_header h = {extra_name, extra_value};
+    return http_respond_headers(wsi, status, ctype, body, len, &h, extra_name ? 1 : 0, false);
+}
+
+int http_respond_message(struct lws *wsi, unsigned status, const char *message,
+                         const struct http_header *extra, size_t nextra, bool close)
+{
+    struct sbuf b;
+    sbuf_init(&b, 0);
+    sbuf_append_str(&b, "{\"message\":");
+    sbuf_append_json_string(&b, message, strlen(message));
+    sbuf_append_char(&b, '}');
+    int rc = b.failed ? -1
+                      : http_respond_headers(wsi, status, "application/json", sbuf_data(&b), b.len,
+                                             extra, nextra, close);
+    sbuf_free(&b);
+    return rc;
+}
+
+int http_respond_eio_error(struct lws *wsi, int code)
+{
+    struct sbuf b;
+    sbuf_init(&b, 0);
+    eio_hs_encode_error(&b, code);
+    int rc = b.failed
+                 ? -1
+                 : http_respond(wsi, 400, "application/json", sbuf_data(&b), b.len, NULL, NULL);
+    sbuf_free(&b);
+    return rc;
+}
+
+/*
+ * Request smuggling: a request whose body another server on the path (a proxy, a load balancer)
+ * could frame differently, so that what one reads as a body the other reads as a second request.
+ * lws reads a body by its Content-Length only (atoll() of it: "0x22" is 0, "0, 34" is 0) and
+ * never decodes a chunked one, so every request where the two could disagree is refused before
+ * lws reads anything after its headers: 400, `connection: close`, and the connection closes
+ * with whatever followed the headers unread.
+ *
+ * What lws 4.1.6 lets us see: the headers it knows by name (every fragment when one comes
+ * twice), and unknown headers by their exact name only (lws_hdr_custom_length(); listing them
+ * came in lws 4.3). A name with whitespace before its colon, or a line folded onto the previous
+ * header (obs-fold, a line starting with a space or a tab), becomes an unknown header whose name
+ * keeps that whitespace: those spellings are looked for by name for the two headers that frame
+ * a body. A folded line of any other header cannot be seen (README, known gaps); it cannot
+ * carry a body length lws would use either.
+ */
+static const char *const framing_headers[] = {"content-length", "transfer-encoding"};
+
+const char *http_framing_error(struct lws *wsi)
+{
+    static const char *const before[] = {"", " ", "\t"}, *const after[] = {"", " ", "\t", "  "};
+    for (size_t h = 0; h < ARRAY_SIZE(framing_headers); h++)
+        for (size_t b = 0; b < ARRAY_SIZE(before); b++)
+            for (size_t a = 0; a < ARRAY_SIZE(after); a++) {
+                char name[32];
+                if (!*before[b] && !*after[a])
+                    continue;
+                int len = snprintf(name, sizeof(name), "%s%s%s:", before[b], framing_headers[h],
+                                   after[a]);
+                if (lws_hdr_custom_length(wsi, name, len) >= 0)
+                    return *before[b] ? "a folded header line (obs-fold)"
+                                      : "whitespace between a header name and its colon";
+            }
+
+    bool te = lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_TRANSFER_ENCODING) > 0;
+    char cl[24];
+    int n = lws_hdr_copy_fragment(wsi, cl, sizeof(cl), WSI_TOKEN_HTTP_CONTENT_LENGTH, 0);
+    bool has_cl = n >= 0 || lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH) > 0;
+    if (!has_cl)
+        return NULL;
+    if (te)
+        return "both Transfer-Encoding and Content-Length";
+    /* A second fragment starts with the space lws puts between them: never empty. */
+    if (lws_hdr_fragment_length(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH, 1) > 0)
+        return "more than one Content-Length";
+    /* Digits only, between optional whitespace (atoll() would skip that too). */
+    int i = 0, digits = 0;
+    while (i < n && (cl[i] == ' ' || cl[i] == '\t'))
+        i++;
+    while (i < n && cl[i] >= '0' && cl[i] <= '9')
+        i++, digits++;
+    while (i < n && (cl[i] == ' ' || cl[i] == '\t'))
+        i++;
+    if (n <= 0 || i != n || digits == 0 || digits > 18)
+        return "invalid Content-Length";
+    return NULL;
+}
+
+/* Refuses a request whose framing is ambiguous (http_framing_error()). The connection closes
+ * after the answer. */
+int http_refuse_framing(struct lws *wsi, const char *why)
+{
+    metrics.http_bad_requests++;
+    LOG_DEBUG("http", "request refused (400): %s", why);
+    char message[96];
+    snprintf(message, sizeof(message), "bad request: %s", why);
+    http_respond_message(wsi, 400, message, NULL, 0, true);
+    return -1;
+}
+
+/* Ends a request whose answer is written: the connection waits for the next request, or closes
+ * when the answer said `connection: close` (closing here rather than trusting lws to agree). */
+int http_finish(struct lws *wsi, int rc)
+{
+    if (rc < 0 || !http_keeps_alive(wsi))
+        return -1;
+    return lws_http_transaction_completed(wsi) ? -1 : 0;
+}
+
+/* Builds the query from lws's argument fragments (lws has already percent-decoded them). */
+int http_query(struct lws *wsi, struct query *q)
+{
+    memset(q, 0, sizeof(*q));
+    char frag[4096];
+    for (int i = 0;; i++) {
+        int n = lws_hdr_copy_fragment(wsi, frag, sizeof(frag), WSI_TOKEN_HTTP_URI_ARGS, i);
+        if (n < 0)
+            break;
+        if (n == 0)
+            continue;
+        if (q->count >= QUERY_MAX_PAIRS) {
+            query_free(q);
+            return SB_ETOOBIG;
+        }
+        struct query_pair *pairs = realloc(q->pairs, (q->count + 1) * sizeof(*pairs));
+        if (!pairs) {
+            query_free(q);
+            return SB_ENOMEM;
+        }
+        q->pairs = pairs;
+        char *eq = memchr(frag, '=', (size_t)n);
+        struct query_pair *pp = &q->pairs[q->count++];
+        pp->key = eq ? strndup(frag, (size_t)(eq - frag)) : strndup(frag, (size_t)n);
+        pp->value = eq ? strndup(eq + 1, (size_t)(n - (eq + 1 - frag))) : strdup("");
+        if (!pp->key || !pp->value) {
+            query_free(q);
+            return SB_ENOMEM;
+        }
+    }
+    return 0;
+}
+
+const char *http_method(struct lws *wsi)
+{
+    if (lws_hdr_total_length(wsi, WSI_TOKEN_GET_URI))
+        return "GET";
+    if (lws_hdr_total_length(wsi, WSI_TOKEN_POST_URI))
+        return "POST";
+    if (lws_hdr_total_length(wsi, WSI_TOKEN_HEAD_URI))
+        return "HEAD";
+    return "OTHER";
+}
+
+bool http_is_sio_path(const char *path)
+{
+    size_t n = sizeof(SIO_PATH) - 1;
+    return strncmp(path, SIO_PATH, n) == 0 && (path[n] == '\0' || path[n] == '/');
+}
+int http_refuse(struct lws *wsi, enum metric_refusal why, unsigned status, const char *msg)
+{
+    metrics.refusals[why]++;
+    struct http_header h = {NULL, NULL};
+    if (status == 401)
+        h = (struct http_header){"www-authenticate:", "Bearer"};
+    else if (status == 503)
+        h = (struct http_header){"retry-after:", "5"};
+    http_respond_message(wsi, status, msg, &h, h.name ? 1 : 0, false);
+    return -1; /* lws sends the answer, then closes (it says `connection: close`) */
+}

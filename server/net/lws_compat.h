@@ -1,0 +1,83 @@
+/*
+ * What switchboard does about libwebsockets 4.1.6 (Debian 12's), in one place: a private opcode,
+ * a tagged opaque pointer, a user area kept only to get a callback, a ping payload and a close
+ * frame written by hand. Each entry says what 4.1.6 does and where the work-around is used;
+ * a newer lws may make an entry unnecessary (read the headers in /usr/include before removing
+ * one).
+ *
+ * Included by the files of server/net only, after <libwebsockets.h>.
+ */
+#ifndef SB_NET_LWS_COMPAT_H
+#define SB_NET_LWS_COMPAT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <string.h>
+
+#include <libwebsockets.h>
+
+/*
+ * 1. A close frame. lws's own opcode for one is private in 4.1.6 (LWS_WRITE_CLOSE = 4, "handled
+ * by lws_close_reason()"), and lws_close_reason() with a writable callback returning -1 does not
+ * send the prepared reason (the socket goes down at once), so ws.c writes the frame itself with
+ * that opcode and keeps the socket open for the client's answer (RFC 6455 7.1.1).
+ */
+#define LWS_COMPAT_WRITE_CLOSE ((enum lws_write_protocol)4)
+
+/* Writes a close frame with `code` and `reason` (cut to the 123 bytes a control frame holds).
+ * Returns what lws_write() returns. */
+static inline int lws_compat_write_close(struct lws *wsi, uint16_t code, const char *reason)
+{
+    unsigned char buf[LWS_PRE + 125];
+    size_t len = reason ? strlen(reason) : 0;
+    if (len > 123)
+        len = 123;
+    buf[LWS_PRE] = (unsigned char)(code >> 8);
+    buf[LWS_PRE + 1] = (unsigned char)(code & 0xff);
+    if (len)
+        memcpy(buf + LWS_PRE + 2, reason, len);
+    return lws_write(wsi, buf + LWS_PRE, len + 2, LWS_COMPAT_WRITE_CLOSE);
+}
+
+/*
+ * 2. A per-session user area of one byte. lws calls LWS_CALLBACK_WS_SERVER_DROP_PROTOCOL (where
+ * ws.c answers the frames lws's parser refuses with 1002 instead of a silent drop) only for a
+ * connection with a user area; lws 4.1.6 also resets that area when it binds the WebSocket
+ * protocol, so the connection's state does not live there but on the wsi's opaque pointer
+ * (below). The protocol asks for this size.
+ */
+#define LWS_COMPAT_PSS_SIZE 1
+
+/*
+ * 3. A tagged opaque pointer. A wsi carries one opaque pointer (lws_set_opaque_user_data()), and
+ * it is a WebSocket's `struct conn` or the body of a POST /api/emit being received. The body's
+ * pointer has its low bit set (malloc'd pointers have it clear), so the lws callback tells the
+ * two apart without a second lookup.
+ */
+#define LWS_COMPAT_OPAQUE_TAG ((uintptr_t)1)
+
+static inline bool lws_compat_opaque_tagged(const void *opaque)
+{
+    return ((uintptr_t)opaque & LWS_COMPAT_OPAQUE_TAG) != 0;
+}
+
+static inline void *lws_compat_opaque_tag(void *p)
+{
+    return (void *)((uintptr_t)p | LWS_COMPAT_OPAQUE_TAG);
+}
+
+/* The tagged pointer's object, or NULL when `opaque` is not tagged. */
+static inline void *lws_compat_opaque_untag(void *opaque)
+{
+    uintptr_t p = (uintptr_t)opaque;
+    return (p & LWS_COMPAT_OPAQUE_TAG) ? (void *)(p & ~LWS_COMPAT_OPAQUE_TAG) : NULL;
+}
+
+/*
+ * 4. A WebSocket ping carries a payload: lws 4.1.6 drops an empty pong without calling
+ * LWS_CALLBACK_RECEIVE_PONG, and the connection would then die of a ping timeout (timers.c).
+ */
+#define LWS_COMPAT_PING_PAYLOAD     "sb"
+#define LWS_COMPAT_PING_PAYLOAD_LEN 2
+
+#endif
