@@ -11,7 +11,9 @@
 #   - the SDK (include/switchboard/) includes only its own headers and the C library;
 #   - a plugin includes its own folder, plugins/common/ and the SDK, never server/;
 #   - each third-party library is reached from one folder only (libwebsockets from net/,
-#     hiredis from bus/, LuaJIT from lua/), so no layer grows a second door to it.
+#     hiredis from bus/, LuaJIT from lua/), so no layer grows a second door to it;
+#   - only net/ itself includes net/internal.h, and inside net/ a file calls only the files
+#     drawn below it in that header (tools/check-net-order.py).
 set -euo pipefail
 
 root=${1:-$(cd "$(dirname "$0")/.." && pwd)}
@@ -106,6 +108,12 @@ while IFS= read -r hit; do
     esac
     [[ $target == ../common/* ]] || fail "$file includes $target: a plugin uses its folder, plugins/common/ and the SDK"
 done < <(includes plugins)
+
+while IFS= read -r hit; do
+    file=${hit%%:*}
+    [[ $file == server/net/* ]] || fail "$file includes net/internal.h: outside server/net, net.h is the door"
+done < <(grep -rn --include='*.[ch]' -E '#[[:space:]]*include[[:space:]]*"[^"]*net/internal\.h"' server tests plugins || true)
+python3 tools/check-net-order.py "$root" || bad=1
 
 if ((bad)); then
     echo "check-layers: see README.md, Source layout, and docs/architecture.md" >&2
