@@ -196,177 +196,154 @@ static int api_refuse(struct net *n, struct lws *wsi, unsigned status, const cha
     return 0;
 }
 
-/* A JSON array of non-empty strings without NUL bytes, copied as borrowed pointers into a new
- * array (`*out`, freed by the caller). Returns 0, or -1 when `v` is not such an array or on
- * allocation failure (then `*oom` is set). */
-static int api_string_list(json_t *v, const char ***out, size_t *count, bool *oom)
+/* A body's fields, borrowed from its JSON object (NULL when absent), and what it becomes. */
+struct api_req {
+    json_t *nsp, *jrooms, *jexcept, *event, *data, *args;
+    struct bus_msg m;             /* the strings borrowed from the body */
+    const char **rooms, **except; /* owned arrays (m.rooms, m.except) of borrowed names */
+    json_t *margs;                /* new reference: m.args */
+    char message[256];            /* room for a refusal that quotes the body */
+};
+
+/* One strict unpack takes the fields and refuses any other: an unknown field is a typo (`room`
+ * for `rooms`) the client must hear about, not a silent broadcast to everyone. Returns NULL or
+ * why the body is refused. */
+static const char *api_fields(json_t *root, struct api_req *r)
 {
-    *out = NULL;
-    *count = 0;
-    if (!json_is_array(v))
-        return -1;
+    if (!json_is_object(root))
+        return "the body must be a JSON object";
+    json_error_t jerr;
+    if (!json_unpack_ex(root, &jerr, JSON_STRICT, "{s?o s?o s?o s?o s?o s?o}", "namespace", &r->nsp,
+                        "rooms", &r->jrooms, "except", &r->jexcept, "event", &r->event, "data",
+                        &r->data, "args", &r->args))
+        return NULL;
+    /* The only failure on an object: "<n> object item(s) left unpacked: <key>, <key>". */
+    const char *keys =
+        json_error_code(&jerr) == json_error_end_of_input_expected ? strstr(jerr.text, ": ") : NULL;
+    size_t klen = keys ? strcspn(keys + 2, ",") : 0;
+    snprintf(r->message, sizeof(r->message),
+             "unknown field '%.*s' (known: namespace, rooms, except, event, data, args)",
+             (int)(klen > 64 ? 64 : klen), keys ? keys + 2 : "?");
+    return r->message;
+}
+
+/* A non-empty JSON string without NUL bytes, or NULL. */
+static const char *api_name(const json_t *v)
+{
+    const char *s = json_string_value(v);
+    return s && *s && strlen(s) == json_string_length(v) ? s : NULL;
+}
+
+static const char *api_event(struct api_req *r)
+{
+    if (!r->event)
+        return "event is required";
+    if (!(r->m.event = api_name(r->event)))
+        return "event must be a non-empty string";
+    if (sio_event_reserved(r->m.event, strlen(r->m.event))) {
+        snprintf(r->message, sizeof(r->message), "event '%.64s' is a reserved name", r->m.event);
+        return r->message;
+    }
+    r->m.nsp = "/";
+    if (r->nsp) {
+        r->m.nsp = json_string_value(r->nsp);
+        if (!r->m.nsp || r->m.nsp[0] != '/' || strchr(r->m.nsp, ',') ||
+            strlen(r->m.nsp) != json_string_length(r->nsp))
+            return "namespace must be a string starting with '/' (without ',')";
+    }
+    return NULL;
+}
+
+/* `v` (NULL: none) as an array of non-empty room names, borrowed into a new array `*out`
+ * (freed by the caller). Returns NULL, why it is refused, or "" when out of memory. */
+static const char *api_rooms(struct api_req *r, const json_t *v, const char *what,
+                             const char ***out, size_t *count)
+{
     size_t n = json_array_size(v);
-    if (!n)
-        return 0;
-    const char **list = malloc(n * sizeof(*list));
-    if (!list) {
-        *oom = true;
-        return -1;
+    snprintf(r->message, sizeof(r->message), "%s must be an array of non-empty strings", what);
+    if (!v || (json_is_array(v) && !n))
+        return NULL;
+    if (!json_is_array(v))
+        return r->message;
+    if (n > SB_MAX_EMIT_ROOMS) {
+        snprintf(r->message, sizeof(r->message), "%s must hold at most %d rooms", what,
+                 SB_MAX_EMIT_ROOMS);
+        return r->message;
     }
-    for (size_t i = 0; i < n; i++) {
-        json_t *e = json_array_get(v, i);
-        const char *s = json_string_value(e);
-        if (!s || !*s || strlen(s) != json_string_length(e)) {
-            free(list);
-            return -1;
-        }
-        list[i] = s;
-    }
-    *out = list;
+    if (!(*out = malloc(n * sizeof(**out))))
+        return "";
+    for (size_t i = 0; i < n; i++)
+        if (!((*out)[i] = api_name(json_array_get(v, i))))
+            return r->message;
     *count = n;
-    return 0;
+    return NULL;
+}
+
+/* `data` (one argument, even an array) or `args` (the arguments). Returns as api_rooms(). */
+static const char *api_args(struct api_req *r)
+{
+    if (r->data && r->args)
+        return "give either data (one argument) or args (an array of arguments), not both";
+    if (r->args && !json_is_array(r->args))
+        return "args must be an array";
+    if (r->data) {
+        r->margs = json_array();
+        if (!r->margs || json_array_append(r->margs, r->data))
+            return "";
+    } else if (r->args) {
+        r->margs = json_incref(r->args);
+    }
+    r->m.args = r->margs;
+    return NULL;
 }
 
 /* Checks a complete body and emits it. Writes the answer; returns what the lws callback must
  * return. */
 static int api_emit(struct net *n, struct lws *wsi, const char *body, size_t len)
 {
-    char message[256];
+    struct api_req r = {0};
     json_error_t jerr;
     json_t *root = json_loadb(body, len, PROTO_JSON_FLAGS | JSON_REJECT_DUPLICATES, &jerr);
     if (!root) {
-        snprintf(message, sizeof(message), "invalid JSON: %s", len ? jerr.text : "empty body");
-        return api_refuse(n, wsi, 400, message, NULL, 0, REST_NONE, 0);
+        snprintf(r.message, sizeof(r.message), "invalid JSON: %s", len ? jerr.text : "empty body");
+        return api_refuse(n, wsi, 400, r.message, NULL, 0, REST_NONE, 0);
     }
-    const char **rooms = NULL, **except = NULL;
-    size_t nrooms = 0, nexcept = 0;
-    json_t *args = NULL;
-    bool oom = false;
-    const char *err = NULL;
-
-    if (!json_is_object(root)) {
-        err = "the body must be a JSON object";
-        goto refuse;
-    }
-    const char *key;
-    json_t *value;
-    json_object_foreach(root, key, value)
-    {
-        static const char *const known[] = {"namespace", "rooms", "except",
-                                            "event",     "data",  "args"};
-        bool ok = false;
-        for (size_t i = 0; i < ARRAY_SIZE(known) && !ok; i++)
-            ok = strcmp(key, known[i]) == 0;
-        if (!ok) {
-            snprintf(message, sizeof(message),
-                     "unknown field '%.64s' (known: namespace, rooms, except, event, data, args)",
-                     key);
-            err = message;
-            goto refuse;
-        }
-    }
-
-    json_t *ev = json_object_get(root, "event");
-    const char *event = json_string_value(ev);
-    if (!ev) {
-        err = "event is required";
-        goto refuse;
-    }
-    if (!event || !*event || strlen(event) != json_string_length(ev)) {
-        err = "event must be a non-empty string";
-        goto refuse;
-    }
-    if (sio_event_reserved(event, strlen(event))) {
-        snprintf(message, sizeof(message), "event '%.64s' is a reserved name", event);
-        err = message;
-        goto refuse;
-    }
-
-    const char *nsp = "/";
-    json_t *jn = json_object_get(root, "namespace");
-    if (jn) {
-        nsp = json_string_value(jn);
-        if (!nsp || nsp[0] != '/' || strchr(nsp, ',') || strlen(nsp) != json_string_length(jn)) {
-            err = "namespace must be a string starting with '/' (without ',')";
-            goto refuse;
-        }
-    }
-
-    json_t *jr = json_object_get(root, "rooms");
-    json_t *je = json_object_get(root, "except");
-    if (json_array_size(jr) > SB_MAX_EMIT_ROOMS || json_array_size(je) > SB_MAX_EMIT_ROOMS) {
-        snprintf(message, sizeof(message), "%s must hold at most %d rooms",
-                 json_array_size(jr) > SB_MAX_EMIT_ROOMS ? "rooms" : "except", SB_MAX_EMIT_ROOMS);
-        err = message;
-        goto refuse;
-    }
-    if (jr && api_string_list(jr, &rooms, &nrooms, &oom)) {
-        err = oom ? NULL : "rooms must be an array of non-empty strings";
-        goto refuse;
-    }
-    if (je && api_string_list(je, &except, &nexcept, &oom)) {
-        err = oom ? NULL : "except must be an array of non-empty strings";
-        goto refuse;
-    }
-
-    json_t *data = json_object_get(root, "data");
-    json_t *jargs = json_object_get(root, "args");
-    if (data && jargs) {
-        err = "give either data (one argument) or args (an array of arguments), not both";
-        goto refuse;
-    }
-    if (jargs && !json_is_array(jargs)) {
-        err = "args must be an array";
-        goto refuse;
-    }
-    if (data) {
-        /* One argument, even when it is an array. */
-        args = json_array();
-        if (!args || json_array_append(args, data)) {
-            oom = true;
-            goto refuse;
-        }
-    } else if (jargs) {
-        args = json_incref(jargs);
-    }
-
-    struct bus_msg m = {
-        .nsp = nsp,
-        .rooms = rooms,
-        .nrooms = nrooms,
-        .except = except,
-        .nexcept = nexcept,
-        .event = event,
-        .args = args,
-    };
-    int delivered = bus_emit(n->bus, &m);
-    if (delivered < 0) {
-        if (delivered != SB_ENOMEM)
-            err = "the event cannot be sent";
-        goto refuse;
-    }
-    metrics.api_emits++;
-    LOG_DEBUG("http",
-              "POST " API_EMIT_PATH ": '%s' to %s, %zu room(s), %zu except(s): %d local "
-              "socket(s)",
-              event, nsp, nrooms, nexcept, delivered);
-    json_decref(args);
-    free(rooms);
-    free(except);
-    json_decref(root);
-    char answer[48];
-    int alen = snprintf(answer, sizeof(answer), "{\"delivered\":%d}", delivered);
-    return http_finish(
-        wsi, http_respond(wsi, 202, "application/json", answer, (size_t)alen, NULL, NULL));
-
-refuse:
-    json_decref(args);
-    free(rooms);
-    free(except);
+    const char *err = api_fields(root, &r);
     if (!err)
-        LOG_ERROR("http", "POST " API_EMIT_PATH ": out of memory");
-    json_decref(root); /* `err` is a literal or `message` */
-    return api_refuse(n, wsi, err ? 400 : 500, err ? err : "internal error", NULL, 0, REST_NONE, 0);
+        err = api_event(&r);
+    if (!err)
+        err = api_rooms(&r, r.jrooms, "rooms", &r.rooms, &r.m.nrooms);
+    if (!err)
+        err = api_rooms(&r, r.jexcept, "except", &r.except, &r.m.nexcept);
+    r.m.rooms = r.rooms;
+    r.m.except = r.except;
+    if (!err)
+        err = api_args(&r);
+    int delivered = err ? 0 : bus_emit(n->bus, &r.m);
+    if (!err && delivered < 0)
+        err = delivered == SB_ENOMEM ? "" : "the event cannot be sent";
+    int rc;
+    if (err) {
+        if (!*err)
+            LOG_ERROR("http", "POST " API_EMIT_PATH ": out of memory");
+        rc = api_refuse(n, wsi, *err ? 400 : 500, *err ? err : "internal error", NULL, 0, REST_NONE,
+                        0);
+    } else {
+        metrics.api_emits++;
+        LOG_DEBUG("http",
+                  "POST " API_EMIT_PATH ": '%s' to %s, %zu room(s), %zu except(s): %d local "
+                  "socket(s)",
+                  r.m.event, r.m.nsp, r.m.nrooms, r.m.nexcept, delivered);
+        char answer[48];
+        int alen = snprintf(answer, sizeof(answer), "{\"delivered\":%d}", delivered);
+        rc = http_finish(
+            wsi, http_respond(wsi, 202, "application/json", answer, (size_t)alen, NULL, NULL));
+    }
+    json_decref(r.margs);
+    free(r.rooms);
+    free(r.except);
+    json_decref(root); /* after the answer: `err` may point into it */
+    return rc;
 }
 
 int api_emit_request(struct net *n, struct lws *wsi, const char *method)
