@@ -23,3 +23,4 @@ sb_add_unit_test(pattern SOURCES ${PROJECT_SOURCE_DIR}/server/lua/pattern.c LIBS
 sb_add_unit_test(sdk_config)
 sb_add_unit_test(config LIBS sbcore)
 sb_add_unit_test(bus LIBS sbcore)
+sb_add_unit_test(pipeline LIBS sbcore)
