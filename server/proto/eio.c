@@ -1,6 +1,7 @@
 /*
- * Engine.IO v4 over WebSocket: one packet per text frame, the open packet, and the checks
- * engine.io runs on the handshake request before it creates a session.
+ * Engine.IO v4: one packet per WebSocket text frame, the polling payload (packets joined by
+ * 0x1e), the open packet, and the checks engine.io runs on a request before it creates or finds
+ * a session.
  */
 #include <inttypes.h>
 #include <string.h>
@@ -58,20 +59,26 @@ const char *eio_hs_message(int code)
     return messages[code];
 }
 
-int eio_hs_check(const char *method, const struct query *q, bool websocket)
+int eio_hs_check(const char *method, const struct query *q, bool websocket, enum eio_sid sid)
 {
     const char *transport = query_get(q, "transport");
-    if (!transport || strcmp(transport, "websocket") != 0)
+    bool polling = transport && strcmp(transport, "polling") == 0;
+    if (!polling && !(transport && strcmp(transport, "websocket") == 0))
         return EIO_HS_TRANSPORT_UNKNOWN;
-    /* engine.io tests the sid for truth, so "sid=" counts as no sid at all. Every sid is unknown
-     * here: sessions never outlive their WebSocket, so nothing can be resumed by id. */
-    const char *sid = query_get(q, "sid");
-    if (sid && sid[0])
+    /* A WebSocket upgrade that names the polling transport. */
+    if (polling && websocket)
+        return EIO_HS_BAD_REQUEST;
+    if (sid == EIO_SID_UNKNOWN)
         return EIO_HS_SESSION_ID_UNKNOWN;
+    if (sid != EIO_SID_NONE) {
+        /* A request on the session's transport, or the upgrade of a polling session. */
+        bool same = polling ? sid == EIO_SID_POLLING : sid == EIO_SID_WEBSOCKET;
+        return same || websocket ? EIO_HS_OK : EIO_HS_BAD_REQUEST;
+    }
     if (!method || strcmp(method, "GET") != 0)
         return EIO_HS_BAD_HANDSHAKE_METHOD;
     /* A plain GET that names the websocket transport without asking for the upgrade. */
-    if (!websocket)
+    if (!polling && !websocket)
         return EIO_HS_BAD_REQUEST;
     /* engine.io takes anything but exactly "4" for a v3 client. */
     const char *eio = query_get(q, "EIO");
@@ -88,4 +95,31 @@ int eio_hs_encode_error(struct sbuf *out, int code)
     sbuf_printf(out, "{\"code\":%d,\"message\":", code);
     sbuf_append_json_string(out, msg, strlen(msg));
     return sbuf_append_char(out, '}');
+}
+
+void eio_payload_begin(struct eio_payload *it, const char *buf, size_t len)
+{
+    it->p = buf;
+    it->end = buf + len;
+}
+
+int eio_payload_next(struct eio_payload *it, const char **pkt, size_t *len)
+{
+    if (!it->p)
+        return 0;
+    const char *sep = memchr(it->p, EIO_PAYLOAD_SEPARATOR, (size_t)(it->end - it->p));
+    const char *stop = sep ? sep : it->end;
+    if (stop == it->p)
+        return SB_EPROTO;
+    *pkt = it->p;
+    *len = (size_t)(stop - it->p);
+    it->p = sep ? sep + 1 : NULL;
+    return 1;
+}
+
+int eio_payload_append(struct sbuf *out, const char *pkt, size_t len)
+{
+    if (out->len)
+        sbuf_append_char(out, EIO_PAYLOAD_SEPARATOR);
+    return sbuf_append(out, pkt, len);
 }

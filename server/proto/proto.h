@@ -110,16 +110,43 @@ enum eio_hs_error {
 /* engine.io's message for a code ("Transport unknown", …); "Unknown error" outside 0…5. */
 const char *eio_hs_message(int code);
 
+/* What the server knows of a request's `sid` (engine.io tests the sid for truth: "sid=" is no
+ * sid). */
+enum eio_sid {
+    EIO_SID_NONE = 0,  /* no sid: a new session */
+    EIO_SID_UNKNOWN,   /* a sid this server does not hold */
+    EIO_SID_POLLING,   /* a session on the polling transport */
+    EIO_SID_WEBSOCKET, /* a session that upgraded to WebSocket */
+};
+
 /*
- * Checks a request for the Socket.IO path in engine.io's order: transport, session id, method,
- * upgrade, protocol version. `websocket` is true for a WebSocket upgrade request. This server
- * supports only the websocket transport of Engine.IO v4 without a prior polling session, so a
- * polling (or missing) transport answers EIO_HS_TRANSPORT_UNKNOWN, any non-empty sid
- * EIO_HS_SESSION_ID_UNKNOWN, a method other than GET EIO_HS_BAD_HANDSHAKE_METHOD, a plain HTTP
- * request (`websocket` false) EIO_HS_BAD_REQUEST as engine.io does, and EIO other than exactly
- * "4" EIO_HS_UNSUPPORTED_PROTOCOL_VERSION. Returns EIO_HS_OK or a code.
+ * Checks a request for the Socket.IO path in engine.io's order (Server.verify(), then the
+ * version in handshake()): the transport (`polling` or `websocket`), then the session (`sid`:
+ * unknown, or a transport other than the session's without an upgrade), then, for a new
+ * session, the method (GET), a websocket transport without the upgrade, and EIO, which must be
+ * exactly "4". `websocket` is true for a WebSocket upgrade request. Returns EIO_HS_OK or a code.
  */
-int eio_hs_check(const char *method, const struct query *q, bool websocket);
+int eio_hs_check(const char *method, const struct query *q, bool websocket, enum eio_sid sid);
+
+/*
+ * Engine.IO v4 polling payloads: packets joined by the record separator 0x1e. A payload may not
+ * be empty, nor hold an empty packet (two separators in a row, one at either end), as
+ * engine.io-parser decodes those to an error packet. Text only: binary packets (`b` + base64)
+ * come with the binary milestone.
+ */
+#define EIO_PAYLOAD_SEPARATOR '\x1e'
+
+struct eio_payload {
+    const char *p, *end; /* what is left; p NULL after the last packet */
+};
+
+void eio_payload_begin(struct eio_payload *it, const char *buf, size_t len);
+/* The next packet: 1 with `*pkt`/`*len` set (borrowed from the buffer), 0 at the end, or
+ * SB_EPROTO for an empty packet. */
+int eio_payload_next(struct eio_payload *it, const char **pkt, size_t *len);
+/* Appends one packet to a payload being built, with the separator before it unless it is the
+ * first. Returns 0 or SB_ENOMEM. */
+int eio_payload_append(struct sbuf *out, const char *pkt, size_t len);
 
 /* Appends the JSON body of a handshake error: {"code":N,"message":"…"}. Returns 0, SB_EINVAL
  * (a code outside 0…5) or SB_ENOMEM. */

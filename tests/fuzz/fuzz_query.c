@@ -27,10 +27,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             abort();
     }
 
-    int code = eio_hs_check("GET", &q, true);
+    int code = eio_hs_check("GET", &q, true, EIO_SID_NONE);
     if (code < EIO_HS_OK || code > EIO_HS_UNSUPPORTED_PROTOCOL_VERSION)
         abort();
-    (void)eio_hs_check("POST", &q, false);
+    (void)eio_hs_check("POST", &q, false, EIO_SID_POLLING);
+    (void)eio_hs_check("GET", &q, true, EIO_SID_UNKNOWN);
 
     char *packed = pairs_from_query(&q, "token");
     json_t *j = pairs_to_json(packed);

@@ -161,11 +161,22 @@ static void test_open_packet(void **state)
     sbuf_free(&b);
 }
 
+static int check_sid(const char *method, const char *qs, bool websocket, enum eio_sid sid)
+{
+    struct query q;
+    assert_int_equal(query_parse(qs, strlen(qs), &q), 0);
+    int code = eio_hs_check(method, &q, websocket, sid);
+    query_free(&q);
+    return code;
+}
+
+/* A request that names no session, or an unknown one when it has a (non-empty) sid. */
 static int check(const char *method, const char *qs, bool websocket)
 {
     struct query q;
     assert_int_equal(query_parse(qs, strlen(qs), &q), 0);
-    int code = eio_hs_check(method, &q, websocket);
+    const char *sid = query_get(&q, "sid");
+    int code = eio_hs_check(method, &q, websocket, sid && *sid ? EIO_SID_UNKNOWN : EIO_SID_NONE);
     query_free(&q);
     return code;
 }
@@ -176,24 +187,32 @@ static void test_hs_check(void **state)
     assert_int_equal(check("GET", "transport=websocket&EIO=4&token=x&foo", true), EIO_HS_OK);
     /* engine.io treats an empty sid as no sid. */
     assert_int_equal(check("GET", "EIO=4&transport=websocket&sid=", true), EIO_HS_OK);
+    /* A new polling session. */
+    assert_int_equal(check("GET", "EIO=4&transport=polling&t=abc", false), EIO_HS_OK);
 
-    assert_int_equal(check("GET", "EIO=4&transport=polling", true), EIO_HS_TRANSPORT_UNKNOWN);
-    assert_int_equal(check("GET", "EIO=4&transport=polling", false), EIO_HS_TRANSPORT_UNKNOWN);
     assert_int_equal(check("GET", "EIO=4", true), EIO_HS_TRANSPORT_UNKNOWN);
     assert_int_equal(check("GET", "EIO=4&transport=", true), EIO_HS_TRANSPORT_UNKNOWN);
     assert_int_equal(check("GET", "EIO=4&transport=WebSocket", true), EIO_HS_TRANSPORT_UNKNOWN);
+    assert_int_equal(check("GET", "EIO=4&transport=Polling", false), EIO_HS_TRANSPORT_UNKNOWN);
     assert_int_equal(check("GET", "EIO=4&transport=webtransport", true), EIO_HS_TRANSPORT_UNKNOWN);
     assert_int_equal(check("GET", "", true), EIO_HS_TRANSPORT_UNKNOWN);
+    /* An upgrade request that names the polling transport. */
+    assert_int_equal(check("GET", "EIO=4&transport=polling", true), EIO_HS_BAD_REQUEST);
 
     assert_int_equal(check("GET", "EIO=4&transport=websocket&sid=abc", true),
                      EIO_HS_SESSION_ID_UNKNOWN);
+    assert_int_equal(check("POST", "EIO=4&transport=polling&sid=abc", false),
+                     EIO_HS_SESSION_ID_UNKNOWN);
     assert_int_equal(check("POST", "EIO=4&transport=websocket", true), EIO_HS_BAD_HANDSHAKE_METHOD);
+    assert_int_equal(check("POST", "EIO=4&transport=polling", false), EIO_HS_BAD_HANDSHAKE_METHOD);
     assert_int_equal(check(NULL, "EIO=4&transport=websocket", true), EIO_HS_BAD_HANDSHAKE_METHOD);
     assert_int_equal(check("get", "EIO=4&transport=websocket", true), EIO_HS_BAD_HANDSHAKE_METHOD);
     /* A plain GET naming the websocket transport without the upgrade is a bad request. */
     assert_int_equal(check("GET", "EIO=4&transport=websocket", false), EIO_HS_BAD_REQUEST);
 
     assert_int_equal(check("GET", "EIO=3&transport=websocket", true),
+                     EIO_HS_UNSUPPORTED_PROTOCOL_VERSION);
+    assert_int_equal(check("GET", "EIO=3&transport=polling", false),
                      EIO_HS_UNSUPPORTED_PROTOCOL_VERSION);
     assert_int_equal(check("GET", "transport=websocket", true),
                      EIO_HS_UNSUPPORTED_PROTOCOL_VERSION);
@@ -203,15 +222,81 @@ static void test_hs_check(void **state)
                      EIO_HS_UNSUPPORTED_PROTOCOL_VERSION);
 }
 
+/* Requests of a session the server holds. */
+static void test_hs_check_session(void **state)
+{
+    const char *poll = "EIO=4&transport=polling&sid=x", *ws = "EIO=4&transport=websocket&sid=x";
+    /* Polling requests of a polling session, GET and POST; the version is not checked again. */
+    assert_int_equal(check_sid("GET", poll, false, EIO_SID_POLLING), EIO_HS_OK);
+    assert_int_equal(check_sid("POST", poll, false, EIO_SID_POLLING), EIO_HS_OK);
+    assert_int_equal(check_sid("POST", "transport=polling&sid=x", false, EIO_SID_POLLING),
+                     EIO_HS_OK);
+    /* Its upgrade. */
+    assert_int_equal(check_sid("GET", ws, true, EIO_SID_POLLING), EIO_HS_OK);
+    /* A polling request for a session that upgraded: the transports differ. */
+    assert_int_equal(check_sid("GET", poll, false, EIO_SID_WEBSOCKET), EIO_HS_BAD_REQUEST);
+    /* A plain GET with the websocket transport for a polling session. */
+    assert_int_equal(check_sid("GET", ws, false, EIO_SID_POLLING), EIO_HS_BAD_REQUEST);
+    assert_int_equal(check_sid("GET", poll, false, EIO_SID_UNKNOWN), EIO_HS_SESSION_ID_UNKNOWN);
+}
+
 static void test_hs_check_order(void **state)
 {
     /* engine.io checks the transport, then the sid, then the method, then the version. */
-    assert_int_equal(check("POST", "EIO=3&transport=polling&sid=x", false),
+    assert_int_equal(check("POST", "EIO=3&transport=pollings&sid=x", false),
                      EIO_HS_TRANSPORT_UNKNOWN);
+    assert_int_equal(check("POST", "EIO=3&transport=polling&sid=x", false),
+                     EIO_HS_SESSION_ID_UNKNOWN);
     assert_int_equal(check("POST", "EIO=3&transport=websocket&sid=x", true),
                      EIO_HS_SESSION_ID_UNKNOWN);
     assert_int_equal(check("POST", "EIO=3&transport=websocket", true), EIO_HS_BAD_HANDSHAKE_METHOD);
     assert_int_equal(check("GET", "EIO=3&transport=websocket", false), EIO_HS_BAD_REQUEST);
+}
+
+static void test_payload(void **state)
+{
+    const char *buf = "4hello\x1e"
+                      "2\x1e"
+                      "40{\"token\":\"x\"}";
+    struct eio_payload it;
+    const char *pkt;
+    size_t len;
+    eio_payload_begin(&it, buf, strlen(buf));
+    assert_int_equal(eio_payload_next(&it, &pkt, &len), 1);
+    assert_int_equal(len, 6);
+    assert_memory_equal(pkt, "4hello", 6);
+    assert_int_equal(eio_payload_next(&it, &pkt, &len), 1);
+    assert_int_equal(len, 1);
+    assert_int_equal(pkt[0], '2');
+    assert_int_equal(eio_payload_next(&it, &pkt, &len), 1);
+    assert_int_equal(len, 15);
+    assert_int_equal(eio_payload_next(&it, &pkt, &len), 0);
+    assert_int_equal(eio_payload_next(&it, &pkt, &len), 0);
+
+    /* Empty packets: an empty payload, separators in a row, at either end. */
+    static const char *const bad[] = {"", "\x1e",
+                                      "4a\x1e\x1e"
+                                      "4b",
+                                      "\x1e"
+                                      "4a",
+                                      "4a\x1e"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(*bad); i++) {
+        eio_payload_begin(&it, bad[i], strlen(bad[i]));
+        int rc;
+        while ((rc = eio_payload_next(&it, &pkt, &len)) == 1)
+            ;
+        assert_int_equal(rc, SB_EPROTO);
+    }
+
+    /* Building one gives back the same packets. */
+    struct sbuf b;
+    sbuf_init(&b, 0);
+    assert_int_equal(eio_payload_append(&b, "4hello", 6), 0);
+    assert_int_equal(eio_payload_append(&b, "2", 1), 0);
+    assert_int_equal(eio_payload_append(&b, "40{\"token\":\"x\"}", 15), 0);
+    assert_int_equal(b.len, strlen(buf));
+    assert_memory_equal(sbuf_data(&b), buf, b.len);
+    sbuf_free(&b);
 }
 
 static void test_hs_messages(void **state)
@@ -256,7 +341,9 @@ int main(void)
         cmocka_unit_test(test_encode),
         cmocka_unit_test(test_open_packet),
         cmocka_unit_test(test_hs_check),
+        cmocka_unit_test(test_hs_check_session),
         cmocka_unit_test(test_hs_check_order),
+        cmocka_unit_test(test_payload),
         cmocka_unit_test(test_hs_messages),
         cmocka_unit_test(test_hs_encode_error),
     };
