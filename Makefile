@@ -86,9 +86,9 @@ test-fuzz:
 	@if command -v clang >/dev/null 2>&1; then \
 	  echo "== libFuzzer targets (clang): replaying the seed corpora"; \
 	  CC=clang cmake -S . -B $(FUZZ_BUILD) -DSB_FUZZ=ON -DSB_TESTS=ON >/dev/null && \
-	  cmake --build $(FUZZ_BUILD) -j $(JOBS) --target fuzz_eio fuzz_sio fuzz_wsjson fuzz_query fuzz_adapter \
+	  cmake --build $(FUZZ_BUILD) -j $(JOBS) --target fuzz_eio fuzz_sio fuzz_wsjson fuzz_query fuzz_adapter fuzz_payload \
 	    fuzz_pattern && \
-	  for t in eio sio wsjson query adapter pattern; do \
+	  for t in eio sio wsjson query adapter payload pattern; do \
 	    ./$(FUZZ_BUILD)/tests/fuzz/fuzz_$$t -runs=0 tests/fuzz/corpus/$$t 2>&1 | tail -1 || exit 1; \
 	  done; \
 	else echo "== clang not found: libFuzzer targets skipped (corpora replayed by ctest)"; fi

@@ -19,6 +19,8 @@ packages=(
   redis-server curl
   chromium  # the demo page's browser test (tests/integration/demo_page.test.mjs)
   nginx     # the load balancer of examples/cluster/run.sh (tests/integration/cluster_example.test.mjs)
+  # Debian's Socket.IO client, with what it polls and upgrades with (tests/integration/polling.test.mjs)
+  python3-socketio python3-requests python3-websocket
 )
 ((bench)) && packages+=(gnuplot-nox linux-perf valgrind strace)
 command -v node >/dev/null 2>&1 || packages+=(nodejs)

@@ -9,7 +9,7 @@
 /* The transport functions of `c`, or NULL. */
 static const struct conn_transport *transport_of(const struct conn *c)
 {
-    return c->host ? c->host->transport : NULL;
+    return c->ops;
 }
 
 struct conn *conn_new(struct conn_host *host, enum conn_proto proto, size_t max_queue)
@@ -18,6 +18,8 @@ struct conn *conn_new(struct conn_host *host, enum conn_proto proto, size_t max_
     if (!c)
         return NULL;
     c->host = host;
+    c->ops = host ? host->transport : NULL;
+    id_generate(c->sid);
     c->proto = (uint8_t)proto;
     c->max_queue = max_queue;
     c->close_metric = 0xff;

@@ -37,6 +37,9 @@ enum conn_close_code {
     CLOSE_UNAUTHORIZED = 4401,    /* a handshake token refused after the upgrade (async auth) */
 };
 
+/* How a connection reaches its client (Lua's socket.transport, the /metrics gauges). */
+enum conn_kind { CONN_WEBSOCKET = 0, CONN_POLLING = 1, CONN__KINDS };
+
 /* Queued frames a connection holds without allocating (a power of two). */
 /* Bytes reserved in front of every frame's data, for the transport's framing header (a
  * WebSocket header is at most 10; 16 is libwebsockets 4.1.6's LWS_PRE, which net/ checks at
@@ -101,11 +104,15 @@ struct sock {
 struct conn {
     struct conn *prev, *next; /* the network layer's list of every connection */
     struct conn_host *host;   /* borrowed, or NULL (no transport: a unit test's connection) */
-    void *transport;          /* the transport's handle (an lws wsi), borrowed */
-    uint8_t proto;            /* enum conn_proto */
-    bool closing;             /* close requested: nothing more is queued */
-    bool awaiting_pong;       /* a ping was sent and its pong has not come */
-    bool established;         /* the WebSocket handshake completed */
+    /* borrowed: the functions of the transport it rides on now, the host's unless the transport
+     * set its own (an upgrade from polling to WebSocket changes them) */
+    const struct conn_transport *ops;
+    void *transport;      /* the transport's handle (an lws wsi, or polling's state) */
+    uint8_t proto;        /* enum conn_proto */
+    uint8_t kind;         /* enum conn_kind */
+    bool closing;         /* close requested: nothing more is queued */
+    bool awaiting_pong;   /* a ping was sent and its pong has not come */
+    bool established;     /* the WebSocket handshake completed */
     bool authenticating;  /* the handshake's token is pending: no session yet (net/handshake.c) */
     bool peer_closed;     /* the client sent a close: nothing more is queued (lws answers) */
     bool close_sent;      /* our close frame is written: the client's close ends it */
@@ -142,6 +149,8 @@ struct conn {
 
     /* Reassembly of a message that spans several receive callbacks (allocated lazily). */
     struct sbuf rx;
+
+    char sid[SB_ID_LEN + 1]; /* the Engine.IO session id, drawn by conn_new() */
 };
 
 /* A new connection of `host` (borrowed, or NULL) with an empty queue, or NULL. */

@@ -99,6 +99,8 @@ int metrics_render(struct sbuf *out)
            "HTTP requests refused with 400 for an ambiguous body framing.", m->http_bad_requests);
     scalar(out, "switchboard_api_emits_total", "counter", "POST /api/emit requests accepted.",
            m->api_emits);
+    scalar(out, "switchboard_upgrades_total", "counter", "Polling sessions upgraded to WebSocket.",
+           m->upgrades);
     scalar(out, "switchboard_api_errors_total", "counter", "POST /api/emit requests refused.",
            m->api_errors);
     if (extra_fn)

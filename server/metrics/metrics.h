@@ -73,6 +73,7 @@ struct metrics {
     uint64_t http_requests;
     uint64_t http_bad_requests; /* refused with 400 for an ambiguous framing (smuggling shapes) */
     uint64_t api_emits;         /* POST /api/emit requests accepted */
+    uint64_t upgrades;          /* polling sessions upgraded to WebSocket */
     uint64_t api_errors; /* POST /api/emit requests refused (400, 401, 405, 411, 413, 415, 500) */
 };
 

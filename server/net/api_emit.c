@@ -36,7 +36,7 @@
 /*
  * A request body being received, or being dropped after a refusal. It rides on its wsi with
  * lws_set_opaque_user_data(), as a WebSocket's struct conn does, as a tagged pointer
- * (lws_compat.h, 3): net.c takes a tagged opaque pointer for a body and never for a conn. Only a
+ * (lws_compat.h, 3). Only a
  * POST /api/emit gets one, never a WebSocket upgrade, and it is detached before the request's
  * transaction completes.
  */
@@ -48,14 +48,11 @@ struct api_body {
     uint64_t deadline; /* discarding: uv_now() after which the connection is cut */
 };
 
-bool api_emit_is_body(const void *opaque)
-{
-    return lws_compat_opaque_tagged(opaque);
-}
-
 static struct api_body *api_body_of(struct lws *wsi)
 {
-    return lws_compat_opaque_untag(lws_get_opaque_user_data(wsi));
+    void *opaque = lws_get_opaque_user_data(wsi);
+    return lws_compat_opaque_kind(opaque) == LWS_COMPAT_OPAQUE_BODY ? lws_compat_opaque_ptr(opaque)
+                                                                    : NULL;
 }
 
 static struct api_body *api_body_attach(struct lws *wsi, size_t expected)
@@ -65,7 +62,7 @@ static struct api_body *api_body_attach(struct lws *wsi, size_t expected)
         return NULL;
     sbuf_init(&b->buf, 0);
     b->expected = expected;
-    lws_set_opaque_user_data(wsi, lws_compat_opaque_tag(b));
+    lws_set_opaque_user_data(wsi, lws_compat_opaque_tag(b, LWS_COMPAT_OPAQUE_BODY));
     return b;
 }
 

@@ -1,6 +1,7 @@
 /*
  * Connections and their namespace sockets, as the network layer keeps them: the list of every
- * connection from its upgrade to its close (struct net, `conns`), a socket's entry into its
+ * connection from its upgrade (or its first polling request) to its close (struct net, `conns`),
+ * the sessions that began on polling by sid (`sessions`), a socket's entry into its
  * namespace (plugins' before_connect, the registry, the seed's user and authenticated rooms)
  * and its exit, a refused session's close, and the teardown when lws closes a connection.
  */
@@ -43,6 +44,19 @@ void net_conn_adopt(struct net *n, struct lws *wsi, struct conn *c)
     c->transport = wsi;
     lws_set_opaque_user_data(wsi, c);
     conn_link(n, c);
+}
+
+int net_conn_list_session(struct net *n, struct conn *c)
+{
+    if (sb_map_put(&n->sessions, c->sid, c))
+        return SB_ENOMEM;
+    conn_link(n, c);
+    return 0;
+}
+
+struct conn *net_session_find(struct net *n, const char *sid)
+{
+    return sb_map_get(&n->sessions, sid);
 }
 
 int net_sock_attach(struct net *n, struct conn *c, const char *nsp_name, const char *user,
@@ -132,7 +146,10 @@ static const char *disconnect_reason(const struct conn *c)
 
 void net_conn_closed(struct net *n, struct lws *wsi, struct conn *c)
 {
-    lws_set_opaque_user_data(wsi, NULL);
+    if (wsi)
+        lws_set_opaque_user_data(wsi, NULL);
+    if (sb_map_get(&n->sessions, c->sid) == c)
+        sb_map_del(&n->sessions, c->sid);
     if (c->established) {
         const char *reason = disconnect_reason(c);
         for (struct sock *s = c->socks, *next; s; s = next) {

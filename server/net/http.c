@@ -2,8 +2,8 @@
  * A plain HTTP request (not an upgrade), once its headers are in: its route.
  *
  * Routes: GET /healthz, GET /readyz, GET /metrics, POST /api/emit (with --api-key,
- * api_emit.c), the Socket.IO path without an upgrade (answered like engine.io: this server has
- * no polling transport), static directories (--static, static.c), 404 otherwise. Every request
+ * api_emit.c), the Socket.IO path without an upgrade (the polling transport, polling.c), static
+ * directories (--static, static.c), 404 otherwise. Every request
  * first passes the framing checks of http_reply.c.
  */
 #include "internal.h"
@@ -23,15 +23,15 @@ int http_request(struct net *n, struct lws *wsi, const char *uri)
     bool get = strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0;
 
     if (http_is_sio_path(uri)) {
-        /* Not an upgrade: a polling request, or a browser. Answer as engine.io does when it
-         * has only the websocket transport. */
+        /* Not an upgrade: the polling transport. */
         struct query q;
-        int code = http_query(wsi, &q) ? EIO_HS_BAD_REQUEST : eio_hs_check(method, &q, false);
+        if (http_query(wsi, &q)) {
+            metrics.refusals[MR_BAD_HANDSHAKE]++;
+            return http_finish(wsi, http_respond_eio_error(wsi, EIO_HS_BAD_REQUEST));
+        }
+        int rc = polling_request(n, wsi, method, &q);
         query_free(&q);
-        if (code == EIO_HS_OK)
-            code = EIO_HS_BAD_REQUEST;
-        metrics.refusals[MR_BAD_HANDSHAKE]++;
-        return http_finish(wsi, http_respond_eio_error(wsi, code));
+        return rc;
     }
     if (strcmp(uri, API_EMIT_PATH) == 0 && n->cfg->api_key && *n->cfg->api_key)
         return api_emit_request(n, wsi, method);

@@ -1,10 +1,8 @@
 /*
  * The checks before a WebSocket upgrade, which lws completes as soon as the callback returns:
- * request framing, RFC 6455's headers, shutdown and the connection cap, the Engine.IO query on
- * the Socket.IO path, and a token from the query or the Authorization header. A refusal is an
- * HTTP status with a JSON body; an accepted upgrade gets its `struct conn`, with the query and
- * the headers gateways may see. A token an auth plugin answers only later cannot hold the
- * upgrade: it goes through, and handshake.c finishes over the WebSocket.
+ * request framing, RFC 6455's headers, and the Engine.IO query on the Socket.IO path. An upgrade
+ * with the sid of a polling session becomes that session's probe (polling.c); any other is a new
+ * connection, admitted by handshake.c. A refusal is an HTTP status with a JSON body.
  */
 #include "internal.h"
 
@@ -17,105 +15,6 @@
 #include <libwebsockets.h>
 
 #include "../log/log.h"
-
-/* The token from `?token=` or `Authorization: Bearer …`, copied into `out`; "" when none. */
-static void token_from_request(struct lws *wsi, const struct query *q, char *out, size_t size)
-{
-    out[0] = '\0';
-    const char *t = query_get(q, "token");
-    if (t && *t) {
-        snprintf(out, size, "%s", t);
-        return;
-    }
-    char auth[4096];
-    if (lws_hdr_copy(wsi, auth, sizeof(auth), WSI_TOKEN_HTTP_AUTHORIZATION) > 7 &&
-        strncasecmp(auth, "Bearer ", 7) == 0) {
-        const char *v = auth + 7;
-        while (*v == ' ')
-            v++;
-        snprintf(out, size, "%s", v);
-    }
-}
-
-/* The request headers gateways may see (socket.headers): the ones lws 4.1.6 parses by name.
- * Authorization is never among them (it carries a secret). */
-static const struct {
-    const char *name;
-    enum lws_token_indexes token;
-} header_tokens[] = {
-    {"host", WSI_TOKEN_HOST},
-    {"origin", WSI_TOKEN_ORIGIN},
-    {"user-agent", WSI_TOKEN_HTTP_USER_AGENT},
-    {"x-forwarded-for", WSI_TOKEN_X_FORWARDED_FOR},
-    {"cookie", WSI_TOKEN_HTTP_COOKIE},
-    {"accept-language", WSI_TOKEN_HTTP_ACCEPT_LANGUAGE},
-    {"referer", WSI_TOKEN_HTTP_REFERER},
-};
-
-/* Calls `fn` with the index in header_tokens of each name of the --handshake-headers list (or
- * -1 for a name that is not supported). */
-static void each_header(const struct config *cfg, void (*fn)(void *ud, const char *name, int i),
-                        void *ud)
-{
-    const char *list = cfg->handshake_headers ? cfg->handshake_headers : "";
-    while (*list) {
-        size_t len = strcspn(list, ",");
-        char name[64];
-        size_t nlen = 0;
-        for (size_t k = 0; k < len && nlen < sizeof(name) - 1; k++)
-            if (list[k] != ' ')
-                name[nlen++] = (char)tolower((unsigned char)list[k]);
-        name[nlen] = '\0';
-        list += len + (list[len] == ',');
-        if (!nlen)
-            continue;
-        int idx = -1;
-        for (size_t k = 0; k < ARRAY_SIZE(header_tokens); k++)
-            if (strcmp(header_tokens[k].name, name) == 0)
-                idx = (int)k;
-        fn(ud, name, idx);
-    }
-}
-
-static void warn_header(void *ud, const char *name, int idx)
-{
-    if (idx < 0)
-        LOG_WARN("net",
-                 "--handshake-headers: '%s' is not kept (supported: host, origin, "
-                 "user-agent, x-forwarded-for, cookie, accept-language, referer)",
-                 name);
-}
-
-void http_check_config(const struct config *cfg)
-{
-    each_header(cfg, warn_header, NULL);
-}
-
-struct header_ctx {
-    struct lws *wsi;
-    struct sbuf out; /* packed pairs */
-};
-
-static void keep_header(void *ud, const char *name, int idx)
-{
-    struct header_ctx *h = ud;
-    char value[2048];
-    if (idx < 0)
-        return;
-    int got = lws_hdr_copy(h->wsi, value, sizeof(value), header_tokens[idx].token);
-    if (got <= 0 || !proto_utf8_valid(value, (size_t)got))
-        return;
-    pairs_append(&h->out, name, value, (size_t)got);
-}
-
-/* The kept headers of an upgrade request, packed (pairs_to_json), or NULL when none came. */
-static char *kept_headers(const struct config *cfg, struct lws *wsi)
-{
-    struct header_ctx h = {.wsi = wsi};
-    sbuf_init(&h.out, 0);
-    each_header(cfg, keep_header, &h);
-    return pairs_finish(&h.out);
-}
 
 /* True when `Sec-WebSocket-Key` is one base64 value of 16 bytes (RFC 6455 4.2.1: 22 characters
  * and "=="), as the ws module checks it. */
@@ -165,12 +64,6 @@ int http_confirm_upgrade(struct net *n, struct lws *wsi)
         return http_refuse_framing(wsi, framing);
     if (check_ws_headers(wsi))
         return -1;
-    if (n->shutting_down)
-        return http_refuse(wsi, MR_SHUTTING_DOWN, 503, "server shutting down");
-    if (n->nconns >= n->max_conns) {
-        LOG_WARN("net", "connection refused: limit of %u connections reached", n->max_conns);
-        return http_refuse(wsi, MR_CONNECTION_LIMIT, 503, "too many connections");
-    }
 
     struct query q;
     if (http_query(wsi, &q)) {
@@ -192,57 +85,39 @@ int http_confirm_upgrade(struct net *n, struct lws *wsi)
         LOG_DEBUG("net", "upgrade request %s?%s", path, b.len ? sbuf_data(&b) : "");
         sbuf_free(&b);
     }
+    struct conn *session = NULL;
     if (sio) {
-        int code = eio_hs_check("GET", &q, true);
+        /* With a sid: the upgrade of a polling session (polling.c). */
+        const char *sid = query_get(&q, "sid");
+        bool has_sid = sid && *sid;
+        session = has_sid ? net_session_find(n, sid) : NULL;
+        enum eio_sid state = !has_sid                        ? EIO_SID_NONE
+                             : !session                      ? EIO_SID_UNKNOWN
+                             : session->kind == CONN_POLLING ? EIO_SID_POLLING
+                                                             : EIO_SID_WEBSOCKET;
+        int code = eio_hs_check("GET", &q, true, state);
         if (code != EIO_HS_OK) {
             metrics.refusals[MR_BAD_HANDSHAKE]++;
-            LOG_DEBUG("net", "Socket.IO handshake refused: %s", eio_hs_message(code));
+            if (code == EIO_HS_SESSION_ID_UNKNOWN)
+                LOG_INFO("net",
+                         "upgrade for an unknown session id refused (closed, or held by another "
+                         "instance: polling needs sticky sessions, docs/cluster.md)");
+            else
+                LOG_DEBUG("net", "Socket.IO handshake refused: %s", eio_hs_message(code));
             http_respond_eio_error(wsi, code);
             query_free(&q);
             return -1;
         }
     }
-
-    char token[4096];
-    token_from_request(wsi, &q, token, sizeof(token));
-    if (!token[0] && n->cfg->require_auth && !sio) {
-        /* A Socket.IO client may still send its token in the CONNECT packet. */
+    if (session) {
         query_free(&q);
-        return http_refuse(wsi, MR_UNAUTHORIZED, 401, "authentication required");
+        return polling_probe_attach(n, wsi, session);
     }
-    struct conn *c = conn_new(&n->host, sio ? CONN_SIO : CONN_JSON, n->cfg->max_queue);
-    if (!c) {
-        memset(token, 0, sizeof(token));
-        query_free(&q);
-        return -1;
-    }
-    if (token[0]) {
-        /* An answer that comes later cannot hold the upgrade: the connection is then accepted
-         * as `authenticating`, and net_handshake_auth_done() (handshake.c) finishes. */
-        struct identity_result id;
-        int o = net_auth_start(n, c, token, "/", net_handshake_auth_done, &id);
-        memset(token, 0, sizeof(token));
-        if (o == AUTH_REFUSED) {
-            const char *message = id.message ? id.message : "not authorized";
-            LOG_INFO("net", "%s upgrade refused: %s", sio ? "Socket.IO" : "WebSocket", message);
-            http_refuse(wsi, MR_UNAUTHORIZED, 401, message);
-            identity_result_clear(&id);
-            conn_free(c);
-            query_free(&q);
-            return -1;
-        }
-        c->authenticating = o == AUTH_PENDING;
-        c->user = id.user;
-        c->claims = id.claims;
-        id.user = NULL;
-        id.claims = NULL;
-        identity_result_clear(&id);
-    }
-    /* Kept for gateways (socket.query) without the token, which is a secret. */
-    c->query = pairs_from_query(&q, "token");
+    struct conn *c;
+    int rc = net_admit(n, wsi, &q, sio ? CONN_SIO : CONN_JSON, &c);
     query_free(&q);
-    c->headers = kept_headers(n->cfg, wsi);
-
+    if (rc)
+        return rc;
     net_conn_adopt(n, wsi, c);
     return 0;
 }

@@ -8,20 +8,21 @@
  *     net.c            the lws context, the one lws callback, start-up and shutdown
  *       ws.c           a WebSocket: reading, the close handshake, refused frames
  *       http.c         a plain HTTP request: its route
+ *       http_upgrade.c the checks before a WebSocket upgrade
  *         api_emit.c   POST /api/emit, its body and its checks
  *         static.c     --static directories
- *       http_upgrade.c the checks before a WebSocket upgrade, and its `struct conn`
- *         handshake.c  a handshake token answered after the upgrade
- *           session_sio.c, session_json.c   the two codecs' sessions
- *             conns.c  the connection list, namespace sockets, teardown
- *               auth.c       tokens through the auth plugins
- *               timers.c     ping, pong and connect deadlines
- *               write.c      the write path: coalescing, fd order, lws for the remainder
- *               http_reply.c responses and the request checks they share
+ *         polling.c    the Engine.IO polling transport, and the upgrade of its sessions
+ *           handshake.c  a new connection: admission, its token (answered now or later)
+ *             session_sio.c, session_json.c   the two codecs' sessions
+ *               conns.c  the connection list, sessions by sid, namespace sockets, teardown
+ *                 auth.c       tokens through the auth plugins
+ *                 timers.c     ping, pong and connect deadlines
+ *                 write.c      the WebSocket write path: coalescing, fd order, lws for the rest
+ *                 http_reply.c responses and the request checks they share
  *
  * A file calls the ones below it only (a callback handed down, such as an authentication's
- * `done`, is the one way back up). A second transport (HTTP long-polling) is one more file
- * beside ws.c.
+ * `done`, is the one way back up). The two transports, WebSocket (ws.c, write.c) and polling
+ * (polling.c), feed the same sessions; net.c hands an upgrade probe's frames to polling.c.
  */
 #ifndef SB_NET_INTERNAL_H
 #define SB_NET_INTERNAL_H
@@ -78,8 +79,6 @@ void ws_close(struct conn *c, int code, const char *reason, bool flush);
 int http_request(struct net *n, struct lws *wsi, const char *uri);
 /* The headers of a request for API_EMIT_PATH are in (an API key is configured). */
 int api_emit_request(struct net *n, struct lws *wsi, const char *method);
-/* True when `opaque` (a wsi's opaque pointer) is a request body of api_emit.c, not a conn. */
-bool api_emit_is_body(const void *opaque);
 /* The request body of POST /api/emit: a chunk, its end, and freeing what a connection that
  * went away still held. The first two return what the lws callback must return. */
 int api_emit_body(struct net *n, struct lws *wsi, const void *in, size_t len);
@@ -88,14 +87,49 @@ void api_emit_body_release(struct lws *wsi);
 /* A GET or HEAD for a --static directory: the file, 403 or 404. */
 int static_serve(struct net *n, struct lws *wsi, const char *uri);
 
+/* ---- polling.c: Engine.IO long-polling ---- */
+
+/* A request for the Socket.IO path that is not an upgrade (http.c). */
+int polling_request(struct net *n, struct lws *wsi, const char *method, struct query *q);
+/* The callbacks of a polling request's wsi (tagged LWS_COMPAT_OPAQUE_POLL): a chunk of a POST
+ * body, its end, the GET's turn to write, the HTTP connection's end. */
+int polling_body(struct net *n, struct lws *wsi, struct conn *c, const void *in, size_t len);
+int polling_body_end(struct net *n, struct lws *wsi, struct conn *c);
+int polling_writable(struct net *n, struct lws *wsi, struct conn *c);
+void polling_request_closed(struct net *n, struct lws *wsi, struct conn *c);
+/* An upgrade request for polling session `c` (http_upgrade.c): `wsi` becomes its probe
+ * (tagged LWS_COMPAT_OPAQUE_PROBE), or the upgrade is refused. Returns what the lws callback must
+ * return. */
+int polling_probe_attach(struct net *n, struct lws *wsi, struct conn *c);
+/* The probe's WebSocket callbacks (net.c hands them over): a frame, writable, closed. */
+int polling_probe_receive(struct net *n, struct lws *wsi, struct conn *c, const char *in,
+                          size_t len);
+int polling_probe_writable(struct net *n, struct lws *wsi, struct conn *c);
+void polling_probe_closed(struct net *n, struct lws *wsi, struct conn *c);
+/* net_start(): the close deadline's timer. Returns 0 or SB_ENOMEM. */
+int polling_init(struct net *n);
+/* net_destroy(), after the lws context: tears down every polling session left and closes the
+ * timer. */
+void polling_destroy(struct net *n);
+
 /* ---- http_upgrade.c: before a WebSocket upgrade ---- */
 
-/* LWS_CALLBACK_HTTP_CONFIRM_UPGRADE: the checks, then the connection's `struct conn`. */
+/* LWS_CALLBACK_HTTP_CONFIRM_UPGRADE: the checks, then a new connection or a polling session's
+ * probe. */
 int http_confirm_upgrade(struct net *n, struct lws *wsi);
-/* Warns at start about options it cannot honour (unsupported --handshake-headers). */
-void http_check_config(const struct config *cfg);
 
-/* ---- handshake.c: a handshake token answered after the upgrade ---- */
+/* ---- handshake.c: a new connection ---- */
+
+/* Admits a new connection of codec `proto` from the request on `wsi` (a WebSocket upgrade, or
+ * a polling session's first GET) with its query `q`: shutdown, the connection cap, a token from
+ * the query or the Authorization header (`--require-auth` for plain WebSockets), the plugins'
+ * answer (a pending one leaves it `authenticating`), the query and the headers gateways see.
+ * Returns 0 with the connection in *out, or what the lws callback must return after the refusal
+ * written here. The connection is not listed yet. */
+int net_admit(struct net *n, struct lws *wsi, struct query *q, enum conn_proto proto,
+              struct conn **out);
+/* Warns at start about options admission cannot honour (unsupported --handshake-headers). */
+void net_handshake_check_config(const struct config *cfg);
 
 /* The handshake's token is still being checked (HTTP upgrade accepted, c->authenticating): the
  * session opens when it is accepted, the connection closes with CLOSE_UNAUTHORIZED (4401) when
@@ -123,6 +157,12 @@ void json_session_receive(struct net *n, struct conn *c, const char *data, size_
 
 /* Attaches a new connection to the wsi being upgraded and lists it. */
 void net_conn_adopt(struct net *n, struct lws *wsi, struct conn *c);
+/* Lists a new connection without a wsi of its own (a polling session) under its sid. Returns 0
+ * or SB_ENOMEM. */
+int net_conn_list_session(struct net *n, struct conn *c);
+/* The connection of Engine.IO session `sid` if it began on polling (it may be closing), or
+ * NULL. */
+struct conn *net_session_find(struct net *n, const char *sid);
 /* lws closed the connection: its sockets leave (disconnect hooks with the reason its close
  * metric names), pending authentications end, and it is freed. Ends a graceful shutdown when
  * it was the last. */

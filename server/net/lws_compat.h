@@ -50,27 +50,33 @@ static inline int lws_compat_write_close(struct lws *wsi, uint16_t code, const c
 
 /*
  * 3. A tagged opaque pointer. A wsi carries one opaque pointer (lws_set_opaque_user_data()), and
- * it is a WebSocket's `struct conn` or the body of a POST /api/emit being received. The body's
- * pointer has its low bit set (malloc'd pointers have it clear), so the lws callback tells the
- * two apart without a second lookup.
+ * it is a WebSocket's `struct conn` or something else riding on an HTTP request: the body of a
+ * POST /api/emit being received, a polling request of a session, the WebSocket probing the
+ * upgrade of a polling session. Those have their kind in the pointer's two low bits (malloc'd
+ * pointers have them clear), so the lws callback tells them apart without a second lookup.
  */
-#define LWS_COMPAT_OPAQUE_TAG ((uintptr_t)1)
+enum lws_compat_opaque {
+    LWS_COMPAT_OPAQUE_CONN = 0,  /* a WebSocket's struct conn (untagged) */
+    LWS_COMPAT_OPAQUE_BODY = 1,  /* api_emit.c's struct api_body */
+    LWS_COMPAT_OPAQUE_POLL = 2,  /* polling.c: the struct conn of a polling request */
+    LWS_COMPAT_OPAQUE_PROBE = 3, /* polling.c: the struct conn an upgrade probe is for */
+};
+#define LWS_COMPAT_OPAQUE_MASK ((uintptr_t)3)
 
-static inline bool lws_compat_opaque_tagged(const void *opaque)
+static inline enum lws_compat_opaque lws_compat_opaque_kind(const void *opaque)
 {
-    return ((uintptr_t)opaque & LWS_COMPAT_OPAQUE_TAG) != 0;
+    return (enum lws_compat_opaque)((uintptr_t)opaque & LWS_COMPAT_OPAQUE_MASK);
 }
 
-static inline void *lws_compat_opaque_tag(void *p)
+static inline void *lws_compat_opaque_tag(void *p, enum lws_compat_opaque kind)
 {
-    return (void *)((uintptr_t)p | LWS_COMPAT_OPAQUE_TAG);
+    return (void *)((uintptr_t)p | (uintptr_t)kind);
 }
 
-/* The tagged pointer's object, or NULL when `opaque` is not tagged. */
-static inline void *lws_compat_opaque_untag(void *opaque)
+/* The object behind a tagged (or untagged) pointer. */
+static inline void *lws_compat_opaque_ptr(void *opaque)
 {
-    uintptr_t p = (uintptr_t)opaque;
-    return (p & LWS_COMPAT_OPAQUE_TAG) ? (void *)(p & ~LWS_COMPAT_OPAQUE_TAG) : NULL;
+    return (void *)((uintptr_t)opaque & ~LWS_COMPAT_OPAQUE_MASK);
 }
 
 /*

@@ -9,7 +9,8 @@
  * LWS_CALLBACK_WSI_DESTROY, whichever comes first. The body of a POST /api/emit being received
  * rides on its wsi the same way (api_emit.c), as a tagged pointer (lws_compat.h, 3) that is never
  * taken for a conn; it is freed when the request completes, or from LWS_CALLBACK_CLOSED_HTTP or
- * LWS_CALLBACK_WSI_DESTROY. The callback finds the net as the context's user pointer.
+ * LWS_CALLBACK_WSI_DESTROY. A polling request and an upgrade probe carry their session the same
+ * way (polling.c). The callback finds the net as the context's user pointer.
  */
 #include "internal.h"
 
@@ -53,8 +54,14 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
 {
     struct net *n = lws_context_user(lws_get_context(wsi));
     void *opaque = lws_get_opaque_user_data(wsi);
-    bool body = api_emit_is_body(opaque);
-    struct conn *c = body ? NULL : opaque;
+    enum lws_compat_opaque kind = lws_compat_opaque_kind(opaque);
+    void *obj = lws_compat_opaque_ptr(opaque);
+    /* At most one of these: a WebSocket's connection, the session of a polling request, the
+     * session an upgrade probe is for, a POST /api/emit body (lws_compat.h, 3). */
+    struct conn *c = kind == LWS_COMPAT_OPAQUE_CONN ? obj : NULL;
+    struct conn *poll = kind == LWS_COMPAT_OPAQUE_POLL ? obj : NULL;
+    struct conn *probe = kind == LWS_COMPAT_OPAQUE_PROBE ? obj : NULL;
+    bool body = kind == LWS_COMPAT_OPAQUE_BODY;
 
     switch (reason) {
     case LWS_CALLBACK_HTTP:
@@ -63,16 +70,27 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
     case LWS_CALLBACK_HTTP_BODY:
         if (body)
             return api_emit_body(n, wsi, in, len);
+        if (poll)
+            return polling_body(n, wsi, poll, in, len);
         break;
 
     case LWS_CALLBACK_HTTP_BODY_COMPLETION:
         if (body)
             return api_emit_body_end(n, wsi);
+        if (poll)
+            return polling_body_end(n, wsi, poll);
+        break;
+
+    case LWS_CALLBACK_HTTP_WRITEABLE:
+        if (poll)
+            return polling_writable(n, wsi, poll);
         break;
 
     case LWS_CALLBACK_CLOSED_HTTP:
         if (body)
             api_emit_body_release(wsi);
+        if (poll)
+            polling_request_closed(n, wsi, poll);
         break;
 
     case LWS_CALLBACK_HTTP_FILE_COMPLETION:
@@ -84,9 +102,13 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
         return http_confirm_upgrade(n, wsi);
 
     case LWS_CALLBACK_ESTABLISHED:
+        if (probe)
+            return 0;
         return c ? ws_established(n, wsi, c) : -1;
 
     case LWS_CALLBACK_RECEIVE:
+        if (probe)
+            return polling_probe_receive(n, wsi, probe, in, len);
         return c ? ws_receive(n, wsi, c, in, len) : -1;
 
     case LWS_CALLBACK_RECEIVE_PONG:
@@ -95,9 +117,13 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
         return 0;
 
     case LWS_CALLBACK_WS_PEER_INITIATED_CLOSE:
+        if (probe)
+            return 0; /* lws echoes it; the session stays on polling */
         return ws_peer_close(wsi, c, in, len);
 
     case LWS_CALLBACK_SERVER_WRITEABLE:
+        if (probe)
+            return polling_probe_writable(n, wsi, probe);
         return c ? ws_writable(n, wsi, c) : -1;
 
     case LWS_CALLBACK_WS_SERVER_DROP_PROTOCOL:
@@ -109,6 +135,10 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
     case LWS_CALLBACK_WSI_DESTROY:
         if (body)
             api_emit_body_release(wsi);
+        if (poll)
+            polling_request_closed(n, wsi, poll);
+        if (probe)
+            polling_probe_closed(n, wsi, probe);
         if (c)
             net_conn_closed(n, wsi, c);
         return 0;
@@ -160,7 +190,7 @@ int net_start(struct net *n, uv_loop_t *loop, const struct config *cfg, struct r
     n->pipe = pipe;
     n->host.transport = &transport;
 
-    http_check_config(cfg);
+    net_handshake_check_config(cfg);
     n->max_conns = cfg->max_connections;
     if (!n->max_conns) {
         struct rlimit rl;
@@ -172,7 +202,7 @@ int net_start(struct net *n, uv_loop_t *loop, const struct config *cfg, struct r
     uv_check_init(loop, &n->reaper);
     n->reaper.data = n;
     uv_check_start(&n->reaper, reaper_cb);
-    if (net_write_init(n))
+    if (net_write_init(n) || polling_init(n))
         return SB_ENOMEM;
     uv_timer_init(loop, &n->shutdown_timer);
     n->shutdown_timer.data = n;
@@ -287,6 +317,7 @@ void net_destroy(struct net *n)
         lws_context_destroy(n->ctx);
         n->ctx = NULL;
     }
+    polling_destroy(n);
     net_timers_close(n);
     net_write_close(n);
     uv_close((uv_handle_t *)&n->shutdown_timer, NULL);

@@ -24,6 +24,7 @@ struct config;
 struct lws_context;
 struct net_flush;
 struct pipeline;
+struct polling;
 struct plugins;
 struct registry;
 
@@ -42,6 +43,10 @@ struct net {
     struct conn *conns;
     uint32_t nconns;
     uint32_t max_conns;
+    /* Sessions that began on polling (upgraded or not), by Engine.IO sid: a request with a sid
+     * finds its connection here (conns.c). */
+    struct sb_map sessions;
+    struct polling *polling; /* owned: polling.c's state */
 
     /* Timers: one list per delay, one uv timer for all of them. */
     struct fifo_timer_list ping_list;    /* next ping due */

@@ -49,14 +49,12 @@ static void connect_error(struct conn *c, const char *nsp, const char *message,
 
 static void send_open(struct net *n, struct conn *c)
 {
-    char sid[SB_ID_LEN + 1];
-    id_generate(sid);
     struct eio_open_params p = {
-        .sid = sid,
+        .sid = c->sid,
         .ping_interval_ms = n->cfg->ping_interval_ms,
         .ping_timeout_ms = n->cfg->ping_timeout_ms,
         .max_payload = n->cfg->max_payload,
-        .upgrades = false,
+        .upgrades = c->kind == CONN_POLLING, /* a polling session may upgrade to WebSocket */
     };
     struct sbuf b;
     frame_sbuf_init(&b, CONN_HEADROOM);

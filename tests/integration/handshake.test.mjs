@@ -58,22 +58,28 @@ describe("handshake refusals and the open packet", () => {
     });
   }
 
-  test('transport=polling (plain GET) → 400 code 0 "Transport unknown"', async () => {
+  test("transport=polling (plain GET) → 200 and the open packet of a polling session", async () => {
     for (const p of ["/socket.io/?EIO=4&transport=polling", "/socket.io?EIO=4&transport=polling"]) {
       const res = await fetch(server.url + p);
-      assert.equal(res.status, 400, p);
-      assert.deepEqual(await res.json(), { code: 0, message: "Transport unknown" }, p);
+      assert.equal(res.status, 200, p);
+      assert.equal(res.headers.get("content-type"), "text/plain; charset=UTF-8", p);
+      const body = await res.text();
+      assert.equal(body[0], "0", body);
+      const open = JSON.parse(body.slice(1));
+      assert.deepEqual(open.upgrades, ["websocket"], body);
+      assert.match(open.sid, /^[A-Za-z0-9_-]{20}$/);
+      assert.equal(open.maxPayload, 34567);
     }
   });
 
-  test('transport=polling on an upgrade → 400 code 0 "Transport unknown"', async () => {
+  test('transport=polling on an upgrade → 400 code 3 "Bad request"', async () => {
     const res = await refusedUpgrade(`${server.wsUrl}/socket.io/?EIO=4&transport=polling`);
     assert.equal(res.status, 400);
-    assert.deepEqual(JSON.parse(res.body), { code: 0, message: "Transport unknown" });
+    assert.deepEqual(JSON.parse(res.body), { code: 3, message: "Bad request" });
   });
 
   test('a sid on the upgrade → 400 code 1 "Session ID unknown"', async () => {
-    // Even the sid of a live session: sessions cannot be resumed by id.
+    // Even the sid of a live WebSocket session: only a polling session can be upgraded.
     const [live, open] = await openSession(server);
     for (const sid of ["nosuchsession", open.sid]) {
       const res = await refusedUpgrade(
