@@ -60,9 +60,11 @@ async function sioConnections(url) {
   return m ? Number(m[1]) : 0;
 }
 
-function connect(token) {
+// `transports`: WebSocket only (any instance takes it), or undefined for socket.io-client's
+// default (polling, then the upgrade: the load balancer must keep the session on one instance).
+function connect(token, transports = ["websocket"]) {
   const s = io(lb, {
-    transports: ["websocket"],
+    transports,
     reconnection: false,
     forceNew: true,
     timeout: 5000,
@@ -147,6 +149,24 @@ await sleep(300);
 if (JSON.stringify(gotA) !== "[1,2,3]" || JSON.stringify(gotB) !== "[1,2,3]")
   fail(`events: the asker got ${gotA}, the socket on the other instance ${gotB}`);
 ok("events 1, 2, 3 reached the asker and, through Redis, alice's socket on another instance");
+
+// 3b. A client with default options: HTTP long-polling through the load balancer, then the
+// upgrade to WebSocket, on the instance that holds its session; alice's events reach it.
+{
+  const c = await connect("alice-token", undefined);
+  await eventually(
+    "the default-options client never upgraded to WebSocket",
+    () => c.io.engine.transport.name === "websocket",
+  );
+  const gotC = collect(c, "events");
+  a.emit("events", {});
+  await eventually(`events 1, 2, 3 did not reach the upgraded client (${gotC})`, () => gotC.length >= 3);
+  await sleep(300);
+  if (JSON.stringify(gotC) !== "[1,2,3]") fail(`events: the upgraded client got ${gotC}`);
+  c.close();
+  sockets.splice(sockets.indexOf(c), 1);
+  ok("a client with default options polled through the load balancer, upgraded, and got events");
+}
 
 // 4. POST /api/emit through the load balancer reaches both sockets, wherever they are.
 if (apiKey) {

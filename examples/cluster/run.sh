@@ -221,20 +221,39 @@ http {
   client_max_body_size 2m;      # switchboard answers 413 itself over its own limit
   client_body_buffer_size 2m;   # POST /api/emit bodies stay in memory
 
+  # A WebSocket-only client's session is one connection: any instance will do. Every request of
+  # a polling session (and its upgrade, which names the session's sid) must reach the instance
+  # that holds it: those go to an upstream that is sticky by client address.
   upstream switchboard {
     least_conn;                 # WebSockets are long-lived: balance the open connections
 EOF
   for p in "${PORTS[@]}"; do echo "    server $HOST:$p;"; done
   cat <<EOF
   }
+  upstream switchboard_sticky {
+    ip_hash;
+EOF
+  for p in "${PORTS[@]}"; do echo "    server $HOST:$p;"; done
+  cat <<EOF
+  }
+  # transport=websocket without a sid is a new WebSocket session; everything else sticks.
+  map "\$arg_transport:\$arg_sid" \$switchboard_upstream {
+    "websocket:" switchboard;
+    default      switchboard_sticky;
+  }
+  map \$http_upgrade \$connection_upgrade {
+    default upgrade;
+    ""      "";                 # a plain request (a polling GET or POST) stays keep-alive
+  }
 
   server {
     listen $HOST:$LB_PORT;
     location / {
-      proxy_pass http://switchboard;
+      proxy_pass http://\$switchboard_upstream;
       proxy_http_version 1.1;
+      proxy_buffering off;      # a held polling GET is answered as soon as switchboard answers
       proxy_set_header Upgrade \$http_upgrade;
-      proxy_set_header Connection "upgrade";
+      proxy_set_header Connection \$connection_upgrade;
       proxy_set_header Host \$host;
       proxy_set_header X-Forwarded-For \$proxy_add_x_forwarded_for;
       proxy_read_timeout 1h;    # idle WebSockets live on (switchboard pings every 25 s)

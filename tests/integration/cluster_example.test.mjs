@@ -85,6 +85,7 @@ test("run.sh --check passes and stops everything it started", OPTS, async () => 
   assert.ok(names.includes("nginx worker"), `no nginx worker reported:\n${out}`);
   assert.match(out, /check: ok: the two sockets are on two different instances/);
   assert.match(out, /check: ok: events 1, 2, 3 reached the asker and, through Redis/);
+  assert.match(out, /check: ok: a client with default options polled through the load balancer, upgraded/);
   assert.match(out, /check: ok: POST \/api\/emit through .* reached both instances/);
   assert.match(out, /check: ok: @socket.io\/redis-emitter through Redis reached both instances/);
   assert.match(out, /check: ok: hand-made msgpack messages .* reached both/);
