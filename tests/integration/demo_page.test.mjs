@@ -1,6 +1,7 @@
 // The demo page (examples/demo/index.html) in a real browser: headless Chromium driven by
 // playwright-core, against the server started as `make run` starts it. Two tabs of alice and an
-// anonymous tab: "send events" in the first tab shows events 1, 2, 3 exactly once in both of
+// anonymous tab, each connecting with the client's default options (HTTP long-polling, then the
+// upgrade to WebSocket): "send events" in the first tab shows events 1, 2, 3 exactly once in both of
 // alice's tabs and never in the anonymous one; then a chat message from the guest reaches alice.
 // Chromium is Debian's (/usr/bin/chromium, or $CHROMIUM); `make test` installs it, so a missing
 // Chromium fails this test instead of skipping it. SB_KEEP_SCREENSHOT=file.png keeps the final
@@ -11,7 +12,7 @@ import os from "node:os";
 import path from "node:path";
 import { after, before, test } from "node:test";
 import { chromium } from "playwright-core";
-import { DEMO_PLUGINS, SANITIZED, sleep, startServer, stopClean } from "./helpers.mjs";
+import { DEMO_PLUGINS, SANITIZED, metric, sleep, startServer, stopClean } from "./helpers.mjs";
 
 const CHROMIUM = process.env.CHROMIUM || "/usr/bin/chromium";
 // Chromium as root in a sandbox-less container, with no network beyond loopback: without the
@@ -121,6 +122,13 @@ async function openTab(context, name, token) {
   page.setDefaultTimeout(WAIT);
   const tab = { name, page, errors: [] };
   page.on("pageerror", (e) => tab.errors.push(e.message));
+  tab.transports = new Set(); // the Engine.IO transports of the tab's requests to switchboard
+  const seen = (url) => {
+    const t = new URL(url).searchParams.get("transport");
+    if (t) tab.transports.add(t);
+  };
+  page.on("request", (r) => seen(r.url())); // HTTP requests (polling)
+  page.on("websocket", (ws) => seen(ws.url())); // WebSocket handshakes (the upgrade)
   tabs.push(tab);
   const res = await page.goto(server.url + "/", { timeout: WAIT });
   assert.equal(res.status(), 200, `${name}: GET / answered ${res.status()}`);
@@ -150,8 +158,17 @@ test(
     const alice1 = await openTab(context, "alice tab 1", "alice-token");
     const alice2 = await openTab(context, "alice tab 2", "alice-token");
     const guest = await openTab(context, "anonymous tab", "");
+    const upgrades = await metric(server, "switchboard_upgrades_total");
     for (const tab of tabs) await connectTab(tab);
     assert.equal(new Set(tabs.map((t) => t.id)).size, 3, "three separate socket.io connections");
+    // Default options: each tab polled first and then upgraded its session to a WebSocket.
+    for (const tab of tabs) {
+      await until(`${tab.name} to upgrade`, async () =>
+        (await tab.page.evaluate(() => socket.io.engine.transport.name)) === "websocket",
+      );
+      assert.deepEqual([...tab.transports].sort(), ["polling", "websocket"], tab.name);
+    }
+    assert.equal((await metric(server, "switchboard_upgrades_total")) - upgrades, 3);
 
     // The events gateway, with the propagate interceptor.
     await (await front(alice1)).click("#events");
