@@ -5,6 +5,7 @@
 struct metrics metrics;
 
 static const char *const proto_names[MP__COUNT] = {"socketio", "json"};
+static const char *const transport_names[MT__COUNT] = {"websocket", "polling"};
 static const char *const refusal_names[MR__COUNT] = {
 #define XX(e, s) s,
     METRIC_REFUSALS(XX)
@@ -52,6 +53,9 @@ int metrics_render(struct sbuf *out)
              proto_names, m->connections, MP__COUNT);
     labelled(out, "switchboard_connections_total", "counter", "Accepted client connections.",
              "protocol", proto_names, m->connections_total, MP__COUNT);
+    labelled(out, "switchboard_connections_by_transport", "gauge",
+             "Open client connections by transport (a polling session that upgrades moves).",
+             "transport", transport_names, m->transports, MT__COUNT);
     scalar(out, "switchboard_sockets", "gauge", "Connected namespace sockets.", m->sockets);
     labelled(out, "switchboard_messages_in_total", "counter", "Messages received from clients.",
              "protocol", proto_names, m->messages_in, MP__COUNT);

@@ -13,6 +13,9 @@
 /* Protocols, the label of per-protocol metrics. */
 enum metric_proto { MP_SOCKETIO = 0, MP_JSON = 1, MP__COUNT };
 
+/* Transports, the label of per-transport metrics (the values of conn.h's enum conn_kind). */
+enum metric_transport { MT_WEBSOCKET = 0, MT_POLLING = 1, MT__COUNT };
+
 /* Why a handshake or a namespace connection was refused. */
 #define METRIC_REFUSALS(XX)                                                                        \
     XX(UNAUTHORIZED, "unauthorized")                                                               \
@@ -51,6 +54,7 @@ enum metric_close {
 struct metrics {
     uint64_t connections[MP__COUNT];       /* gauge */
     uint64_t connections_total[MP__COUNT]; /* counter */
+    uint64_t transports[MT__COUNT];        /* gauge: open connections by transport */
     uint64_t sockets;                      /* gauge: namespace sockets */
     uint64_t messages_in[MP__COUNT];
     uint64_t messages_out[MP__COUNT];

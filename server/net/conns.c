@@ -157,6 +157,7 @@ void net_conn_closed(struct net *n, struct lws *wsi, struct conn *c)
             net_sock_detach(n, s, reason);
         }
         metrics.connections[c->proto]--;
+        metrics.transports[c->kind == CONN_POLLING ? MT_POLLING : MT_WEBSOCKET]--;
         metrics.closes[c->close_metric == 0xff ? MC_TRANSPORT : c->close_metric]++;
     }
     c->transport = NULL;

@@ -205,6 +205,7 @@ static int open_session(struct net *n, struct lws *wsi, struct query *q)
     c->established = true;
     metrics.connections[c->proto]++;
     metrics.connections_total[c->proto]++;
+    metrics.transports[MT_POLLING]++;
     ps->get = wsi;
     tag(wsi, c, LWS_COMPAT_OPAQUE_POLL);
     /* The open packet, unless a token is still being checked (handshake.c opens it then). */
@@ -451,6 +452,8 @@ static void upgrade(struct net *n, struct lws *wsi, struct conn *c)
     lws_set_opaque_user_data(wsi, c);
     lws_set_timeout(wsi, NO_PENDING_TIMEOUT, 0);
     metrics.upgrades++;
+    metrics.transports[MT_POLLING]--;
+    metrics.transports[MT_WEBSOCKET]++;
     LOG_DEBUG("poll", "session upgraded to WebSocket, %u packet(s) queued", c->q_len);
     if (c->q_len)
         c->ops->want_write(c);

@@ -22,6 +22,7 @@ int ws_established(struct net *n, struct lws *wsi, struct conn *c)
     c->established = true;
     metrics.connections[c->proto]++;
     metrics.connections_total[c->proto]++;
+    metrics.transports[MT_WEBSOCKET]++;
     if (c->authenticating || c->auth_reason) {
         /* The handshake's token is answered later, or was refused (handshake.c). */
         net_handshake_auth_established(n, c);

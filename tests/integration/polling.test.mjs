@@ -61,6 +61,22 @@ async function get(server, sid, ms = 5000) {
   return { status: res.status, text: await res.text(), type: res.headers.get("content-type") };
 }
 
+// switchboard_connections_by_transport as {websocket, polling}.
+async function byTransport(server) {
+  const m = (t) => metric(server, `switchboard_connections_by_transport{transport="${t}"}`);
+  return { websocket: await m("websocket"), polling: await m("polling") };
+}
+
+// Waits until the per-transport gauges read `want` (closes are counted when the server sees them).
+async function gaugesReach(server, want, ms = 3000) {
+  const end = Date.now() + ms;
+  let now;
+  while (JSON.stringify((now = await byTransport(server))) !== JSON.stringify(want)) {
+    if (Date.now() > end) assert.deepEqual(now, want, "switchboard_connections_by_transport");
+    await sleep(20);
+  }
+}
+
 async function waitUpgraded(socket, ms = 5000) {
   const end = Date.now() + ms;
   while (socket.io.engine.transport.name !== "websocket") {
@@ -80,6 +96,7 @@ describe("real clients", () => {
 
   test("socket.io-client with default options: polling, then the upgrade; counted", async () => {
     const before = await metric(server, "switchboard_upgrades_total");
+    const gauges = await byTransport(server);
     const s = client(server);
     const upgraded = once(s.io.engine, "upgrade");
     await connected(s);
@@ -91,14 +108,19 @@ describe("real clients", () => {
     while (got.length < 3 && Date.now() < end) await sleep(10);
     assert.deepEqual(got, [1, 2, 3]);
     assert.equal(await metric(server, "switchboard_upgrades_total"), before + 1);
+    // The upgraded session counts as a WebSocket connection, no longer as a polling one.
+    await gaugesReach(server, { websocket: gauges.websocket + 1, polling: gauges.polling });
     s.close();
+    await gaugesReach(server, gauges);
   });
 
   test("the seed's demo with one socket of a user on polling and one on WebSocket", async () => {
+    const gauges = await byTransport(server);
     const a = await connected(client(server, { transports: ["polling"], auth: { token: "alice-token" } }));
     const b = await connected(client(server, { transports: ["websocket"], query: { token: "alice-token" } }));
     const anon = await connected(client(server, { transports: ["polling"] }));
     assert.equal(a.io.engine.transport.name, "polling");
+    await gaugesReach(server, { websocket: gauges.websocket + 1, polling: gauges.polling + 2 });
     const got = { a: record(a, "events"), b: record(b, "events"), anon: record(anon, "events") };
     a.emit("events", {});
     const end = Date.now() + 3000;
@@ -116,6 +138,7 @@ describe("real clients", () => {
     assert.deepEqual(got.b, [1, 2, 3]);
     assert.equal(a.io.engine.transport.name, "polling");
     for (const s of [a, b, anon]) s.close();
+    await gaugesReach(server, gauges);
   });
 
   test("python3-socketio with default options connects, upgrades and gets the demo's events", async () => {
