@@ -20,6 +20,7 @@ enum opt_type {
     OT_PLUGIN,
     OT_STATIC,
     OT_INTERCEPTOR,
+    OT_ORIGINS, /* comma-separated browser origins, or * */
 };
 
 struct opt {
@@ -62,6 +63,17 @@ static const struct opt opts[] = {
      "request headers kept for gateways (socket.headers), comma-separated, among host,\n"
      "origin, user-agent, x-forwarded-for, cookie, accept-language, referer\n"
      "(default origin,user-agent,x-forwarded-for)"},
+    {"cors-origin", "SWITCHBOARD_CORS_ORIGIN", "LIST", OT_ORIGINS, OFF(cors_origin), 0, 0,
+     "answer HTTP long-polling requests from these browser origins with CORS headers\n"
+     "and the OPTIONS preflight: origins (scheme://host[:port]) comma-separated, or *\n"
+     "for any (default: none, as socket.io)"},
+    {"cors-credentials", "SWITCHBOARD_CORS_CREDENTIALS", "[=BOOL]", OT_BOOL, OFF(cors_credentials),
+     0, 0, "allow cookies on those cross-origin requests (default false)"},
+    {"allowed-origins", "SWITCHBOARD_ALLOWED_ORIGINS", "LIST", OT_ORIGINS, OFF(allowed_origins), 0,
+     0,
+     "refuse new sessions (both transports) whose Origin header is not in LIST with\n"
+     "403 (comma-separated origins, or *; a request without Origin is allowed;\n"
+     "default: any)"},
     {"config", "SWITCHBOARD_CONFIG", "FILE", OT_STRING, OFF(config_file), 0, 0,
      "read options from FILE: one `key value` per line, # comments"},
     {"log-level", "SWITCHBOARD_LOG_LEVEL", "LEVEL", OT_LEVEL, OFF(log_level), 0, 0,
@@ -194,6 +206,8 @@ void config_free(struct config *c)
     free(c->redis_prefix);
     free(c->api_key);
     free(c->handshake_headers);
+    free(c->cors_origin);
+    free(c->allowed_origins);
     free(c->config_file);
     free(c->plugin_dir);
     free_plugins(c);
@@ -279,6 +293,41 @@ static int add_static(struct config *c, const char *value)
     return 0;
 }
 
+/* A list of browser origins as a browser sends them (RFC 6454: scheme "://" host [":" port], no
+ * path), comma-separated with optional spaces, or `*`. Returns why not, or NULL. */
+static const char *origins_error(const char *value)
+{
+    const char *p = value;
+    for (;;) {
+        while (*p == ' ')
+            p++;
+        const char *start = p;
+        while (*p && *p != ',' && *p != ' ')
+            p++;
+        size_t len = (size_t)(p - start);
+        while (*p == ' ')
+            p++;
+        if (!len)
+            return "an empty origin in the list";
+        if (len > CONFIG_ORIGIN_MAX)
+            return "an origin longer than 200 characters";
+        if (!(len == 1 && *start == '*')) {
+            const char *sep = memchr(start, ':', len);
+            size_t scheme = sep ? (size_t)(sep - start) : 0;
+            if (!sep || !scheme || len < scheme + 4 || memcmp(sep, "://", 3) != 0)
+                return "expected scheme://host[:port] (e.g. https://app.example.com) or *";
+            for (const char *q = sep + 3; q < start + len; q++)
+                if (*q == '/' || *q == '?' || *q == '#' || *q == '*')
+                    return "an origin has no path, query or wildcard: scheme://host[:port]";
+        }
+        if (!*p)
+            return NULL;
+        if (*p != ',')
+            return "origins are separated by commas";
+        p++;
+    }
+}
+
 /*
  * Applies one value. `first_of_layer` tells a repeatable option that this is its first value in
  * the current layer, so a higher layer replaces the lower layer's list instead of adding to it.
@@ -289,6 +338,17 @@ static int apply(struct config *c, const struct opt *o, const char *value, bool 
     char *base = (char *)c;
     switch (o->type) {
     case OT_STRING: {
+        char **dst = (char **)(void *)(base + o->offset);
+        free(*dst);
+        *dst = strdup(value);
+        return 0;
+    }
+    case OT_ORIGINS: {
+        const char *why = origins_error(value);
+        if (why) {
+            bad_value(org, o, value, why);
+            return -1;
+        }
         char **dst = (char **)(void *)(base + o->offset);
         free(*dst);
         *dst = strdup(value);

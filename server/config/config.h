@@ -11,6 +11,9 @@
 #include <stdint.h>
 #include <stdio.h>
 
+/* The longest origin --cors-origin and --allowed-origins accept (and a request may match). */
+#define CONFIG_ORIGIN_MAX 200
+
 struct config_plugin {
     char *name;   /* owned: a shipped plugin's name or a path to a .so */
     char *config; /* owned, NULL when absent */
@@ -31,6 +34,8 @@ struct config {
     char *redis_prefix;      /* owned: channel prefix of the Redis adapter protocol */
     char *api_key;           /* owned, NULL = POST /api/emit disabled */
     char *handshake_headers; /* owned: comma-separated request headers kept for gateways */
+    char *cors_origin;       /* owned, NULL = no CORS headers: origins, comma-separated, or * */
+    char *allowed_origins;   /* owned, NULL = any: the Origin allow-list of new sessions */
     char *config_file;       /* owned, NULL = none */
     char *plugin_dir;        /* owned, NULL = next to the binary, then the install dir */
     int log_level;
@@ -52,6 +57,7 @@ struct config {
     uint32_t lua_redis_timeout_ms;
     bool lua_trusted;
     bool require_auth;
+    bool cors_credentials; /* Access-Control-Allow-Credentials: true with the CORS headers */
 };
 
 enum config_result {

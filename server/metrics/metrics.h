@@ -23,7 +23,8 @@ enum metric_transport { MT_WEBSOCKET = 0, MT_POLLING = 1, MT__COUNT };
     XX(CONNECTION_LIMIT, "connection_limit")                                                       \
     XX(BAD_HANDSHAKE, "bad_handshake")                                                             \
     XX(CONNECT_HOOK, "connect_hook")                                                               \
-    XX(SHUTTING_DOWN, "shutting_down")
+    XX(SHUTTING_DOWN, "shutting_down")                                                             \
+    XX(ORIGIN, "origin")
 
 /* Why a connection was closed. */
 #define METRIC_CLOSES(XX)                                                                          \

@@ -128,6 +128,17 @@ int net_admit(struct net *n, struct lws *wsi, struct query *q, enum conn_proto p
     bool sio = proto == CONN_SIO;
     if (n->shutting_down)
         return http_refuse(wsi, MR_SHUTTING_DOWN, 503, "server shutting down");
+    if (!http_origin_allowed(wsi, n->cfg->allowed_origins)) {
+        char origin[CONFIG_ORIGIN_MAX + 1] = "";
+        lws_hdr_copy(wsi, origin, sizeof(origin), WSI_TOKEN_ORIGIN);
+        for (char *p = origin; *p; p++)
+            if (!isprint((unsigned char)*p))
+                *p = '?'; /* the client's bytes, into the log */
+        LOG_INFO("net", "connection refused: origin '%s' is not in --allowed-origins", origin);
+        metrics.refusals[MR_ORIGIN]++;
+        http_respond_eio_error(wsi, EIO_HS_FORBIDDEN);
+        return -1;
+    }
     if (n->nconns >= n->max_conns) {
         LOG_WARN("net", "connection refused: limit of %u connections reached", n->max_conns);
         return http_refuse(wsi, MR_CONNECTION_LIMIT, 503, "too many connections");

@@ -23,6 +23,10 @@ int http_request(struct net *n, struct lws *wsi, const char *uri)
     bool get = strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0;
 
     if (http_is_sio_path(uri)) {
+        /* A browser's CORS preflight; without --cors-origin it is a bad handshake method, as in
+         * engine.io without its `cors` option. */
+        if (strcmp(method, "OPTIONS") == 0 && n->cfg->cors_origin)
+            return http_cors_preflight(wsi);
         /* Not an upgrade: the polling transport. */
         struct query q;
         if (http_query(wsi, &q)) {

@@ -44,20 +44,123 @@ bool http_keeps_alive(struct lws *wsi)
     return keep;
 }
 
+/* ---- origins and CORS ---- */
+
+/* True when `origin` (`len` bytes) is an item of `list` (config.h: comma-separated origins with
+ * optional spaces, or `*`). Origins compare ASCII case-insensitively, as their scheme and host
+ * do; browsers send them in lower case. */
+static bool origin_listed(const char *list, const char *origin, size_t len)
+{
+    for (const char *p = list; *p;) {
+        while (*p == ' ' || *p == ',')
+            p++;
+        const char *start = p;
+        while (*p && *p != ',' && *p != ' ')
+            p++;
+        size_t n = (size_t)(p - start);
+        if ((n == 1 && *start == '*') || (n && n == len && strncasecmp(start, origin, n) == 0))
+            return true;
+    }
+    return false;
+}
+
+/* The request's Origin header into `buf`: its length, 0 when there is none, -1 when it is
+ * longer than an origin can be (CONFIG_ORIGIN_MAX) or comes twice. */
+static int request_origin(struct lws *wsi, char *buf, size_t size)
+{
+    int total = lws_hdr_total_length(wsi, WSI_TOKEN_ORIGIN);
+    if (total <= 0)
+        return 0;
+    if (total > CONFIG_ORIGIN_MAX || lws_hdr_fragment_length(wsi, WSI_TOKEN_ORIGIN, 1) > 0)
+        return -1;
+    return lws_hdr_copy(wsi, buf, (int)size, WSI_TOKEN_ORIGIN) == total ? total : -1;
+}
+
+bool http_origin_allowed(struct lws *wsi, const char *list)
+{
+    if (!list)
+        return true;
+    char origin[CONFIG_ORIGIN_MAX + 1];
+    int len = request_origin(wsi, origin, sizeof(origin));
+    return len == 0 || (len > 0 && origin_listed(list, origin, (size_t)len));
+}
+
+/* The plain request's path, or "" (a response written for an upgrade request has none). */
+static const char *request_path(struct lws *wsi, char *buf, size_t size)
+{
+    static const enum lws_token_indexes methods[] = {WSI_TOKEN_GET_URI, WSI_TOKEN_POST_URI,
+                                                     WSI_TOKEN_OPTIONS_URI, WSI_TOKEN_HEAD_URI};
+    for (size_t i = 0; i < sizeof(methods) / sizeof(*methods); i++)
+        if (lws_hdr_total_length(wsi, methods[i]) > 0 &&
+            lws_hdr_copy(wsi, buf, (int)size, methods[i]) > 0)
+            return buf;
+    return "";
+}
+
+/* The CORS headers of an answer to a request of the polling transport (below /socket.io) from
+ * an origin --cors-origin names: that origin (echoed, never `*`, so that credentials can be
+ * allowed), `vary: origin`, and the credentials header with --cors-credentials. `origin` holds
+ * the echoed value. Returns how many headers it wrote into `out` (at most 3). */
+static size_t cors_headers(struct lws *wsi, struct http_header *out, char *origin, size_t size)
+{
+    const struct net *n = lws_context_user(lws_get_context(wsi));
+    char path[256];
+    if (!n || !n->cfg->cors_origin || lws_hdr_total_length(wsi, WSI_TOKEN_UPGRADE) ||
+        !http_is_sio_path(request_path(wsi, path, sizeof(path))))
+        return 0;
+    int len = request_origin(wsi, origin, size);
+    if (len <= 0 || !origin_listed(n->cfg->cors_origin, origin, (size_t)len))
+        return 0;
+    size_t k = 0;
+    out[k++] = (struct http_header){"access-control-allow-origin:", origin};
+    out[k++] = (struct http_header){"vary:", "Origin"};
+    if (n->cfg->cors_credentials)
+        out[k++] = (struct http_header){"access-control-allow-credentials:", "true"};
+    return k;
+}
+
+int http_cors_preflight(struct lws *wsi)
+{
+    /* The cors package's defaults, which socket.io uses: every method, the requested headers
+     * echoed. An origin not in the list gets the same 204 without the CORS headers (added by
+     * http_respond_headers() only for a listed origin): the browser then refuses. */
+    char want[512] = "";
+    if (lws_hdr_copy(wsi, want, sizeof(want), WSI_TOKEN_HTTP_AC_REQUEST_HEADERS) < 0)
+        want[0] = '\0'; /* none, or longer than any a client needs: none echoed */
+    struct http_header h[3] = {
+        {"access-control-allow-methods:", "GET,HEAD,PUT,PATCH,POST,DELETE"},
+        {"access-control-allow-headers:", want},
+        {"vary:", "Access-Control-Request-Headers"},
+    };
+    return http_finish(wsi,
+                       http_respond_headers(wsi, 204, NULL, NULL, 0, h, want[0] ? 3 : 1, false));
+}
+
+/* ---- responses ---- */
+
 /* Writes a complete response with a body and `nextra` extra headers, with `connection: close`
- * when `close` is set or the connection would not be kept anyway (request_keeps_alive()).
+ * when `close` is set or the connection would not be kept anyway (request_keeps_alive()), and
+ * the CORS headers when the request is a polling one from a --cors-origin origin.
  * Returns 0 (the caller then completes or refuses the transaction) or -1 to drop the
  * connection. */
 int http_respond_headers(struct lws *wsi, unsigned status, const char *ctype, const char *body,
                          size_t len, const struct http_header *extra, size_t nextra, bool close)
 {
-    unsigned char hdr[LWS_PRE + 1024];
+    unsigned char hdr[LWS_PRE + 2048];
     unsigned char *start = hdr + LWS_PRE, *p = start, *end = hdr + sizeof(hdr) - 1;
     if (lws_add_http_common_headers(wsi, status, ctype, len, &p, end))
         return -1;
     if (lws_add_http_header_by_name(wsi, (const unsigned char *)"cache-control:",
                                     (const unsigned char *)"no-store", 8, &p, end))
         return -1;
+    struct http_header cors[3];
+    char origin[CONFIG_ORIGIN_MAX + 1];
+    size_t ncors = cors_headers(wsi, cors, origin, sizeof(origin));
+    for (size_t i = 0; i < ncors; i++)
+        if (lws_add_http_header_by_name(wsi, (const unsigned char *)cors[i].name,
+                                        (const unsigned char *)cors[i].value,
+                                        (int)strlen(cors[i].value), &p, end))
+            return -1;
     for (size_t i = 0; i < nextra; i++)
         if (lws_add_http_header_by_name(wsi, (const unsigned char *)extra[i].name,
                                         (const unsigned char *)extra[i].value,
@@ -108,9 +211,11 @@ int http_respond_eio_error(struct lws *wsi, int code)
     struct sbuf b;
     sbuf_init(&b, 0);
     eio_hs_encode_error(&b, code);
+    /* engine.io answers Forbidden (its allowRequest refusing) with 403, every other code 400. */
+    unsigned status = code == EIO_HS_FORBIDDEN ? 403 : 400;
     int rc = b.failed
                  ? -1
-                 : http_respond(wsi, 400, "application/json", sbuf_data(&b), b.len, NULL, NULL);
+                 : http_respond(wsi, status, "application/json", sbuf_data(&b), b.len, NULL, NULL);
     sbuf_free(&b);
     return rc;
 }
@@ -235,6 +340,8 @@ const char *http_method(struct lws *wsi)
         return "POST";
     if (lws_hdr_total_length(wsi, WSI_TOKEN_HEAD_URI))
         return "HEAD";
+    if (lws_hdr_total_length(wsi, WSI_TOKEN_OPTIONS_URI))
+        return "OPTIONS";
     return "OTHER";
 }
 

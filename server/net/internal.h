@@ -270,8 +270,16 @@ int http_respond(struct lws *wsi, unsigned status, const char *ctype, const char
 /* A JSON {"message"} answer with `status`, like http_respond_headers(). */
 int http_respond_message(struct lws *wsi, unsigned status, const char *message,
                          const struct http_header *extra, size_t nextra, bool close);
-/* An Engine.IO handshake error ({"code","message"}, eio_hs_encode_error()) with status 400. */
+/* An Engine.IO handshake error ({"code","message"}, eio_hs_encode_error()) with status 400, or
+ * 403 for EIO_HS_FORBIDDEN. */
 int http_respond_eio_error(struct lws *wsi, int code);
+/* True when the request may open a session: it has no Origin header, or `list` (NULL: any;
+ * --allowed-origins' form) names its origin. */
+bool http_origin_allowed(struct lws *wsi, const char *list);
+/* Answers a CORS preflight (OPTIONS) of the polling transport when --cors-origin is set: 204,
+ * the methods, the requested headers echoed, and the origin's CORS headers when it is listed.
+ * Returns what the lws callback must return. */
+int http_cors_preflight(struct lws *wsi);
 /* Why the framing of this request is ambiguous (request smuggling), or NULL when it is not. */
 const char *http_framing_error(struct lws *wsi);
 /* Refuses a request whose framing is ambiguous: 400, and the connection closes. Returns what
@@ -286,7 +294,7 @@ int http_finish(struct lws *wsi, int rc);
 /* The request's query, from lws's argument fragments (already percent-decoded). Returns 0,
  * SB_ETOOBIG or SB_ENOMEM (then `q` is empty). */
 int http_query(struct lws *wsi, struct query *q);
-/* "GET", "POST", "HEAD" or "OTHER". */
+/* "GET", "POST", "HEAD", "OPTIONS" or "OTHER". */
 const char *http_method(struct lws *wsi);
 /* True for the Socket.IO path and what is below it. */
 bool http_is_sio_path(const char *path);

@@ -278,6 +278,11 @@ int polling_request(struct net *n, struct lws *wsi, const char *method, struct q
                          : c->kind == CONN_POLLING ? EIO_SID_POLLING
                                                    : EIO_SID_WEBSOCKET;
     int code = eio_hs_check(method, q, false, state);
+    if (code == EIO_HS_OK && query_get(q, "j")) {
+        /* JSONP polling (engine.io's `j` parameter, for browsers without XHR): not served. */
+        LOG_INFO("poll", "a JSONP polling request (j=) refused: only XHR polling is served");
+        return refuse(wsi, EIO_HS_BAD_REQUEST, "JSONP polling");
+    }
     if (code == EIO_HS_SESSION_ID_UNKNOWN)
         LOG_INFO("poll",
                  "%s for an unknown session id: closed, or held by another instance (polling "

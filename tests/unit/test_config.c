@@ -109,7 +109,18 @@ static int clean_env(void **state)
 
 /* ---- the option list ---------------------------------------------------------------------- */
 
-enum kind { K_STR, K_LISTEN, K_U32, K_U64, K_BOOL, K_LEVEL, K_PLUGIN, K_STATIC, K_INTERCEPTOR };
+enum kind {
+    K_STR,
+    K_LISTEN,
+    K_U32,
+    K_U64,
+    K_BOOL,
+    K_LEVEL,
+    K_PLUGIN,
+    K_STATIC,
+    K_INTERCEPTOR,
+    K_ORIGINS,
+};
 
 struct option_info {
     const char *name;
@@ -132,6 +143,9 @@ static const struct option_info options[] = {
     {"redis-prefix", "SWITCHBOARD_REDIS_PREFIX", K_STR, OFF(redis_prefix), 0, 0},
     {"api-key", "SWITCHBOARD_API_KEY", K_STR, OFF(api_key), 0, 0},
     {"handshake-headers", "SWITCHBOARD_HANDSHAKE_HEADERS", K_STR, OFF(handshake_headers), 0, 0},
+    {"cors-origin", "SWITCHBOARD_CORS_ORIGIN", K_ORIGINS, OFF(cors_origin), 0, 0},
+    {"cors-credentials", "SWITCHBOARD_CORS_CREDENTIALS", K_BOOL, OFF(cors_credentials), 0, 0},
+    {"allowed-origins", "SWITCHBOARD_ALLOWED_ORIGINS", K_ORIGINS, OFF(allowed_origins), 0, 0},
     {"config", "SWITCHBOARD_CONFIG", K_STR, OFF(config_file), 0, 0},
     {"log-level", "SWITCHBOARD_LOG_LEVEL", K_LEVEL, 0, 0, 0},
     {"ping-interval", "SWITCHBOARD_PING_INTERVAL", K_U32, OFF(ping_interval_ms), 10, 86400000},
@@ -306,6 +320,13 @@ static const struct good goods[] = {
     {"redis-prefix", "app", 0, "app", NULL},
     {"api-key", "k3y", 0, "k3y", NULL},
     {"handshake-headers", "host,cookie", 0, "host,cookie", NULL},
+    {"cors-origin", "*", 0, "*", NULL},
+    {"cors-origin", "https://a.example, http://b:8080", 0, "https://a.example, http://b:8080",
+     NULL},
+    {"allowed-origins", "http://[::1]:3000,app-scheme://x", 0, "http://[::1]:3000,app-scheme://x",
+     NULL},
+    {"cors-credentials", "true", 1, NULL, NULL},
+    {"cors-credentials", "off", 0, NULL, NULL},
     {"log-level", "error", SB_LOG_ERROR, NULL, NULL},
     {"log-level", "WARN", SB_LOG_WARN, NULL, NULL},
     {"log-level", "warning", SB_LOG_WARN, NULL, NULL},
@@ -355,6 +376,7 @@ static void check_good(const struct config *c, const struct option_info *o, cons
             fail_msg("%s: listen is %s:%d", ctx, c->listen_host, c->listen_port);
         return;
     case K_STR:
+    case K_ORIGINS:
         if (!str_field(c, o) || strcmp(str_field(c, o), g->str) != 0)
             fail_msg("%s: got '%s'", ctx, str_field(c, o) ? str_field(c, o) : "(null)");
         return;
@@ -518,6 +540,23 @@ static const struct bad bads[] = {
     {"plugin", "", "expected NAME[=CONFIG]"},
     {"plugin", "=cfg", "expected NAME[=CONFIG]"},
     {"interceptor", "", "expected a plugin name"},
+    {"cors-credentials", "sure", "expected true or false"},
+    {"cors-origin", "", "an empty origin in the list"},
+    {"cors-origin", "https://a,,https://b", "an empty origin in the list"},
+    {"cors-origin", "https://a,", "an empty origin in the list"},
+    {"cors-origin", "a.example.com", "expected scheme://host[:port]"},
+    {"cors-origin", "://a", "expected scheme://host[:port]"},
+    {"cors-origin", "https:/a", "expected scheme://host[:port]"},
+    {"allowed-origins", "https://a/", "an origin has no path, query or wildcard"},
+    {"allowed-origins", "https://*.a.com", "an origin has no path, query or wildcard"},
+    {"allowed-origins", "https://a https://b", "origins are separated by commas"},
+    {"allowed-origins",
+     "https://"
+     "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+     "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+     "aa"
+     "aaaaaaaaaaaaa.com",
+     "an origin longer than 200 characters"},
     {"static", "", "expected DIR or /PREFIX=DIR"},
     {"static", "v=dir", "expected DIR or /PREFIX=DIR"},
     {"static", "/v=", "expected DIR or /PREFIX=DIR"},
