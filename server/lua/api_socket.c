@@ -142,6 +142,15 @@ static int s_index(lua_State *L)
         lua_pushboolean(L, ls->s && ls->s->connected);
         return 1;
     }
+    if (strcmp(key, "transport") == 0) {
+        /* Read each time: a polling session's transport becomes "websocket" at its upgrade. */
+        const struct conn *c = ls->s ? ls->s->conn : NULL;
+        if (c)
+            lua_pushstring(L, c->kind == CONN_POLLING ? "polling" : "websocket");
+        else
+            lua_pushnil(L); /* the socket is gone */
+        return 1;
+    }
     if (strcmp(key, "claims") == 0) {
         cached(L, "claims", ls->s, make_claims);
         return 1;

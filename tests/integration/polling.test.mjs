@@ -85,6 +85,33 @@ async function waitUpgraded(socket, ms = 5000) {
   }
 }
 
+describe("socket.transport in a gateway", () => {
+  let server;
+  before(async () => {
+    server = await startServer({ scripts: `${GATEWAYS}/polling` });
+  });
+  after(async (t) => {
+    await stopClean(t, server);
+  });
+
+  test('"polling" on a polling session, "websocket" after its upgrade and on a WebSocket', async () => {
+    const p = await connected(client(server, { transports: ["polling"] }));
+    assert.equal(await p.timeout(3000).emitWithAck("transport"), "polling");
+    p.close();
+    const u = client(server);
+    const upgraded = once(u.io.engine, "upgrade");
+    await connected(u);
+    if (u.io.engine.transport.name === "polling")
+      assert.equal(await u.timeout(3000).emitWithAck("transport"), "polling");
+    await upgraded;
+    assert.equal(await u.timeout(3000).emitWithAck("transport"), "websocket");
+    u.close();
+    const w = await connected(client(server, { transports: ["websocket"] }));
+    assert.equal(await w.timeout(3000).emitWithAck("transport"), "websocket");
+    w.close();
+  });
+});
+
 describe("real clients", () => {
   let server;
   before(async () => {
