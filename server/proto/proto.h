@@ -362,6 +362,56 @@ int sio_encode_packet(struct sbuf *out, const struct sio_packet *p);
 int sio_encode_event(struct sbuf *out, const char *nsp, int64_t ack_id, const char *event,
                      const json_t *args);
 
+/* --------------------------------------- Socket.IO protocol v4 (socket.io 2.x, over EIO v3) */
+
+/*
+ * socket.io-parser 3.x writes and reads the same text form as sio_decode()/sio_encode(),
+ * placeholders and BINARY_EVENT / BINARY_ACK included, so those serve v4 too. What differs is
+ * what the packets carry, and the session's part in it:
+ *
+ * - The client is in `/` without asking: right after the open packet the server sends `40`
+ *   (sio_encode(SIO_CONNECT, "/", -1, NULL)), and a v4 client never sends `40` itself.
+ * - A custom namespace is asked for with `40/admin,` and may carry a query:
+ *   `40/admin?token=abc,` (socket.io-client 2.x appends it to the namespace). sio_decode() reads
+ *   all of "/admin?token=abc" as the namespace; sio4_connect_parse() splits it as socket.io 2.x
+ *   does with url.parse(). socket.io 2.x merges that query over the handshake's. A CONNECT asks
+ *   for no auth payload (v4 has none) and its reply has none either: `40/admin,`, no sid (a v4
+ *   socket id is `<nsp>#<engine id>`, or the engine id in `/`). socket.io 2.x connects custom
+ *   namespaces only once `/` is connected, holding earlier CONNECTs until then.
+ * - A refusal (CONNECT_ERROR, "ERROR" in v4) carries a JSON string, `44/admin,"Not
+ *   authorized"`, or whatever object the middleware gave as err.data (sio4_encode_connect_error()).
+ *   The v5 form `44{"message":…}` reaches a v4 client as an error object it does not expect.
+ * - No connection state recovery: a CONNECT reply carries no pid.
+ */
+struct sio4_connect {
+    const char *nsp; /* borrowed: the namespace path, up to the first '?' or '#' */
+    size_t nsp_len;
+    const char *query; /* borrowed: after the '?' up to a '#', without either; NULL when absent */
+    size_t query_len;
+};
+
+/*
+ * Splits the namespace of a v4 CONNECT (p->nsp / p->nsp_len of a sio_decode() packet, e.g.
+ * "/admin?token=abc") into the path and the query, as socket.io 2.x does with url.parse(): the
+ * path ends at the first '?' or '#', the query runs from after the '?' to a '#' (a fragment is
+ * dropped). Pass the query to query_parse(). Unlike url.parse() it neither trims spaces, nor
+ * turns '\' into '/', nor percent-escapes characters such as ' ' or '"' in the path, so a
+ * namespace holding those compares differently from socket.io 2.x's (socket.io-client 2.x never
+ * sends them unescaped). Returns 0, or SB_EPROTO when `nsp` does not start with '/'.
+ */
+int sio4_connect_parse(const char *nsp, size_t len, struct sio4_connect *out);
+
+/*
+ * Appends a v4 CONNECT_ERROR: `4[/nsp,]<payload>` where the payload is `data` when it is not
+ * NULL (an object or a string, what socket.io-parser 3.x accepts; socket.io 2.x sends
+ * err.data when the middleware set it) and else `message` as a JSON string:
+ * `4/admin,"Not authorized"`. `nsp` NULL or "/" is omitted. Returns 0, SB_EINVAL (no
+ * payload, a message that is not UTF-8, `data` neither an object nor a string, a bad `nsp`) or
+ * SB_ENOMEM; nothing is appended after a failure.
+ */
+int sio4_encode_connect_error(struct sbuf *out, const char *nsp, const char *message,
+                              const json_t *data);
+
 /* ------------------------------------------------------------ plain JSON WebSocket frames */
 
 struct wsjson_msg {
