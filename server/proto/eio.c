@@ -59,7 +59,9 @@ const char *eio_hs_message(int code)
     return messages[code];
 }
 
-int eio_hs_check(const char *method, const struct query *q, bool websocket, enum eio_sid sid)
+/* The checks of eio_hs_check(), with v3 let through when allowed. */
+static int check(const char *method, const struct query *q, bool websocket, enum eio_sid sid,
+                 bool allow_eio3)
 {
     const char *transport = query_get(q, "transport");
     bool polling = transport && strcmp(transport, "polling") == 0;
@@ -80,11 +82,31 @@ int eio_hs_check(const char *method, const struct query *q, bool websocket, enum
     /* A plain GET that names the websocket transport without asking for the upgrade. */
     if (!polling && !websocket)
         return EIO_HS_BAD_REQUEST;
-    /* engine.io takes anything but exactly "4" for a v3 client. */
+    /* engine.io takes anything but exactly "4" for a v3 client, and refuses it unless allowed. */
     const char *eio = query_get(q, "EIO");
-    if (!eio || strcmp(eio, "4") != 0)
+    if (!allow_eio3 && (!eio || strcmp(eio, "4") != 0))
         return EIO_HS_UNSUPPORTED_PROTOCOL_VERSION;
     return EIO_HS_OK;
+}
+
+int eio_hs_check(const char *method, const struct query *q, bool websocket, enum eio_sid sid)
+{
+    return eio_hs_negotiate(method, q, websocket, sid, false, NULL);
+}
+
+int eio_hs_negotiate(const char *method, const struct query *q, bool websocket, enum eio_sid sid,
+                     bool allow_eio3, struct eio_hs_info *info)
+{
+    int code = check(method, q, websocket, sid, allow_eio3);
+    if (code == EIO_HS_OK && info) {
+        const char *eio = query_get(q, "EIO");
+        const char *b64 = query_get(q, "b64");
+        info->protocol = eio && strcmp(eio, "4") == 0 ? 4 : 3;
+        /* engine.io tests the value for truth: "b64=" and a bare "b64" leave binary on. */
+        info->b64 = b64 && *b64;
+        info->jsonp = query_get(q, "j") != NULL;
+    }
+    return code;
 }
 
 int eio_hs_encode_error(struct sbuf *out, int code)

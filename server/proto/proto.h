@@ -1,5 +1,6 @@
 /*
- * Wire codecs: Engine.IO v4, Socket.IO v5, the plain JSON frame and the handshake query.
+ * Wire codecs: Engine.IO v4, Socket.IO v5, the plain JSON frame and the handshake query, and
+ * the legacy pair of socket.io 2.x clients, Engine.IO v3 and Socket.IO v4.
  *
  * Pure functions: bytes in, structs out (or structs in, bytes appended to an sbuf). No I/O, no
  * globals, no logging, so every function here is unit-tested and fuzzed directly. Decoders never
@@ -128,6 +129,25 @@ enum eio_sid {
  */
 int eio_hs_check(const char *method, const struct query *q, bool websocket, enum eio_sid sid);
 
+/* What a request asks of the session beyond the checks (see eio_hs_negotiate()). */
+struct eio_hs_info {
+    int protocol; /* 4 when EIO is exactly "4", else 3, as engine.io reads it on every request */
+    bool b64;     /* "b64" has a non-empty value: binary goes as base64 text, never raw (v3) */
+    bool jsonp;   /* "j" is present (even empty): the JSONP polling transport */
+};
+
+/*
+ * eio_hs_check() with Engine.IO v3 as an option: with `allow_eio3` false it answers exactly as
+ * eio_hs_check() (which calls it so); with `allow_eio3` true a new session whose EIO is anything
+ * but "4" (missing too: engine.io's allowEIO3 treats every other value as 3) is accepted as v3.
+ * A request on an existing session is never refused for its version, as in engine.io, which
+ * checks the version only in handshake(): the session keeps the protocol it was created with,
+ * whatever later requests say. `info` (may be NULL) is filled whenever the result is EIO_HS_OK;
+ * the caller refuses JSONP itself if it does not serve it. Returns EIO_HS_OK or a code.
+ */
+int eio_hs_negotiate(const char *method, const struct query *q, bool websocket, enum eio_sid sid,
+                     bool allow_eio3, struct eio_hs_info *info);
+
 /*
  * Engine.IO v4 polling payloads: packets joined by the record separator 0x1e. A payload may not
  * be empty, nor hold an empty packet (two separators in a row, one at either end), as
@@ -151,6 +171,131 @@ int eio_payload_append(struct sbuf *out, const char *pkt, size_t len);
 /* Appends the JSON body of a handshake error: {"code":N,"message":"…"}. Returns 0, SB_EINVAL
  * (a code outside 0…5) or SB_ENOMEM. */
 int eio_hs_encode_error(struct sbuf *out, int code);
+
+/* ------------------------------------------------ Engine.IO v3 (socket.io 2.x clients) */
+
+/*
+ * Engine.IO v3, as engine.io-parser 2.x (and engine.io's parser-v3 copy of it, used with
+ * allowEIO3) writes and reads it. What differs from v4, and where it lives:
+ *
+ * - Packets are the same type digit + data; binary differs. Over WebSocket a binary frame is the
+ *   type byte (0x04 for a message) then the bytes (eio3_decode_binary()/eio3_encode_binary());
+ *   where only text can go (polling without XHR2, `b64=1`) a binary packet is the text
+ *   `b<type digit><base64>` (eio3_decode()/eio3_encode_base64()).
+ * - Polling payloads are `<length>:<packet>` repeated, the length counted in UTF-16 code units
+ *   of the packet (eio3_payload_*); a client with XHR2 POSTs, and is answered with, a binary
+ *   payload when a packet is binary (application/octet-stream, eio3_binpayload_*).
+ * - The open packet has no maxPayload (eio3_encode_open()).
+ * - The heartbeat goes the other way: the CLIENT sends `2` every pingInterval and the server
+ *   answers `3` at once; the server closes a session that sent nothing for pingInterval +
+ *   pingTimeout. A `3` from a v3 client, like a `2` from a v4 one, is engine.io's "invalid
+ *   heartbeat direction" and closes the session. The upgrade probe is the same `2probe` /
+ *   `3probe` / `5` as in v4.
+ * - The handshake takes any EIO but "4" as v3 (eio_hs_negotiate()), and `b64` / `j` in the
+ *   query choose base64 binary and JSONP.
+ */
+
+/* A length prefix has at most this many digits (engine.io-parser allows up to 310 and reads
+ * them as a double; ten already exceed any body a server accepts). */
+#define EIO3_MAX_LENGTH_DIGITS 10
+
+struct eio3_packet {
+    enum eio_type type;
+    bool binary;      /* the data are bytes (a binary packet), not text */
+    const char *data; /* borrowed: into the input, or (base64) into the caller's `bin` buffer */
+    size_t len;
+};
+
+/*
+ * Decodes one text packet of v3: `<type digit>[data]` as eio_decode() does, or
+ * `b<type digit><base64>`, whose bytes are appended to `bin` (out->data then points at them
+ * inside `bin`, valid until `bin` next changes; out->binary is true). The base64 must be
+ * canonical (standard alphabet, padded to a multiple of 4, zero spare bits), as every
+ * engine.io encoder writes it; Node's decoder is laxer. `bin` may be NULL when the caller wants
+ * no binary packet (then `b…` is SB_EINVAL). Returns 0, SB_EPROTO (empty, an unknown type digit,
+ * bad base64), SB_EINVAL or SB_ENOMEM.
+ */
+int eio3_decode(const char *buf, size_t len, struct sbuf *bin, struct eio3_packet *out);
+
+/* Appends `b<type digit><base64 of data>`: a binary packet where only text can go. Returns 0,
+ * SB_EINVAL (unknown type, NULL data with a length) or SB_ENOMEM; nothing is appended after a
+ * failure. */
+int eio3_encode_base64(struct sbuf *out, enum eio_type type, const void *data, size_t len);
+
+/* Decodes a binary WebSocket frame of v3: the type byte (0…6), then the bytes (borrowed;
+ * out->binary is true). Returns 0, or SB_EPROTO for an empty frame or an unknown type byte. */
+int eio3_decode_binary(const void *buf, size_t len, struct eio3_packet *out);
+
+/* Appends a binary WebSocket frame of v3: the type byte, then `data`. Returns 0, SB_EINVAL
+ * (unknown type, NULL data with a length) or SB_ENOMEM. */
+int eio3_encode_binary(struct sbuf *out, enum eio_type type, const void *data, size_t len);
+
+/* Appends the v3 open packet: 0{"sid":…,"upgrades":[…],"pingInterval":…,"pingTimeout":…},
+ * engine.io 3.x's keys in its order (p->max_payload is not written). Returns 0, SB_EINVAL (no
+ * sid) or SB_ENOMEM. */
+int eio3_encode_open(struct sbuf *out, const struct eio_open_params *p);
+
+/*
+ * The text polling payload of v3: `<length>:<packet>` repeated, with no separator, e.g.
+ * `6:4hello2:4€` (`€` is one UTF-16 code unit, three bytes; an emoji outside the BMP is two
+ * units, four bytes). The payload is walked as UTF-8, so it must be valid UTF-8 (RFC 3629: Node
+ * would have turned bad bytes into U+FFFD, whose lengths then mismatch). Refused as a whole,
+ * where engine.io-parser refuses the payload too: an empty payload, a length that is missing,
+ * not digits, longer than EIO3_MAX_LENGTH_DIGITS or without its ':', a length running past the
+ * end or ending inside a character (half a surrogate pair), and anything after the last packet.
+ * Stricter than engine.io-parser, whose loose JavaScript comparisons take " 5", "+5", "05",
+ * "5.0" and "0x5" for 5, and which skips an empty packet ("0:", what it writes for no packets):
+ * a length here is canonical decimal without leading zeros, so "0:" is refused too. The packets
+ * are not decoded here: pass each to eio3_decode(). A packet before a fault has already been
+ * returned, as engine.io-parser calls back for each packet before it meets the fault.
+ */
+struct eio3_payload {
+    const char *p, *end; /* what is left */
+    bool done;           /* the last packet has been returned */
+};
+
+void eio3_payload_begin(struct eio3_payload *it, const char *buf, size_t len);
+/* The next packet: 1 with `*pkt`/`*len` set (borrowed from the buffer; never empty, valid
+ * UTF-8), 0 at the end, or SB_EPROTO (and again on every later call) at a fault. */
+int eio3_payload_next(struct eio3_payload *it, const char **pkt, size_t *len);
+/* Appends `<length>:<pkt>` with the length in UTF-16 code units of `pkt` (a text packet such as
+ * "4hello", or an eio3_encode_base64() one). Returns 0, SB_EINVAL (empty, or not valid UTF-8)
+ * or SB_ENOMEM; nothing is appended after a failure. Whatever it writes, eio3_payload_next()
+ * reads back. */
+int eio3_payload_append(struct sbuf *out, const char *pkt, size_t len);
+/* Appends a binary packet to a text payload: `<length>:b<type digit><base64>`, the length
+ * counting the whole packet text, "b" and the type digit included ("10:b4AQIDBA=="), as
+ * engine.io-parser's setLengthHeader() does. Returns as eio3_encode_base64(). */
+int eio3_payload_append_binary(struct sbuf *out, enum eio_type type, const void *data, size_t len);
+
+/*
+ * The binary polling payload of v3 (XHR2 clients, Content-Type application/octet-stream, both
+ * ways, used when a packet is binary): per packet a kind byte (0 text, 1 binary), the decimal
+ * digits of the length as bytes 0…9, the byte 0xFF, then the packet: a text packet as UTF-8
+ * ("4hello", the length in bytes), a binary one as its type byte then the bytes (the length
+ * counting the type byte). Refused, where engine.io-parser reads garbage or an undefined type:
+ * an empty payload (it yields no packets), a kind byte other than 0 or 1, no digits, a digit
+ * above 9, more than EIO3_MAX_LENGTH_DIGITS digits or a leading zero, a missing 0xFF, a length
+ * past the end, an empty packet, a text packet that is not UTF-8 or whose type digit is unknown,
+ * a binary one whose type byte is unknown.
+ */
+struct eio3_binpayload {
+    const unsigned char *p, *end;
+    bool done;
+};
+
+void eio3_binpayload_begin(struct eio3_binpayload *it, const void *buf, size_t len);
+/* The next packet, decoded: 1 with `*out` set (data borrowed from the buffer; out->binary tells
+ * which kind it was), 0 at the end, or SB_EPROTO (and again on every later call) at a fault. */
+int eio3_binpayload_next(struct eio3_binpayload *it, struct eio3_packet *out);
+/* Appends a text packet (e.g. "4hello", valid UTF-8) to a binary payload. Returns 0, SB_EINVAL
+ * (empty, not UTF-8) or SB_ENOMEM; nothing is appended after a failure. */
+int eio3_binpayload_append(struct sbuf *out, const char *pkt, size_t len);
+/* Appends a binary packet (the type byte, then `data`) to a binary payload. Returns 0,
+ * SB_EINVAL (unknown type, NULL data with a length) or SB_ENOMEM; nothing is appended after a
+ * failure. */
+int eio3_binpayload_append_binary(struct sbuf *out, enum eio_type type, const void *data,
+                                  size_t len);
 
 /* ------------------------------------------------------------------ Socket.IO v5 packets */
 
@@ -216,6 +361,56 @@ int sio_encode_packet(struct sbuf *out, const struct sio_packet *p);
  * socket.io-client would close the connection on it. */
 int sio_encode_event(struct sbuf *out, const char *nsp, int64_t ack_id, const char *event,
                      const json_t *args);
+
+/* --------------------------------------- Socket.IO protocol v4 (socket.io 2.x, over EIO v3) */
+
+/*
+ * socket.io-parser 3.x writes and reads the same text form as sio_decode()/sio_encode(),
+ * placeholders and BINARY_EVENT / BINARY_ACK included, so those serve v4 too. What differs is
+ * what the packets carry, and the session's part in it:
+ *
+ * - The client is in `/` without asking: right after the open packet the server sends `40`
+ *   (sio_encode(SIO_CONNECT, "/", -1, NULL)), and a v4 client never sends `40` itself.
+ * - A custom namespace is asked for with `40/admin,` and may carry a query:
+ *   `40/admin?token=abc,` (socket.io-client 2.x appends it to the namespace). sio_decode() reads
+ *   all of "/admin?token=abc" as the namespace; sio4_connect_parse() splits it as socket.io 2.x
+ *   does with url.parse(). socket.io 2.x merges that query over the handshake's. A CONNECT asks
+ *   for no auth payload (v4 has none) and its reply has none either: `40/admin,`, no sid (a v4
+ *   socket id is `<nsp>#<engine id>`, or the engine id in `/`). socket.io 2.x connects custom
+ *   namespaces only once `/` is connected, holding earlier CONNECTs until then.
+ * - A refusal (CONNECT_ERROR, "ERROR" in v4) carries a JSON string, `44/admin,"Not
+ *   authorized"`, or whatever object the middleware gave as err.data (sio4_encode_connect_error()).
+ *   The v5 form `44{"message":…}` reaches a v4 client as an error object it does not expect.
+ * - No connection state recovery: a CONNECT reply carries no pid.
+ */
+struct sio4_connect {
+    const char *nsp; /* borrowed: the namespace path, up to the first '?' or '#' */
+    size_t nsp_len;
+    const char *query; /* borrowed: after the '?' up to a '#', without either; NULL when absent */
+    size_t query_len;
+};
+
+/*
+ * Splits the namespace of a v4 CONNECT (p->nsp / p->nsp_len of a sio_decode() packet, e.g.
+ * "/admin?token=abc") into the path and the query, as socket.io 2.x does with url.parse(): the
+ * path ends at the first '?' or '#', the query runs from after the '?' to a '#' (a fragment is
+ * dropped). Pass the query to query_parse(). Unlike url.parse() it neither trims spaces, nor
+ * turns '\' into '/', nor percent-escapes characters such as ' ' or '"' in the path, so a
+ * namespace holding those compares differently from socket.io 2.x's (socket.io-client 2.x never
+ * sends them unescaped). Returns 0, or SB_EPROTO when `nsp` does not start with '/'.
+ */
+int sio4_connect_parse(const char *nsp, size_t len, struct sio4_connect *out);
+
+/*
+ * Appends a v4 CONNECT_ERROR: `4[/nsp,]<payload>` where the payload is `data` when it is not
+ * NULL (an object or a string, what socket.io-parser 3.x accepts; socket.io 2.x sends
+ * err.data when the middleware set it) and else `message` as a JSON string:
+ * `4/admin,"Not authorized"`. `nsp` NULL or "/" is omitted. Returns 0, SB_EINVAL (no
+ * payload, a message that is not UTF-8, `data` neither an object nor a string, a bad `nsp`) or
+ * SB_ENOMEM; nothing is appended after a failure.
+ */
+int sio4_encode_connect_error(struct sbuf *out, const char *nsp, const char *message,
+                              const json_t *data);
 
 /* ------------------------------------------------------------ plain JSON WebSocket frames */
 
