@@ -108,6 +108,9 @@ static const struct opt opts[] = {
      1, 600000, "deadline of redis.call() in gateways (default 1000)"},
     {"lua-trusted", "SWITCHBOARD_LUA_TRUSTED", "[=BOOL]", OT_BOOL, OFF(lua_trusted), 0, 0,
      "give gateways every standard library (io, os, debug, load; default false)"},
+    {"allow-eio3", "SWITCHBOARD_ALLOW_EIO3", "[=BOOL]", OT_BOOL, OFF(allow_eio3), 0, 0,
+     "serve socket.io 2.x clients (Engine.IO v3, Socket.IO protocol v4), as socket.io's\n"
+     "allowEIO3 (default true; false answers them HTTP 400 code 5)"},
     {"require-auth", "SWITCHBOARD_REQUIRE_AUTH", "[=BOOL]", OT_BOOL, OFF(require_auth), 0, 0,
      "refuse connections without a token (default false)"},
 };
@@ -144,6 +147,7 @@ static void set_defaults(struct config *c)
     c->log_level = SB_LOG_INFO;
     c->ping_interval_ms = 25000;
     c->ping_timeout_ms = 20000;
+    c->allow_eio3 = true;
     c->connect_timeout_ms = 45000;
     c->auth_timeout_ms = 5000;
     c->max_payload = 1000000;

@@ -58,6 +58,7 @@ struct config {
     bool lua_trusted;
     bool require_auth;
     bool cors_credentials; /* Access-Control-Allow-Credentials: true with the CORS headers */
+    bool allow_eio3;       /* serve Engine.IO v3 clients (socket.io 2.x) */
 };
 
 enum config_result {

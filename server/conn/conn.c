@@ -21,6 +21,7 @@ struct conn *conn_new(struct conn_host *host, enum conn_proto proto, size_t max_
     c->ops = host ? host->transport : NULL;
     id_generate(c->sid);
     c->proto = (uint8_t)proto;
+    c->eio = 4;
     c->max_queue = max_queue;
     c->close_metric = 0xff;
     c->fd = -1;

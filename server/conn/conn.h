@@ -110,6 +110,7 @@ struct conn {
     void *transport;      /* the transport's handle (an lws wsi, or polling's state) */
     uint8_t proto;        /* enum conn_proto */
     uint8_t kind;         /* enum conn_kind */
+    uint8_t eio;          /* Engine.IO protocol: 4, or 3 (socket.io 2.x: Socket.IO protocol v4) */
     bool closing;         /* close requested: nothing more is queued */
     bool awaiting_pong;   /* a ping was sent and its pong has not come */
     bool established;     /* the WebSocket handshake completed */

@@ -86,6 +86,7 @@ int http_confirm_upgrade(struct net *n, struct lws *wsi)
         sbuf_free(&b);
     }
     struct conn *session = NULL;
+    struct eio_hs_info info = {.protocol = 4};
     if (sio) {
         /* With a sid: the upgrade of a polling session (polling.c). */
         const char *sid = query_get(&q, "sid");
@@ -95,7 +96,7 @@ int http_confirm_upgrade(struct net *n, struct lws *wsi)
                              : !session                      ? EIO_SID_UNKNOWN
                              : session->kind == CONN_POLLING ? EIO_SID_POLLING
                                                              : EIO_SID_WEBSOCKET;
-        int code = eio_hs_check("GET", &q, true, state);
+        int code = eio_hs_negotiate("GET", &q, true, state, n->cfg->allow_eio3, &info);
         if (code != EIO_HS_OK) {
             metrics.refusals[MR_BAD_HANDSHAKE]++;
             if (code == EIO_HS_SESSION_ID_UNKNOWN)
@@ -118,6 +119,7 @@ int http_confirm_upgrade(struct net *n, struct lws *wsi)
     query_free(&q);
     if (rc)
         return rc;
+    c->eio = (uint8_t)info.protocol;
     net_conn_adopt(n, wsi, c);
     return 0;
 }

@@ -226,6 +226,9 @@ void net_timers_init(struct net *n);
 void net_timers_close(struct net *n);
 /* Arms a connection's ping timer (the next ping in ping-interval ms). */
 void net_ping_schedule(struct net *n, struct conn *c);
+/* Arms the deadline of an Engine.IO v3 connection's next packet: the client pings, and one that
+ * sends nothing for ping-interval + ping-timeout ms is closed. */
+void net_heartbeat_expect(struct net *n, struct conn *c);
 /* Arms the connect deadline of a new Socket.IO connection. */
 void net_connect_deadline(struct net *n, struct conn *c);
 

@@ -49,9 +49,10 @@ struct net {
     struct polling *polling; /* owned: polling.c's state */
 
     /* Timers: one list per delay, one uv timer for all of them. */
-    struct fifo_timer_list ping_list;    /* next ping due */
-    struct fifo_timer_list pong_list;    /* pong deadline */
-    struct fifo_timer_list connect_list; /* Socket.IO namespace deadline */
+    struct fifo_timer_list ping_list;      /* next ping due */
+    struct fifo_timer_list pong_list;      /* pong deadline */
+    struct fifo_timer_list heartbeat_list; /* Engine.IO v3: the client's next ping is due */
+    struct fifo_timer_list connect_list;   /* Socket.IO namespace deadline */
     uv_timer_t timer;
     uint64_t timer_due;
     uv_check_t reaper;

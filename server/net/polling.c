@@ -184,12 +184,13 @@ static void violation(struct conn *c, const char *why)
     conn_close(c, MC_INVALID_PACKET, CLOSE_PROTOCOL_ERROR, why, false);
 }
 
-static int open_session(struct net *n, struct lws *wsi, struct query *q)
+static int open_session(struct net *n, struct lws *wsi, struct query *q, int eio)
 {
     struct conn *c;
     int rc = net_admit(n, wsi, q, CONN_SIO, &c);
     if (rc)
         return rc;
+    c->eio = (uint8_t)eio;
     struct poll_session *ps = calloc(1, sizeof(*ps));
     if (!ps || net_conn_list_session(n, c)) {
         free(ps);
@@ -277,8 +278,9 @@ int polling_request(struct net *n, struct lws *wsi, const char *method, struct q
                          : !c                      ? EIO_SID_UNKNOWN
                          : c->kind == CONN_POLLING ? EIO_SID_POLLING
                                                    : EIO_SID_WEBSOCKET;
-    int code = eio_hs_check(method, q, false, state);
-    if (code == EIO_HS_OK && query_get(q, "j")) {
+    struct eio_hs_info info;
+    int code = eio_hs_negotiate(method, q, false, state, n->cfg->allow_eio3, &info);
+    if (code == EIO_HS_OK && info.jsonp) {
         /* JSONP polling (engine.io's `j` parameter, for browsers without XHR): not served. */
         LOG_INFO("poll", "a JSONP polling request (j=) refused: only XHR polling is served");
         return refuse(wsi, EIO_HS_BAD_REQUEST, "JSONP polling");
@@ -291,7 +293,7 @@ int polling_request(struct net *n, struct lws *wsi, const char *method, struct q
     if (code != EIO_HS_OK)
         return refuse(wsi, code, eio_hs_message(code));
     if (!c)
-        return open_session(n, wsi, q);
+        return open_session(n, wsi, q, info.protocol);
     if (strcmp(method, "GET") == 0)
         return poll_get(n, wsi, c);
     if (strcmp(method, "POST") == 0)
@@ -333,12 +335,21 @@ int polling_body_end(struct net *n, struct lws *wsi, struct conn *c)
 
     /* Then the packets, as the session reads a WebSocket's messages. */
     metrics.bytes_in[c->proto] += body.len;
+    /* v4 joins packets with 0x1e, v3 prefixes each with its length (proto/eio3.c). */
     struct eio_payload it;
+    struct eio3_payload it3;
     const char *pkt;
     size_t len;
-    eio_payload_begin(&it, body.len ? sbuf_data(&body) : "", body.len);
+    const char *in = body.len ? sbuf_data(&body) : "";
+    if (c->eio == 3)
+        eio3_payload_begin(&it3, in, body.len);
+    else
+        eio_payload_begin(&it, in, body.len);
+    struct sbuf bin;
+    sbuf_init(&bin, 0);
     int more;
-    while (!c->closing && (more = eio_payload_next(&it, &pkt, &len)) != 0) {
+    while (!c->closing && (more = c->eio == 3 ? eio3_payload_next(&it3, &pkt, &len)
+                                              : eio_payload_next(&it, &pkt, &len)) != 0) {
         if (more < 0) {
             violation(c, "an invalid polling payload");
             break;
@@ -347,13 +358,34 @@ int polling_body_end(struct net *n, struct lws *wsi, struct conn *c)
             violation(c, "a polling payload that is not UTF-8");
             break;
         }
+        if (c->eio == 3 && pkt[0] == 'b') {
+            /* A v3 binary packet as base64 text (`b4…`): a binary message, as over WebSocket. */
+            struct eio3_packet bp;
+            sbuf_reset(&bin);
+            if (eio3_decode(pkt, len, &bin, &bp) || bp.type != EIO_MESSAGE) {
+                violation(c, "an invalid base64 packet");
+                break;
+            }
+            sio_session_receive(n, c, bp.data, bp.len, true);
+            continue;
+        }
         sio_session_receive(n, c, pkt, len, false);
     }
+    sbuf_free(&bin);
     sbuf_free(&body);
     /* The client said goodbye (`1`) and polls no more: the session ends now. */
     if (c->closing && c->close_metric == MC_CLIENT && !ps->get)
         session_end(n, c);
     return rc;
+}
+
+/* Appends a packet to a GET's answer in the session's framing. */
+static void append(const struct conn *c, struct sbuf *b, const char *pkt, size_t len)
+{
+    if (c->eio == 3)
+        eio3_payload_append(b, pkt, len);
+    else
+        eio_payload_append(b, pkt, len);
 }
 
 int polling_writable(struct net *n, struct lws *wsi, struct conn *c)
@@ -367,14 +399,14 @@ int polling_writable(struct net *n, struct lws *wsi, struct conn *c)
     for (struct frame *f; (f = conn_queue_peek(c)); conn_queue_pop(c)) {
         if (f->kind != FRAME_TEXT)
             continue; /* a Socket.IO session queues text packets only */
-        eio_payload_append(&b, frame_payload(f), f->len);
+        append(c, &b, frame_payload(f), f->len);
         metrics.bytes_out[c->proto] += f->len;
         count++;
     }
     if (c->closing)
-        eio_payload_append(&b, "1", 1);
+        append(c, &b, "1", 1);
     else if (!b.len && ps->upgrading)
-        eio_payload_append(&b, "6", 1); /* releases the client for its upgrade */
+        append(c, &b, "6", 1); /* releases the client for its upgrade */
     if (!b.len) {
         sbuf_free(&b);
         return 0; /* nothing to say yet: the GET stays held */

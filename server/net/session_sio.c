@@ -1,8 +1,12 @@
 /*
- * A Socket.IO v5 session over one Engine.IO v4 WebSocket: the open packet, the heartbeat, the
- * namespace handshake (CONNECT with an optional auth object), events and acks both ways,
+ * A Socket.IO v5 session over Engine.IO v4 (either transport): the open packet, the heartbeat,
+ * the namespace handshake (CONNECT with an optional auth object), events and acks both ways,
  * DISCONNECT, and the answers to bad input (docs/architecture.md names the sources of the
- * byte-level rules).
+ * byte-level rules). Also the session of a socket.io 2.x client (Engine.IO v3, Socket.IO
+ * protocol v4: conn->eio == 3), which differs in four places: the open packet has no maxPayload,
+ * the client pings and the server answers, the client is in `/` without asking (the server sends
+ * `40` after the open packet), and a namespace's CONNECT carries a query instead of an auth
+ * object, its reply no sid, a refusal a string. Events, acks and DISCONNECT are the same bytes.
  */
 #include "internal.h"
 
@@ -38,13 +42,27 @@ static void send_packet(struct conn *c, enum sio_type type, const char *nsp, con
     send_sbuf(c, &b);
 }
 
+/* CONNECT_ERROR: {"message"} in v5, the message as a JSON string in v4 (socket.io 2.x). */
+static void send_connect_error(struct conn *c, const char *nsp, const char *message)
+{
+    if (c->eio == 3) {
+        struct sbuf b;
+        frame_sbuf_init(&b, CONN_HEADROOM);
+        sbuf_append_char(&b, '4');
+        sio4_encode_connect_error(&b, nsp, message, NULL);
+        send_sbuf(c, &b);
+        return;
+    }
+    json_t *data = json_pack("{s:s}", "message", message);
+    send_packet(c, SIO_CONNECT_ERROR, nsp, data);
+    json_decref(data);
+}
+
 static void connect_error(struct conn *c, const char *nsp, const char *message,
                           enum metric_refusal why)
 {
     metrics.refusals[why]++;
-    json_t *data = json_pack("{s:s}", "message", message);
-    send_packet(c, SIO_CONNECT_ERROR, nsp, data);
-    json_decref(data);
+    send_connect_error(c, nsp, message);
 }
 
 static void send_open(struct net *n, struct conn *c)
@@ -58,13 +76,27 @@ static void send_open(struct net *n, struct conn *c)
     };
     struct sbuf b;
     frame_sbuf_init(&b, CONN_HEADROOM);
-    eio_encode_open(&b, &p);
+    if (c->eio == 3)
+        eio3_encode_open(&b, &p);
+    else
+        eio_encode_open(&b, &p);
     send_sbuf(c, &b);
 }
+
+static void handle_connect(struct net *n, struct conn *c, const char *nsp,
+                           const struct sio_packet *p);
 
 void sio_session_open(struct net *n, struct conn *c)
 {
     send_open(n, c);
+    if (c->eio == 3) {
+        /* socket.io 2.x: the client pings; it is in `/` at once, with the handshake's token. */
+        net_heartbeat_expect(n, c);
+        net_connect_deadline(n, c);
+        struct sio_packet none = {.type = SIO_CONNECT, .ack_id = -1};
+        handle_connect(n, c, "/", &none);
+        return;
+    }
     net_ping_schedule(n, c);
     net_connect_deadline(n, c);
 }
@@ -74,9 +106,7 @@ void sio_session_refuse(struct net *n, struct conn *c, const char *message)
     /* A socket.io client that sees its transport close before the open packet reports only a
      * timeout, after its own connect timeout; the CONNECT_ERROR gives it the reason at once. */
     send_open(n, c);
-    json_t *data = json_pack("{s:s}", "message", message);
-    send_packet(c, SIO_CONNECT_ERROR, "/", data);
-    json_decref(data);
+    send_connect_error(c, "/", message);
     conn_close(c, MC_SERVER_DISCONNECT, CLOSE_UNAUTHORIZED, message, true);
 }
 
@@ -106,7 +136,8 @@ static void connect_accept(struct net *n, struct conn *c, const char *nsp, const
         conn_close(c, MC_TRANSPORT, CLOSE_INTERNAL, "out of memory", false);
         return;
     }
-    json_t *data = json_pack("{s:s}", "sid", s->id);
+    /* v5 tells the client its socket id; v4's reply is bare (`40`, `40/admin,`). */
+    json_t *data = c->eio == 3 ? NULL : json_pack("{s:s}", "sid", s->id);
     send_packet(c, SIO_CONNECT, nsp, data);
     json_decref(data);
 
@@ -216,12 +247,44 @@ static json_t *event_args(const json_t *data, char *name, size_t size)
     return args;
 }
 
+/* A v4 CONNECT (socket.io 2.x): `/admin?token=abc` is the namespace `/admin` and, as socket.io
+ * 4 reads it with allowEIO3, an auth object {"token": "abc"} made of the query. Rewrites `p`'s
+ * namespace and payload; returns 0, or SB_EPROTO/SB_ETOOBIG/SB_ENOMEM. */
+static int v4_connect(struct sio_packet *p)
+{
+    struct sio4_connect cq;
+    int rc = sio4_connect_parse(p->nsp, p->nsp_len, &cq);
+    if (rc)
+        return rc;
+    p->nsp = cq.nsp;
+    p->nsp_len = cq.nsp_len;
+    json_decref(p->data); /* v4 has no CONNECT payload: anything there is ignored */
+    p->data = NULL;
+    if (!cq.query)
+        return 0;
+    struct query q;
+    rc = query_parse(cq.query, cq.query_len, &q);
+    if (rc)
+        return rc;
+    p->data = json_object();
+    for (size_t i = 0; p->data && i < q.count; i++)
+        if (!json_object_get(p->data, q.pairs[i].key)) /* the first of a repeated key */
+            json_object_set_new(p->data, q.pairs[i].key, json_string(q.pairs[i].value));
+    query_free(&q);
+    return p->data ? 0 : SB_ENOMEM;
+}
+
 static void handle_message(struct net *n, struct conn *c, const char *data, size_t len)
 {
     struct sio_packet p;
     int rc = sio_decode(data, len, &p);
     if (rc) {
         invalid(n, c, rc == SB_EJSON ? "invalid JSON in packet" : "invalid packet");
+        return;
+    }
+    if (c->eio == 3 && p.type == SIO_CONNECT && v4_connect(&p)) {
+        sio_packet_clear(&p);
+        invalid(n, c, "invalid namespace or query in CONNECT");
         return;
     }
     if (p.nsp_len > MAX_NSP_LEN) {
@@ -298,6 +361,22 @@ void sio_session_receive(struct net *n, struct conn *c, const char *data, size_t
     if (eio_decode(data, len, &e)) {
         invalid(n, c, "invalid Engine.IO packet");
         return;
+    }
+    if (c->eio == 3) {
+        /* engine.io 3.x: any packet is a sign of life, and the client is the one that pings. */
+        net_heartbeat_expect(n, c);
+        if (e.type == EIO_PING) {
+            struct sbuf b;
+            frame_sbuf_init(&b, CONN_HEADROOM);
+            sbuf_append_char(&b, '3');
+            sbuf_append(&b, e.data, e.len);
+            send_sbuf(c, &b);
+            return;
+        }
+        if (e.type == EIO_PONG) {
+            invalid(n, c, "invalid heartbeat direction");
+            return;
+        }
     }
     switch (e.type) {
     case EIO_PONG:

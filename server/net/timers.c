@@ -15,10 +15,13 @@ static void timer_reschedule(struct net *n)
     uint64_t due = fifo_timer_next_due(&n->ping_list);
     uint64_t d2 = fifo_timer_next_due(&n->pong_list);
     uint64_t d3 = fifo_timer_next_due(&n->connect_list);
+    uint64_t d4 = fifo_timer_next_due(&n->heartbeat_list);
     if (d2 < due)
         due = d2;
     if (d3 < due)
         due = d3;
+    if (d4 < due)
+        due = d4;
     if (due == n->timer_due)
         return;
     n->timer_due = due;
@@ -41,6 +44,11 @@ void net_ping_schedule(struct net *n, struct conn *c)
 {
     c->awaiting_pong = false;
     arm(n, &n->ping_list, &c->ping_timer);
+}
+
+void net_heartbeat_expect(struct net *n, struct conn *c)
+{
+    arm(n, &n->heartbeat_list, &c->ping_timer);
 }
 
 void net_connect_deadline(struct net *n, struct conn *c)
@@ -79,6 +87,12 @@ static void timer_cb(uv_timer_t *t)
         LOG_DEBUG("net", "ping timeout");
         conn_close(c, MC_PING_TIMEOUT, CLOSE_POLICY, "ping timeout", false);
     }
+    while ((ft = fifo_timer_expired(&n->heartbeat_list, now))) {
+        fifo_timer_disarm(ft);
+        struct conn *c = container_of(ft, struct conn, ping_timer);
+        LOG_DEBUG("net", "ping timeout: an Engine.IO v3 client sent nothing in time");
+        conn_close(c, MC_PING_TIMEOUT, CLOSE_POLICY, "ping timeout", false);
+    }
     while ((ft = fifo_timer_expired(&n->connect_list, now))) {
         fifo_timer_disarm(ft);
         struct conn *c = container_of(ft, struct conn, connect_timer);
@@ -95,6 +109,9 @@ void net_timers_init(struct net *n)
     fifo_timer_list_init(&n->ping_list, n->cfg->ping_interval_ms);
     fifo_timer_list_init(&n->pong_list, n->cfg->ping_timeout_ms);
     fifo_timer_list_init(&n->connect_list, n->cfg->connect_timeout_ms);
+    /* engine.io 3.x closes a session that sent nothing for pingInterval + pingTimeout. */
+    fifo_timer_list_init(&n->heartbeat_list,
+                         (uint64_t)n->cfg->ping_interval_ms + n->cfg->ping_timeout_ms);
     uv_timer_init(n->loop, &n->timer);
     n->timer.data = n;
     n->timer_due = UINT64_MAX;

@@ -34,7 +34,11 @@ describe("handshake refusals and the open packet", () => {
   before(async () => {
     server = await startServer({
       scripts: SCRIPTS,
-      args: ["--ping-interval", "1234", "--ping-timeout", "2345", "--max-payload", "34567"],
+      // Without v3 (on by default, as socket.io's allowEIO3), every EIO but "4" is refused.
+      args: [
+        "--ping-interval", "1234", "--ping-timeout", "2345", "--max-payload", "34567",
+        "--allow-eio3=false",
+      ],
     });
   });
   after(async (t) => {

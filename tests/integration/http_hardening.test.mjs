@@ -150,10 +150,10 @@ describe("an answer followed by a close says Connection: close", () => {
     const notFound = await exchange(server.port, request("GET", "/nope", ["Connection: close"]));
     assert.equal(notFound.responses[0].status, 404);
     assert.equal(notFound.responses[0].headers.connection, "close");
-    // EIO=3 is refused before the upgrade: the connection closes after the 400.
+    // An upgrade naming the polling transport is refused: the connection closes after the 400.
     const refused = await exchange(
       server.port,
-      request("GET", "/socket.io/?EIO=3&transport=websocket", [
+      request("GET", "/socket.io/?EIO=4&transport=polling", [
         "Upgrade: websocket",
         "Connection: Upgrade",
         "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==",

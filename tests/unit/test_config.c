@@ -166,6 +166,7 @@ static const struct option_info options[] = {
     {"lua-redis-timeout", "SWITCHBOARD_LUA_REDIS_TIMEOUT", K_U32, OFF(lua_redis_timeout_ms), 1,
      600000},
     {"lua-trusted", "SWITCHBOARD_LUA_TRUSTED", K_BOOL, OFF(lua_trusted), 0, 0},
+    {"allow-eio3", "SWITCHBOARD_ALLOW_EIO3", K_BOOL, OFF(allow_eio3), 0, 0},
     {"require-auth", "SWITCHBOARD_REQUIRE_AUTH", K_BOOL, OFF(require_auth), 0, 0},
 };
 
@@ -250,6 +251,10 @@ static void defaults(void **state)
     assert_int_equal(c.lua_redis_timeout_ms, 1000);
     assert_false(c.lua_trusted);
     assert_false(c.require_auth);
+    assert_true(c.allow_eio3);
+    assert_false(c.cors_credentials);
+    assert_null(c.cors_origin);
+    assert_null(c.allowed_origins);
     config_free(&c);
     assert_null(c.listen_host);
 }
@@ -327,6 +332,8 @@ static const struct good goods[] = {
      NULL},
     {"cors-credentials", "true", 1, NULL, NULL},
     {"cors-credentials", "off", 0, NULL, NULL},
+    {"allow-eio3", "false", 0, NULL, NULL},
+    {"allow-eio3", "yes", 1, NULL, NULL},
     {"log-level", "error", SB_LOG_ERROR, NULL, NULL},
     {"log-level", "WARN", SB_LOG_WARN, NULL, NULL},
     {"log-level", "warning", SB_LOG_WARN, NULL, NULL},
@@ -541,6 +548,7 @@ static const struct bad bads[] = {
     {"plugin", "=cfg", "expected NAME[=CONFIG]"},
     {"interceptor", "", "expected a plugin name"},
     {"cors-credentials", "sure", "expected true or false"},
+    {"allow-eio3", "nah", "expected true or false"},
     {"cors-origin", "", "an empty origin in the list"},
     {"cors-origin", "https://a,,https://b", "an empty origin in the list"},
     {"cors-origin", "https://a,", "an empty origin in the list"},
