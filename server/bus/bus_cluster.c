@@ -25,10 +25,12 @@ static json_t *socket_json(struct sock *s)
         json_array_append_new(rooms, json_string(m->room->name));
     json_t *query = pairs_to_json(s->conn ? s->conn->query : NULL);
     json_t *headers = pairs_to_json(s->conn ? s->conn->headers : NULL);
-    return json_pack("{s:s, s:{s:o, s:s, s:s, s:b, s:b, s:i, s:s, s:o, s:{}}, s:o, s:{s:s?, s:O?}}",
+    /* The auth object without its token, as gateways see it (socket.auth). */
+    json_t *auth = s->auth ? json_incref(s->auth) : json_object();
+    return json_pack("{s:s, s:{s:o, s:s, s:s, s:b, s:b, s:i, s:s, s:o, s:o}, s:o, s:{s:s?, s:O?}}",
                      "id", s->id, "handshake", "headers", headers, "time", "", "address", "",
                      "xdomain", 0, "secure", 0, "issued", 0, "url", "", "query", query, "auth",
-                     "rooms", rooms, "data", "user", s->user, "claims", s->claims);
+                     auth, "rooms", rooms, "data", "user", s->user, "claims", s->claims);
 }
 
 static void collect_json(struct sock *s, void *ud)

@@ -199,6 +199,7 @@ static void sock_memory_free(struct sock *s)
 {
     free(s->user);
     json_decref(s->claims);
+    json_decref(s->auth);
     free(s->claims_text);
     free(s);
 }

@@ -94,6 +94,9 @@ struct sock {
     uint64_t stamp;         /* registry bookkeeping during one broadcast */
     struct ack_wait *acks;  /* owned: acks asked of the client and not yet answered */
     uint64_t next_ack_id;
+    /* New reference: the Socket.IO CONNECT auth object of this namespace without its `token`
+     * (gateways' socket.auth), or NULL when there was none or only a token. */
+    json_t *auth;
     /* The Lua host's slot for this socket (lua/api_socket.c keeps its proxy object's registry
      * reference there). conn only zeroes it: 0 is empty. */
     int host_slot;

@@ -1,7 +1,7 @@
 /*
  * The socket object handlers receive. A full userdata that points at the C socket while it is
  * connected; its environment table keeps what outlives the connection (id, the data table,
- * cached claims and query), so a handler that kept the object around sees a closed socket,
+ * cached claims, auth and query), so a handler that kept the object around sees a closed socket,
  * never freed memory.
  */
 #include "api.h"
@@ -107,6 +107,16 @@ static void make_claims(lua_State *L, struct sock *s)
         lua_newtable(L);
 }
 
+/* The CONNECT's auth object without its token; {} when there was none (a plain WebSocket has
+ * no CONNECT), as socket.query is {} for an empty query. */
+static void make_auth(lua_State *L, struct sock *s)
+{
+    if (s && s->auth)
+        json_push(L, s->auth, false);
+    else
+        lua_newtable(L);
+}
+
 /* A table of packed pairs (struct conn's query and headers). */
 static void push_pairs(lua_State *L, const char *packed)
 {
@@ -157,6 +167,10 @@ static int s_index(lua_State *L)
     }
     if (strcmp(key, "query") == 0) {
         cached(L, "query", ls->s, make_query);
+        return 1;
+    }
+    if (strcmp(key, "auth") == 0) {
+        cached(L, "auth", ls->s, make_auth);
         return 1;
     }
     if (strcmp(key, "data") == 0) {

@@ -164,12 +164,19 @@ static int take_reply(lua_State *L, int idx, struct lua_result *out, char *err, 
     return 0;
 }
 
-/* Turns the handler's results at [first, last] into replies or an ack. */
+/*
+ * Turns the handler's results at [first, last] into replies or an ack. What is not a reply is
+ * an ack, so that a client that asked for one gets it: no value acks with no argument (what
+ * socket.io's callback() sends, `43<id>[]`), a lone nil with null (`callback(null)`).
+ */
 static int collect(lua_State *L, int first, int last, struct lua_result *out, char *err,
                    size_t errlen)
 {
-    if (last < first || (last == first && lua_isnil(L, first)))
-        return 0;
+    if (last < first || (last == first && lua_isnil(L, first))) {
+        out->ack_empty = true;
+        out->ack = json_array_from_lua(L, first, last, err, errlen);
+        return out->ack ? 0 : -1;
+    }
     if (is_reply(L, first))
         return take_reply(L, first, out, err, errlen);
     if (lua_istable(L, first) && lua_objlen(L, first) > 0) {

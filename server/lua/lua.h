@@ -36,7 +36,10 @@ struct reply {
 struct lua_result {
     struct reply *replies; /* owned */
     size_t nreplies;
-    json_t *ack;        /* new reference: the ack arguments (an array), or NULL */
+    json_t *ack; /* new reference: the ack arguments (an array), or NULL (replies, an error) */
+    /* The handler returned no value (ack []) or one nil (ack [null]): a Socket.IO client that
+     * asked for an ack gets it, plain JSON gets no frame. */
+    bool ack_empty;
     char *error;        /* owned: the `exception` message when the handler failed, else NULL */
     json_t *error_data; /* new reference: a structured exception message, or NULL */
 };

@@ -28,6 +28,7 @@ struct auth_wait {
     struct conn *conn;       /* borrowed: the connection owns its waits */
     struct sb_auth_req *req; /* the host's attempt, NULL once it ended */
     net_auth_fn done;
+    json_t *auth;     /* new reference, or NULL: handed to `done` */
     uv_timer_t timer; /* the deadline; the wait is freed in its close callback */
     char nsp[];       /* the namespace the token is for */
 };
@@ -70,7 +71,9 @@ static void wait_unlink(struct auth_wait *w)
 
 static void wait_free_cb(uv_handle_t *h)
 {
-    free(h->data);
+    struct auth_wait *w = h->data;
+    json_decref(w->auth);
+    free(w);
 }
 
 /* The wait is unlinked and its request gone: stop the deadline and free it. */
@@ -88,7 +91,7 @@ static void req_done_cb(void *ud, struct sb_auth_req *req, enum auth_outcome o)
     identity_take(&id, req, o);
     w->req = NULL; /* the host frees it when this returns */
     wait_unlink(w);
-    w->done(w->net, w->conn, w->nsp, &id);
+    w->done(w->net, w->conn, w->nsp, w->auth, &id);
     identity_result_clear(&id);
     wait_close(w);
 }
@@ -103,12 +106,12 @@ static void deadline_cb(uv_timer_t *t)
     wait_unlink(w);
     struct identity_result id;
     refused(&id, TIMED_OUT);
-    w->done(w->net, w->conn, w->nsp, &id);
+    w->done(w->net, w->conn, w->nsp, w->auth, &id);
     identity_result_clear(&id);
     wait_close(w);
 }
 
-int net_auth_start(struct net *n, struct conn *c, const char *token, const char *nsp,
+int net_auth_start(struct net *n, struct conn *c, const char *token, const char *nsp, json_t *auth,
                    net_auth_fn done, struct identity_result *out)
 {
     memset(out, 0, sizeof(*out));
@@ -139,6 +142,7 @@ int net_auth_start(struct net *n, struct conn *c, const char *token, const char 
     w->conn = c;
     w->req = req;
     w->done = done;
+    w->auth = auth ? json_incref(auth) : NULL;
     uv_timer_init(n->loop, &w->timer);
     w->timer.data = w;
     uv_timer_start(&w->timer, deadline_cb, n->cfg->auth_timeout_ms, 0);

@@ -60,7 +60,7 @@ struct conn *net_session_find(struct net *n, const char *sid)
 }
 
 int net_sock_attach(struct net *n, struct conn *c, const char *nsp_name, const char *user,
-                    json_t *claims, struct sock **out, char *why)
+                    json_t *claims, json_t *auth, struct sock **out, char *why)
 {
     *out = NULL;
     why[0] = '\0';
@@ -72,6 +72,7 @@ int net_sock_attach(struct net *n, struct conn *c, const char *nsp_name, const c
         sock_free(s);
         return SB_ENOMEM;
     }
+    s->auth = auth ? json_incref(auth) : NULL;
     /* ABI 1.4: the plugins that guard the namespace may refuse it. The socket has its identity
      * and namespace name, but is in no registry yet: nothing can reach it. */
     s->nsp_name = nsp->name;

@@ -158,7 +158,7 @@ int net_admit(struct net *n, struct lws *wsi, struct query *q, enum conn_proto p
         /* An answer that comes later cannot hold the upgrade: the connection is then accepted
          * as `authenticating`, and net_handshake_auth_done() finishes. */
         struct identity_result id;
-        int o = net_auth_start(n, c, token, "/", net_handshake_auth_done, &id);
+        int o = net_auth_start(n, c, token, "/", NULL, net_handshake_auth_done, &id);
         explicit_bzero(token, sizeof(token));
         if (o == AUTH_REFUSED) {
             const char *message = id.message ? id.message : "not authorized";
@@ -201,7 +201,7 @@ static void handshake_resume(struct net *n, struct conn *c)
         json_session_open(n, c);
 }
 
-void net_handshake_auth_done(struct net *n, struct conn *c, const char *nsp,
+void net_handshake_auth_done(struct net *n, struct conn *c, const char *nsp, json_t *auth,
                              struct identity_result *id)
 {
     c->authenticating = false;

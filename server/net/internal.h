@@ -135,7 +135,7 @@ void net_handshake_check_config(const struct config *cfg);
  * session opens when it is accepted, the connection closes with CLOSE_UNAUTHORIZED (4401) when
  * it is refused. A net_auth_fn. */
 struct identity_result;
-void net_handshake_auth_done(struct net *n, struct conn *c, const char *nsp,
+void net_handshake_auth_done(struct net *n, struct conn *c, const char *nsp, json_t *auth,
                              struct identity_result *id);
 /* The WebSocket of a connection whose handshake authentication is pending, or ended, was
  * established: reading pauses until the answer, or the session opens (or closes) now. */
@@ -169,11 +169,12 @@ struct conn *net_session_find(struct net *n, const char *sid);
 void net_conn_closed(struct net *n, struct lws *wsi, struct conn *c);
 /* Creates a namespace socket on `c` with an identity, asks the plugins that guard the
  * namespace (ABI 1.4 before_connect), and puts it in the registry (with its user:<id> and
- * authenticated rooms). Returns 0 with the socket in *out, SB_EAUTH when a plugin refused it
- * (`why`, PLUGINS_WHY_MAX bytes, holds the client's message; nothing was created), or
- * SB_ENOMEM. */
+ * authenticated rooms). `auth` (borrowed, or NULL) is the CONNECT's auth object without its
+ * token; the socket keeps a reference. Returns 0 with the socket in *out, SB_EAUTH when a
+ * plugin refused it (`why`, PLUGINS_WHY_MAX bytes, holds the client's message; nothing was
+ * created), or SB_ENOMEM. */
 int net_sock_attach(struct net *n, struct conn *c, const char *nsp, const char *user,
-                    json_t *claims, struct sock **out, char *why);
+                    json_t *claims, json_t *auth, struct sock **out, char *why);
 /* Runs the on_connect hooks of a socket that just joined its namespace. A hook that raises
  * refuses it: the client gets the `exception` event, then a server disconnect. */
 void net_sock_announce(struct net *n, struct sock *s);
@@ -196,19 +197,21 @@ struct identity_result {
     char *message;  /* owned: why it was refused */
 };
 /* Called once when an authentication that went pending ends: accepted (id->user set),
- * refused, or timed out (refused with "authentication timed out"). `nsp` and `id` are borrowed
- * for the call; take what you keep out of `id`. Never called after the connection closed. */
-typedef void (*net_auth_fn)(struct net *n, struct conn *c, const char *nsp,
+ * refused, or timed out (refused with "authentication timed out"). `nsp`, `auth` (what
+ * net_auth_start() was given, or NULL) and `id` are borrowed for the call; take what you keep
+ * out of `id`. Never called after the connection closed. */
+typedef void (*net_auth_fn)(struct net *n, struct conn *c, const char *nsp, json_t *auth,
                             struct identity_result *id);
 /*
  * Runs the auth plugins on `token` (never logged) for namespace `nsp` of connection `c`.
  * Returns the outcome: AUTH_ACCEPTED or AUTH_REFUSED (a token no plugin knows is refused) with
  * `out` filled, AUTH_NONE when no auth plugin is loaded (anonymous), or AUTH_PENDING: a plugin
  * answers later, and `done` is called then, or after --auth-timeout, unless the connection
- * closes first. `c` need not be listed yet; it must not be freed other than through
- * net_auth_conn_closed().
+ * closes first; the attempt keeps a reference to `auth` (borrowed, or NULL: a CONNECT's auth
+ * object without its token) until then, for `done`. `c` need not be listed yet; it must not be
+ * freed other than through net_auth_conn_closed().
  */
-int net_auth_start(struct net *n, struct conn *c, const char *token, const char *nsp,
+int net_auth_start(struct net *n, struct conn *c, const char *token, const char *nsp, json_t *auth,
                    net_auth_fn done, struct identity_result *out);
 /* True while `c` has an authentication pending for `nsp`. */
 bool net_auth_pending(const struct conn *c, const char *nsp);

@@ -118,13 +118,14 @@ static void invalid(struct net *n, struct conn *c, const char *why)
     conn_close(c, MC_INVALID_PACKET, CLOSE_PROTOCOL_ERROR, why, true);
 }
 
-/* Joins `nsp` with an identity and tells the client. */
+/* Joins `nsp` with an identity and the CONNECT's auth object (borrowed, or NULL), and tells
+ * the client. */
 static void connect_accept(struct net *n, struct conn *c, const char *nsp, const char *user,
-                           json_t *claims)
+                           json_t *claims, json_t *auth)
 {
     struct sock *s;
     char why[PLUGINS_WHY_MAX];
-    int rc = net_sock_attach(n, c, nsp, user, claims, &s, why);
+    int rc = net_sock_attach(n, c, nsp, user, claims, auth, &s, why);
     if (rc == SB_EAUTH) {
         /* Refused by a plugin (ABI 1.4 before_connect): as a refused token, the connection
          * stays open for other namespaces. */
@@ -153,7 +154,7 @@ static void connect_refuse(struct conn *c, const char *nsp, const struct identit
 }
 
 /* The answer to a CONNECT whose token an auth plugin checked asynchronously. */
-static void connect_auth_done(struct net *n, struct conn *c, const char *nsp,
+static void connect_auth_done(struct net *n, struct conn *c, const char *nsp, json_t *auth,
                               struct identity_result *id)
 {
     if (c->closing)
@@ -169,7 +170,29 @@ static void connect_auth_done(struct net *n, struct conn *c, const char *nsp,
         connect_error(c, nsp, "Invalid namespace", MR_INVALID_NAMESPACE);
         return;
     }
-    connect_accept(n, c, nsp, id->user, id->claims);
+    connect_accept(n, c, nsp, id->user, id->claims, auth);
+}
+
+/*
+ * What gateways see of a CONNECT's auth object (socket.auth, socket.io's
+ * socket.handshake.auth): all of it but its `token`, which is a secret, as socket.query leaves
+ * out the handshake's. Its size and nesting are those of any packet (--max-payload, the JSON
+ * decoder's depth), as for an event's arguments. Sets *out to a new reference, or to NULL when
+ * nothing is left; returns 0 or SB_ENOMEM.
+ */
+static int auth_kept(const json_t *data, json_t **out)
+{
+    *out = NULL;
+    size_t size = json_object_size(data);
+    if (size == 0 || (size == 1 && json_object_get(data, "token")))
+        return 0;
+    /* A shallow copy: the values are shared, and nothing changes them. */
+    json_t *copy = json_copy((json_t *)data);
+    if (!copy)
+        return SB_ENOMEM;
+    json_object_del(copy, "token");
+    *out = copy;
+    return 0;
 }
 
 static void handle_connect(struct net *n, struct conn *c, const char *nsp,
@@ -188,6 +211,11 @@ static void handle_connect(struct net *n, struct conn *c, const char *nsp,
         return;
     }
 
+    json_t *auth;
+    if (auth_kept(p->data, &auth)) {
+        conn_close(c, MC_TRANSPORT, CLOSE_INTERNAL, "out of memory", false);
+        return;
+    }
     /* The auth object's token wins over the one of the handshake. */
     const char *user = c->user;
     json_t *claims = c->claims;
@@ -197,17 +225,17 @@ static void handle_connect(struct net *n, struct conn *c, const char *nsp,
         if (!json_is_string(token) || json_string_length(token) == 0 ||
             strlen(json_string_value(token)) != json_string_length(token)) {
             connect_error(c, nsp, "invalid token", MR_UNAUTHORIZED);
-            return;
+            goto done;
         }
-        /* A pending answer comes to connect_auth_done(); until then the namespace is not
-         * joined, and its packets are ignored as for any namespace not joined. */
-        int o = net_auth_start(n, c, json_string_value(token), nsp, connect_auth_done, &id);
+        /* A pending answer comes to connect_auth_done(), with the auth object; until then the
+         * namespace is not joined, and its packets are ignored as for any namespace not
+         * joined. */
+        int o = net_auth_start(n, c, json_string_value(token), nsp, auth, connect_auth_done, &id);
         if (o == AUTH_PENDING)
-            return;
+            goto done;
         if (o == AUTH_REFUSED) {
             connect_refuse(c, nsp, &id);
-            identity_result_clear(&id);
-            return;
+            goto done;
         }
         if (o == AUTH_ACCEPTED) {
             user = id.user;
@@ -216,11 +244,12 @@ static void handle_connect(struct net *n, struct conn *c, const char *nsp,
     }
     if (!user && n->cfg->require_auth) {
         connect_error(c, nsp, "authentication required", MR_UNAUTHORIZED);
-        identity_result_clear(&id);
-        return;
+        goto done;
     }
-    connect_accept(n, c, nsp, user, claims);
+    connect_accept(n, c, nsp, user, claims, auth);
+done:
     identity_result_clear(&id);
+    json_decref(auth);
 }
 
 void sio_sock_disconnect(struct net *n, struct sock *s, const char *reason)

@@ -72,9 +72,11 @@ static void handler_done(void *ud, struct sock *s, struct lua_result *res)
             for (size_t i = 0; i < res->nreplies; i++)
                 if (after(pc->gw, &pc->ev, &res->replies[i]))
                     sock_emit(s, res->replies[i].event, res->replies[i].args, -1);
+            /* Once: a handler ends once, and replies and errors have no ack. */
             if (res->ack && pc->ack_id >= 0)
                 sock_send_ack(s, pc->ack_id, res->ack);
-            else if (res->ack && pc->ack_id == PIPELINE_RAW_ACK && json_array_size(res->ack))
+            else if (res->ack && pc->ack_id == PIPELINE_RAW_ACK && !res->ack_empty &&
+                     json_array_size(res->ack))
                 sock_send_json(s, json_array_get(res->ack, 0));
         }
     }

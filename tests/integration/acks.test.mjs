@@ -1,6 +1,7 @@
 // Acknowledgements both ways (tests/integration/gateways/acks/): a handler's return values
-// become the client's ack, {event, data} becomes an event instead, the server asks the client
-// for an ack (with and without a timeout), and emits go out before the ack.
+// become the client's ack (no value or nil too, as socket.io's callback() and callback(null)),
+// {event, data} becomes an event instead, a failing handler sends no ack, the server asks the
+// client for an ack (with and without a timeout), and emits go out before the ack.
 import assert from "node:assert/strict";
 import path from "node:path";
 import { after, before, test } from "node:test";
@@ -64,7 +65,23 @@ test("a handler returning {event, data} emits that event and sends no ack", asyn
   }
 });
 
-test("a handler returning nothing sends no ack (raw wire)", async () => {
+test("a handler returning nothing acks with no argument, `return nil` with null", async () => {
+  const s = await connected(sio(server));
+  try {
+    // socket.io's callback() and callback(null): the client's callback gets no argument, or one.
+    assert.deepEqual(await ackArgs(s, "nothing"), []);
+    assert.deepEqual(await ackArgs(s, "null"), [null]);
+    const before = once(s, "before");
+    assert.deepEqual(await ackArgs(s, "bare_return", 7), []);
+    assert.deepEqual(await before, [7], "what the handler emitted came too");
+    assert.equal(await s.timeout(5000).emitWithAck("nothing"), undefined);
+    assert.equal(await s.timeout(5000).emitWithAck("null"), null);
+  } finally {
+    s.close();
+  }
+});
+
+test("raw wire: 43<id>[] for nothing, 43<id>[null] for nil, once; nothing without an ack id", async () => {
   const ws = rawWs(`${server.wsUrl}/socket.io/?EIO=4&transport=websocket`);
   try {
     await ws.opened();
@@ -72,9 +89,49 @@ test("a handler returning nothing sends no ack (raw wire)", async () => {
     ws.send("40");
     assert.match(await ws.next(), /^40\{"sid":/);
     ws.send('421["nothing"]');
-    ws.send('422["echo","x"]');
-    // The first frame after both requests is the ack of 2: nothing came for 1.
-    assert.equal(await ws.next(), '432["x"]');
+    ws.send('422["null"]');
+    ws.send('423["bare_return","x"]');
+    ws.send('42["nothing"]'); // no ack asked: none sent
+    ws.send('42["null"]');
+    ws.send('424["echo","last"]');
+    // In order, each ack once, and nothing for the events that asked none.
+    assert.equal(await ws.next(), "431[]");
+    assert.equal(await ws.next(), "432[null]");
+    assert.equal(await ws.next(), '42["before","x"]');
+    assert.equal(await ws.next(), "433[]");
+    assert.equal(await ws.next(), '434["last"]');
+    await assert.rejects(ws.next(200), /timeout/, "nothing more");
+  } finally {
+    ws.close();
+  }
+});
+
+test("a handler that fails sends the exception event and no ack", async () => {
+  const ws = rawWs(`${server.wsUrl}/socket.io/?EIO=4&transport=websocket`);
+  try {
+    await ws.opened();
+    await ws.next(); // open
+    ws.send("40");
+    await ws.next(); // CONNECT reply
+    ws.send('421["boom"]');
+    ws.send('422["echo","after"]');
+    assert.equal(await ws.next(), '42["exception",{"status":"error","message":"Internal server error"}]');
+    // The next frame is the ack of 2: none came for 1.
+    assert.equal(await ws.next(), '432["after"]');
+  } finally {
+    ws.close();
+  }
+});
+
+test("plain JSON: a handler returning nothing or nil sends no frame", async () => {
+  const ws = rawWs(`${server.wsUrl}/json`);
+  try {
+    await ws.opened();
+    ws.send(JSON.stringify({ event: "nothing" }));
+    ws.send(JSON.stringify({ event: "null" }));
+    ws.send(JSON.stringify({ event: "echo", data: "x" }));
+    // The first frame is the echo's value: none came for the two before it.
+    assert.equal(await ws.next(), '"x"');
   } finally {
     ws.close();
   }

@@ -232,6 +232,19 @@ test("refused: 401 gives the body's message, 403 without JSON gives 'not authori
   );
 });
 
+test("the rest of a CONNECT auth object waits with its token: socket.auth has it once the answer came", async () => {
+  const token = tok("slow-ok-vera");
+  const s = sio(main, { auth: { token, role: "admin", n: 3 } });
+  try {
+    await connected(s);
+    assert.deepEqual(await s.timeout(5000).emitWithAck("auth"), { role: "admin", n: 3 });
+    assert.deepEqual(await s.timeout(5000).emitWithAck("whoami"), member("vera"));
+    assert.equal(callsFor(token), 1);
+  } finally {
+    s.close();
+  }
+});
+
 test("raw: while a CONNECT is pending, a second CONNECT and its events are ignored, other namespaces work", async () => {
   const token = tok("slow-ok-dora");
   const ws = await rawSio(main);

@@ -188,7 +188,7 @@ describe("broadcasts between Node and switchboard", () => {
 describe("inter-server requests from Node cover switchboard's sockets", () => {
   test("fetchSockets() in user:alice lists switchboard's sockets with ids and rooms, without timing out", async () => {
     const a1 = await sbAlice(s1);
-    const a2 = await sbAlice(s2);
+    const a2 = await client(s2, { auth: { token: "alice-token", room: "lobby", n: 3 } });
     const b2 = await sbBob(s2);
     const aNode = await nodeClient("alice");
     await ack(a1, "join", ["lobby", "room-1"]);
@@ -201,6 +201,9 @@ describe("inter-server requests from Node cover switchboard's sockets", () => {
     assert.deepEqual(sorted(byId[a2.id].rooms), sorted([a2.id, "user:alice", "authenticated"]));
     assert.equal(byId[a1.id].local, false);
     assert.equal(byId[aNode.id].local, true);
+    // handshake.auth is the CONNECT auth object without its token, as gateways see it.
+    assert.deepEqual(byId[a1.id].handshake.auth, {});
+    assert.deepEqual(byId[a2.id].handshake.auth, { room: "lobby", n: 3 });
     // b2's id is nowhere in the answer.
     assert.ok(!(b2.id in byId));
 

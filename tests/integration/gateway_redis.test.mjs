@@ -285,6 +285,17 @@ describe("redis.call and redis.pcall", () => {
     assert.equal(await metric(server, "switchboard_lua_timeouts_total"), timeouts0);
   });
 
+  test("a handler that waits and then returns nothing still acks: no argument, or null for nil", async () => {
+    const s = await client(server);
+    const k = key("incr_nothing");
+    const args = (event) =>
+      new Promise((resolve) => s.timeout(ACK_MS).emit(event, k, (...res) => resolve(res)));
+    // The timeout's callback gets the error first: null, then the ack's arguments.
+    assert.deepEqual(await args("incr_nothing"), [null]);
+    assert.deepEqual(await args("incr_nil"), [null, null]);
+    assert.equal(await rc.get(k), "2", "both handlers ran to their end");
+  });
+
   test("several waits in one handler, in order", async () => {
     const s = await client(server);
     const k = key("incr_n");

@@ -92,6 +92,54 @@ test("socket.query has the handshake's query keys but not the token", async () =
   }
 });
 
+test("socket.auth is the CONNECT auth object without the token", async () => {
+  const auth = { token: "alice-token", role: "admin", n: 3, deep: { list: [1, null, "x"], none: [], t: true } };
+  await withClient({ auth }, async (s) => {
+    assert.deepEqual(await ack(s, "auth"), {
+      role: "admin",
+      n: 3,
+      deep: { list: [1, null, "x"], none: [], t: true },
+    });
+    // The token did count: the socket is alice's.
+    assert.equal((await ack(s, "identity")).user, "alice");
+  });
+  // Only a token, or no auth object at all: an empty table, as socket.query without a query.
+  await withClient({ auth: { token: "bob-token" } }, async (s) => {
+    assert.deepEqual(await ack(s, "auth"), {});
+    assert.equal((await ack(s, "identity")).user, "bob");
+  });
+  await withClient({}, async (s) => assert.deepEqual(await ack(s, "auth"), {}));
+  // A token that is null is not a token, and is left out all the same.
+  await withClient({ auth: { token: null, room: "lobby" } }, async (s) => {
+    assert.deepEqual(await ack(s, "auth"), { room: "lobby" });
+    assert.equal((await ack(s, "identity")).user, null);
+  });
+  // Plain JSON has no CONNECT: an empty table.
+  const ws = rawWs(`${server.wsUrl}/path?token=bob-token`);
+  try {
+    await ws.opened();
+    ws.send(JSON.stringify({ event: "auth" }));
+    assert.deepEqual(JSON.parse(await ws.next()), {});
+  } finally {
+    ws.close();
+  }
+});
+
+test("socket.auth: each namespace of a connection has the auth object of its own CONNECT", async () => {
+  const manager = new Manager(server.url, { transports: ["websocket"], reconnection: false, timeout: 5000 });
+  const root = manager.socket("/", { auth: { token: "alice-token", room: "lobby" } });
+  const all = manager.socket("/all", { auth: { token: "bob-token", room: "game", level: 2 } });
+  try {
+    await Promise.all([connected(root), connected(all)]);
+    assert.deepEqual(await ack(root, "auth"), { room: "lobby" });
+    const got = await new Promise((resolve) => all.timeout(5000).emit("auth", (...res) => resolve(res)));
+    assert.deepEqual(got, [null, "/all", { room: "game", level: 2 }]);
+  } finally {
+    root.close();
+    all.close();
+  }
+});
+
 test("socket.headers keeps the --handshake-headers of the upgrade, never Authorization", async () => {
   const extraHeaders = {
     "User-Agent": "lua-api-test/1",

@@ -39,6 +39,8 @@ static const char main_lua[] =
     "    sum = function(socket, a, b) socket:emit('ran', 'sum'); return a + b end,\n"
     "    echo = function(socket, ...) return ... end,\n"
     "    nothing = function(socket) socket:emit('ran', 'nothing') end,\n"
+    "    null = function(socket) return nil end,\n"
+    "    sbnull = function(socket) return sb.null end,\n"
     "    obj = function(socket) return { ok = true, n = 7 } end,\n"
     "    replies = function(socket)\n"
     "      return { { event = 'one', data = 1 }, { event = 'secret', data = 2 },\n"
@@ -50,6 +52,7 @@ static const char main_lua[] =
     "      error(sb.exception({ status = 'error', code = 409 }))\n"
     "    end,\n"
     "    wait = function(socket, key) return redis.call('GET', key) end,\n"
+    "    wait_nothing = function(socket, key) redis.call('GET', key) end,\n"
     "    wait_reply = function(socket, key)\n"
     "      local v = redis.call('GET', key)\n"
     "      return { event = 'got', data = v }\n"
@@ -413,6 +416,44 @@ static void a_returned_value_is_the_ack(void **state)
     assert_string_equal(gate.last_gateway, "main");
 }
 
+static void no_value_or_nil_is_still_an_ack(void **state)
+{
+    struct fixture *f = *state;
+    join(f, 0, CONN_SIO, "/");
+    pop(f, 0);
+    /* No value: an ack without arguments, after what the handler emitted (socket.io's
+     * callback()). */
+    event(f, 0, "nothing", "[]", 5);
+    expect(f, 0, "42[\"ran\",\"nothing\"]");
+    expect(f, 0, "435[]");
+    expect_nothing(f, 0);
+    /* A lone nil: one null (callback(null)); also when it is the client's own null echoed. */
+    event(f, 0, "null", "[]", 6);
+    expect(f, 0, "436[null]");
+    event(f, 0, "echo", "[null]", 7);
+    expect(f, 0, "437[null]");
+    expect_nothing(f, 0);
+    /* Without an ack id: nothing. */
+    event(f, 0, "nothing", "[]", PIPELINE_NO_ACK);
+    expect(f, 0, "42[\"ran\",\"nothing\"]");
+    event(f, 0, "null", "[]", PIPELINE_NO_ACK);
+    expect_nothing(f, 0);
+    /* Plain JSON has no acks: no value and nil send no frame (as NestJS's WsAdapter), sb.null
+     * is a value. */
+    join(f, 1, CONN_JSON, "/");
+    pop(f, 1);
+    event(f, 1, "null", "[]", PIPELINE_RAW_ACK);
+    event(f, 1, "echo", "[null]", PIPELINE_RAW_ACK);
+    event(f, 1, "nothing", "[]", PIPELINE_RAW_ACK);
+    expect(f, 1, "{\"event\":\"ran\",\"data\":\"nothing\"}");
+    expect_nothing(f, 1);
+    event(f, 1, "sbnull", "[]", PIPELINE_RAW_ACK);
+    expect(f, 1, "null");
+    event(f, 1, "echo", "[[null]]", PIPELINE_RAW_ACK);
+    expect(f, 1, "[null]");
+    expect_nothing(f, 1);
+}
+
 static void without_an_ack_id_the_value_is_dropped(void **state)
 {
     struct fixture *f = *state;
@@ -679,6 +720,12 @@ static void a_waiting_handler_answers_later(void **state)
     expect_nothing(f, 0);
     assert_string_equal(gate.reply_seen, "got [\"v2\"];");
     assert_string_equal(gate.reply_of, "wait_reply");
+    /* A handler that waited and then returns nothing acks once it ends, once. */
+    event(f, 0, "wait_nothing", "[\"k3\"]", 23);
+    expect_nothing(f, 0);
+    answer("v3");
+    expect(f, 0, "4323[]");
+    expect_nothing(f, 0);
 }
 
 static void replies_to_a_socket_that_left_are_dropped(void **state)
@@ -744,6 +791,7 @@ int main(void)
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
     const struct CMUnitTest tests[] = {
         T(a_returned_value_is_the_ack),
+        T(no_value_or_nil_is_still_an_ack),
         T(without_an_ack_id_the_value_is_dropped),
         T(plain_json_gets_the_value_as_a_raw_frame),
         T(an_event_without_handler_gets_an_exception),

@@ -18,8 +18,24 @@ return {
       return { event = "replied", data = data }
     end,
 
-    -- nothing -> no ack
+    -- nothing -> an ack with no argument (socket.io's callback())
     nothing = function(socket)
+    end,
+
+    -- nil -> an ack with one null argument (callback(null))
+    null = function(socket)
+      return nil
+    end,
+
+    -- the same after a bare `return`, and after emitting: the emit, then the empty ack
+    bare_return = function(socket, x)
+      socket:emit("before", x)
+      do return end
+    end,
+
+    -- an error: the exception event, and no ack
+    boom = function(socket)
+      error("kaboom")
     end,
 
     -- server -> client ack: the client's answer comes back as `answer`

@@ -6,5 +6,8 @@ return {
     whoami = function(socket)
       return { user = socket.user or sb.null, claims = socket.claims }
     end,
+    auth = function(socket)
+      return socket.auth
+    end,
   },
 }

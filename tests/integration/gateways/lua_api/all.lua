@@ -5,6 +5,10 @@ return {
   namespace = "/all",
 
   events = {
+    -- This namespace's CONNECT auth object, with the namespace to tell it from "/"'s.
+    auth = function(socket)
+      return socket.namespace, socket.auth
+    end,
     -- Emits "fetched" with (err, sockets) from sb.fetch_sockets, or from
     -- sb.to(room):except(id):fetch_sockets when a room is given.
     fetch = function(socket, room, except)

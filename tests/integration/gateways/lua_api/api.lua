@@ -23,6 +23,9 @@ return {
     query = function(socket)
       return socket.query
     end,
+    auth = function(socket)
+      return socket.auth
+    end,
     protocol = function(socket)
       return { event = "protocol", data = socket.protocol }
     end,

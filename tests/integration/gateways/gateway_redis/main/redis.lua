@@ -52,6 +52,14 @@ return {
     incr = function(socket, key)
       return redis.call("INCR", key)
     end,
+    -- Waits, then returns nothing (an ack with no argument) or nil (an ack with null).
+    incr_nothing = function(socket, key)
+      redis.call("INCR", key)
+    end,
+    incr_nil = function(socket, key)
+      redis.call("INCR", key)
+      return nil
+    end,
     -- Several waits in a row in one handler.
     incr_n = function(socket, key, n)
       local out = {}
