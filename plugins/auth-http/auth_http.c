@@ -14,6 +14,8 @@
  * refuses with "authentication service unavailable" and a warning (never the token). The cache
  * keeps the SHA-256 of token and namespace, never the token.
  */
+#include "answer.h"
+#include "cache.h"
 #include "httpc.h"
 
 #include <stdarg.h>
@@ -42,7 +44,7 @@ struct state {
     struct httpc_url url;
     const char *header; /* "Authorization" or "X-Token" */
     uint32_t timeout_ms;
-    struct httpc_cache cache;
+    struct cache cache;
     struct call *calls; /* in flight */
 };
 
@@ -51,7 +53,7 @@ struct call {
     struct call *prev, *next;
     struct state *st;
     sb_auth_req_t *req; /* the host's, until auth_resume() */
-    unsigned char key[HTTPC_DIGEST_LEN];
+    unsigned char key[CACHE_DIGEST_LEN];
     char *request; /* owned: the request text, alive until the write completes */
     size_t request_len;
     struct httpc_response resp;
@@ -177,7 +179,7 @@ static int http_init(const sb_host_api_t *api, sb_host_t *host, const char *conf
     int rc = parse_config(copy, &o, err, errlen);
     if (!rc && (rc = httpc_url_parse(o.url, &st->url, &why)))
         sb_init_error(err, errlen, rc, "url: %s", why ? why : "out of memory");
-    if (!rc && (rc = httpc_cache_init(&st->cache, (uint64_t)o.cache_s * 1000)))
+    if (!rc && (rc = cache_init(&st->cache, (uint64_t)o.cache_s * 1000)))
         sb_init_error(err, errlen, rc, "out of memory");
     free(copy);
     if (rc) {
@@ -214,7 +216,7 @@ static void http_fini(void *state)
         st->api->log_msg(st->host, SB_LOG_WARN, "requests still in flight at shutdown");
         return;
     }
-    httpc_cache_free(&st->cache);
+    cache_free(&st->cache);
     httpc_url_free(&st->url);
     free(st);
 }
@@ -265,8 +267,7 @@ static void call_finish(struct call *call, sb_auth_verdict_t verdict, const char
                          api->strerror(rc));
             verdict = SB_AUTH_REFUSE;
             message = UNAVAILABLE;
-        } else if (httpc_cache_put(&st->cache, call->key, user, claims_json,
-                                   api->now_ms(st->host))) {
+        } else if (cache_put(&st->cache, call->key, user, claims_json, api->now_ms(st->host))) {
             api->log_msg(st->host, SB_LOG_WARN, "cannot cache a token: out of memory");
         }
     }
@@ -301,23 +302,23 @@ static void call_fail(struct call *call, const char *fmt, ...)
 
 static void call_answer(struct call *call)
 {
-    struct httpc_answer a;
-    if (httpc_answer(call->resp.status, call->resp.body, call->resp.body_len, &a)) {
+    struct answer a;
+    if (answer_parse(call->resp.status, call->resp.body, call->resp.body_len, &a)) {
         call_fail(call, "out of memory");
         return;
     }
     switch (a.verdict) {
-    case HTTPC_ACCEPT:
+    case ANSWER_ACCEPT:
         call_finish(call, SB_AUTH_ACCEPT, a.user, a.claims_json, NULL);
         break;
-    case HTTPC_REFUSE:
+    case ANSWER_REFUSE:
         call_finish(call, SB_AUTH_REFUSE, NULL, NULL, a.message);
         break;
-    case HTTPC_UNAVAILABLE:
+    case ANSWER_UNAVAILABLE:
         call_fail(call, "%s (HTTP %d)", a.why, call->resp.status);
         break;
     }
-    httpc_answer_free(&a);
+    answer_free(&a);
 }
 
 static void timer_cb(uv_timer_t *t)
@@ -393,19 +394,18 @@ static sb_auth_verdict_t http_authenticate(void *state, sb_auth_req_t *req)
     const char *token = api->auth_token(req), *nsp = api->auth_nsp(req);
     if (!token || !*token)
         return SB_AUTH_DECLINE;
-    if (!httpc_header_safe(token))
+    if (!answer_header_safe(token))
         return refuse_now(st, req, "invalid token");
-    if (!httpc_header_safe(nsp))
+    if (!answer_header_safe(nsp))
         return refuse_now(st, req, "invalid namespace");
 
     struct call *call = calloc(1, sizeof(*call));
-    if (!call || httpc_cache_key(token, nsp, call->key)) {
+    if (!call || cache_key(token, nsp, call->key)) {
         free(call);
         api->log_msg(st->host, SB_LOG_ERROR, "out of memory");
         return refuse_now(st, req, UNAVAILABLE);
     }
-    const struct httpc_cache_entry *hit =
-        httpc_cache_get(&st->cache, call->key, api->now_ms(st->host));
+    const struct cache_entry *hit = cache_get(&st->cache, call->key, api->now_ms(st->host));
     if (hit) {
         int rc = api->auth_set_user(req, hit->user, hit->claims_json);
         free(call);

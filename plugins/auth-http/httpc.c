@@ -1,5 +1,7 @@
 #include "httpc.h"
 
+#include "answer.h"
+
 #include <arpa/inet.h>
 #include <ctype.h>
 #include <netinet/in.h>
@@ -7,10 +9,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-
-#include <jansson.h>
-#include <openssl/crypto.h>
-#include <openssl/evp.h>
 
 #include <switchboard/errors.h>
 
@@ -130,20 +128,10 @@ void httpc_url_free(struct httpc_url *u)
 
 /* ---- the request ---- */
 
-bool httpc_header_safe(const char *s)
-{
-    if (!s || !*s)
-        return false;
-    for (; *s; s++)
-        if ((unsigned char)*s < 0x20 || *s == 0x7f)
-            return false;
-    return true;
-}
-
 char *httpc_request(const struct httpc_url *u, const char *header, const char *token,
                     const char *nsp, const char *user_agent, size_t *len)
 {
-    if (!httpc_header_safe(token) || !httpc_header_safe(nsp))
+    if (!answer_header_safe(token) || !answer_header_safe(nsp))
         return NULL;
     bool bearer = strcasecmp(header, "Authorization") == 0;
     const char *fmt = "GET %s HTTP/1.1\r\n"
@@ -422,183 +410,4 @@ int httpc_response_eof(struct httpc_response *r)
     if (!r->buf)
         return SB_EPROTO;
     return parse(r, true);
-}
-
-/* ---- what the answer means ---- */
-
-/* A copy of at most HTTPC_MAX_MESSAGE bytes of `s`, cut on a UTF-8 character boundary. */
-static char *message_copy(const char *s)
-{
-    size_t n = strlen(s);
-    if (n > HTTPC_MAX_MESSAGE) {
-        n = HTTPC_MAX_MESSAGE;
-        while (n && ((unsigned char)s[n] & 0xc0) == 0x80)
-            n--;
-    }
-    return strndup(s, n);
-}
-
-/* The user id of a 200 answer: a non-empty string without NUL, or an integer. */
-static char *user_of(const json_t *v)
-{
-    char num[32];
-    if (json_is_string(v)) {
-        if (json_string_length(v) == 0 || strlen(json_string_value(v)) != json_string_length(v))
-            return NULL;
-        return strdup(json_string_value(v));
-    }
-    if (json_is_integer(v)) {
-        snprintf(num, sizeof(num), "%" JSON_INTEGER_FORMAT, json_integer_value(v));
-        return strdup(num);
-    }
-    return NULL;
-}
-
-static int unavailable(struct httpc_answer *out, const char *why)
-{
-    httpc_answer_free(out);
-    out->verdict = HTTPC_UNAVAILABLE;
-    out->why = why;
-    return 0;
-}
-
-int httpc_answer(int status, const char *body, size_t len, struct httpc_answer *out)
-{
-    memset(out, 0, sizeof(*out));
-    if (status == 401 || status == 403) {
-        out->verdict = HTTPC_REFUSE;
-        json_t *root = len ? json_loadb(body, len, 0, NULL) : NULL;
-        const json_t *m = json_object_get(root, "message");
-        if (json_is_string(m) && json_string_length(m) > 0 &&
-            strlen(json_string_value(m)) == json_string_length(m))
-            out->message = message_copy(json_string_value(m));
-        else
-            out->message = strdup("not authorized");
-        json_decref(root);
-        return out->message ? 0 : SB_ENOMEM;
-    }
-    if (status != 200)
-        return unavailable(out, status == 404 ? "the service answered 404 (check the url)"
-                                              : "the service answered an unexpected status");
-
-    json_error_t err;
-    json_t *root = json_loadb(body, len, JSON_REJECT_DUPLICATES, &err);
-    if (!json_is_object(root)) {
-        json_decref(root);
-        return unavailable(out, "the 200 answer is not a JSON object");
-    }
-    const json_t *claims = json_object_get(root, "claims");
-    if (claims && !json_is_null(claims) && !json_is_object(claims)) {
-        json_decref(root);
-        return unavailable(out, "the 200 answer's \"claims\" is not an object");
-    }
-    out->user = user_of(json_object_get(root, "user"));
-    if (!out->user) {
-        json_decref(root);
-        return unavailable(out,
-                           "the 200 answer has no \"user\" (a non-empty string or an integer)");
-    }
-    if (json_is_object(claims)) {
-        out->claims_json = json_dumps(claims, JSON_COMPACT);
-        if (!out->claims_json) {
-            json_decref(root);
-            httpc_answer_free(out);
-            return SB_ENOMEM;
-        }
-    }
-    json_decref(root);
-    out->verdict = HTTPC_ACCEPT;
-    return 0;
-}
-
-void httpc_answer_free(struct httpc_answer *a)
-{
-    free(a->user);
-    free(a->claims_json);
-    free(a->message);
-    memset(a, 0, sizeof(*a));
-}
-
-/* ---- the cache of accepted tokens ---- */
-
-int httpc_cache_init(struct httpc_cache *c, uint64_t ttl_ms)
-{
-    memset(c, 0, sizeof(*c));
-    if (!ttl_ms)
-        return 0;
-    c->slots = calloc(HTTPC_CACHE_SLOTS, sizeof(*c->slots));
-    if (!c->slots)
-        return SB_ENOMEM;
-    c->ttl_ms = ttl_ms;
-    return 0;
-}
-
-static void entry_clear(struct httpc_cache_entry *e)
-{
-    free(e->user);
-    free(e->claims_json);
-    memset(e, 0, sizeof(*e));
-}
-
-void httpc_cache_free(struct httpc_cache *c)
-{
-    if (c->slots) {
-        for (size_t i = 0; i < HTTPC_CACHE_SLOTS; i++)
-            entry_clear(&c->slots[i]);
-        free(c->slots);
-    }
-    memset(c, 0, sizeof(*c));
-}
-
-int httpc_cache_key(const char *token, const char *nsp, unsigned char key[HTTPC_DIGEST_LEN])
-{
-    unsigned int n = 0;
-    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-    int ok = ctx && EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) &&
-             EVP_DigestUpdate(ctx, token, strlen(token) + 1) && /* with its NUL: a separator */
-             EVP_DigestUpdate(ctx, nsp, strlen(nsp)) && EVP_DigestFinal_ex(ctx, key, &n) &&
-             n == HTTPC_DIGEST_LEN;
-    EVP_MD_CTX_free(ctx);
-    return ok ? 0 : SB_ENOMEM;
-}
-
-static struct httpc_cache_entry *slot_of(const struct httpc_cache *c,
-                                         const unsigned char key[HTTPC_DIGEST_LEN])
-{
-    uint32_t h =
-        (uint32_t)key[0] | (uint32_t)key[1] << 8 | (uint32_t)key[2] << 16 | (uint32_t)key[3] << 24;
-    return &c->slots[h & (HTTPC_CACHE_SLOTS - 1)];
-}
-
-const struct httpc_cache_entry *httpc_cache_get(const struct httpc_cache *c,
-                                                const unsigned char key[HTTPC_DIGEST_LEN],
-                                                uint64_t now)
-{
-    if (!c->slots)
-        return NULL;
-    const struct httpc_cache_entry *e = slot_of(c, key);
-    if (!e->expires || e->expires <= now || CRYPTO_memcmp(e->key, key, HTTPC_DIGEST_LEN) != 0)
-        return NULL;
-    return e;
-}
-
-int httpc_cache_put(struct httpc_cache *c, const unsigned char key[HTTPC_DIGEST_LEN],
-                    const char *user, const char *claims_json, uint64_t now)
-{
-    if (!c->slots)
-        return 0;
-    char *u = strdup(user);
-    char *cl = claims_json ? strdup(claims_json) : NULL;
-    if (!u || (claims_json && !cl)) {
-        free(u);
-        free(cl);
-        return SB_ENOMEM;
-    }
-    struct httpc_cache_entry *e = slot_of(c, key);
-    entry_clear(e);
-    memcpy(e->key, key, HTTPC_DIGEST_LEN);
-    e->user = u;
-    e->claims_json = cl;
-    e->expires = now + c->ttl_ms;
-    return 0;
 }

@@ -18,6 +18,8 @@
 #include <cmocka.h>
 #include <switchboard/errors.h>
 
+#include "answer.h"
+#include "cache.h"
 #include "httpc.h"
 
 /* ---- url ---- */
@@ -131,8 +133,8 @@ static void test_request_refuses_injection(void **unused)
     assert_null(httpc_request(&u, "Authorization", "del\x7f", "/", "ua", &len));
     assert_null(httpc_request(&u, "Authorization", "", "/", "ua", &len));
     assert_null(httpc_request(&u, "Authorization", "ok", "/x\r\nY: z", "ua", &len));
-    assert_true(httpc_header_safe("e\xc3\xa9t\xc3\xa9 spaces ok"));
-    assert_false(httpc_header_safe(NULL));
+    assert_true(answer_header_safe("e\xc3\xa9t\xc3\xa9 spaces ok"));
+    assert_false(answer_header_safe(NULL));
     httpc_url_free(&u);
 }
 
@@ -286,47 +288,47 @@ static void test_size_limit(void **unused)
 
 /* ---- what an answer means ---- */
 
-static void answer(int status, const char *body, struct httpc_answer *a)
+static void answer(int status, const char *body, struct answer *a)
 {
-    assert_int_equal(httpc_answer(status, body, strlen(body), a), 0);
+    assert_int_equal(answer_parse(status, body, strlen(body), a), 0);
 }
 
 static void test_answer_accept(void **unused)
 {
-    struct httpc_answer a;
+    struct answer a;
     answer(200, "{\"user\":\"alice\",\"claims\":{\"role\":\"admin\",\"n\":[1,2]}}", &a);
-    assert_int_equal(a.verdict, HTTPC_ACCEPT);
+    assert_int_equal(a.verdict, ANSWER_ACCEPT);
     assert_string_equal(a.user, "alice");
     assert_string_equal(a.claims_json, "{\"role\":\"admin\",\"n\":[1,2]}");
-    httpc_answer_free(&a);
+    answer_free(&a);
 
     answer(200, "{\"user\":42}", &a);
-    assert_int_equal(a.verdict, HTTPC_ACCEPT);
+    assert_int_equal(a.verdict, ANSWER_ACCEPT);
     assert_string_equal(a.user, "42");
     assert_null(a.claims_json);
-    httpc_answer_free(&a);
+    answer_free(&a);
 
     answer(200, "{\"user\":\"u\",\"claims\":null,\"other\":true}", &a);
-    assert_int_equal(a.verdict, HTTPC_ACCEPT);
+    assert_int_equal(a.verdict, ANSWER_ACCEPT);
     assert_null(a.claims_json);
-    httpc_answer_free(&a);
+    answer_free(&a);
 }
 
 static void test_answer_refuse(void **unused)
 {
-    struct httpc_answer a;
+    struct answer a;
     answer(401, "{\"message\":\"account suspended\"}", &a);
-    assert_int_equal(a.verdict, HTTPC_REFUSE);
+    assert_int_equal(a.verdict, ANSWER_REFUSE);
     assert_string_equal(a.message, "account suspended");
-    httpc_answer_free(&a);
+    answer_free(&a);
 
     static const char *const plain[] = {"", "nope", "{\"message\":5}", "{\"message\":\"\"}",
                                         "[\"message\"]"};
     for (size_t i = 0; i < sizeof(plain) / sizeof(plain[0]); i++) {
         answer(i % 2 ? 403 : 401, plain[i], &a);
-        assert_int_equal(a.verdict, HTTPC_REFUSE);
+        assert_int_equal(a.verdict, ANSWER_REFUSE);
         assert_string_equal(a.message, "not authorized");
-        httpc_answer_free(&a);
+        answer_free(&a);
     }
 
     /* A long message is cut on a character boundary: 'é' is two bytes. */
@@ -335,13 +337,13 @@ static void test_answer_refuse(void **unused)
         strcat(body, "\xc3\xa9");
     strcat(body, "\"}");
     answer(401, body, &a);
-    assert_int_equal(strlen(a.message), HTTPC_MAX_MESSAGE);
-    httpc_answer_free(&a);
+    assert_int_equal(strlen(a.message), ANSWER_MAX_MESSAGE);
+    answer_free(&a);
     memmove(body + 13, body + 12, strlen(body + 12) + 1);
     body[12] = 'x'; /* now the 200th byte is the first half of an 'é' */
     answer(401, body, &a);
-    assert_int_equal(strlen(a.message), HTTPC_MAX_MESSAGE - 1);
-    httpc_answer_free(&a);
+    assert_int_equal(strlen(a.message), ANSWER_MAX_MESSAGE - 1);
+    answer_free(&a);
 }
 
 static void test_answer_unavailable(void **unused)
@@ -368,14 +370,14 @@ static void test_answer_unavailable(void **unused)
         {200, "{\"user\":\"a\",\"claims\":\"x\"}", "\"claims\" is not an object"},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-        struct httpc_answer a;
+        struct answer a;
         answer(cases[i].status, cases[i].body, &a);
-        if (a.verdict != HTTPC_UNAVAILABLE || !a.why || !strstr(a.why, cases[i].why))
+        if (a.verdict != ANSWER_UNAVAILABLE || !a.why || !strstr(a.why, cases[i].why))
             fail_msg("%d %s: verdict %d, why '%s'", cases[i].status, cases[i].body, a.verdict,
                      a.why ? a.why : "");
         assert_null(a.user);
         assert_null(a.message);
-        httpc_answer_free(&a);
+        answer_free(&a);
     }
 }
 
@@ -383,47 +385,47 @@ static void test_answer_unavailable(void **unused)
 
 static void test_cache(void **unused)
 {
-    struct httpc_cache c;
-    unsigned char k1[HTTPC_DIGEST_LEN], k2[HTTPC_DIGEST_LEN], k3[HTTPC_DIGEST_LEN];
-    assert_int_equal(httpc_cache_key("token-1", "/", k1), 0);
-    assert_int_equal(httpc_cache_key("token-1", "/admin", k2), 0);
-    assert_int_equal(httpc_cache_key("token-1/", "", k3), 0);
-    assert_memory_not_equal(k1, k2, HTTPC_DIGEST_LEN);
-    assert_memory_not_equal(k1, k3, HTTPC_DIGEST_LEN); /* the NUL separates token and nsp */
+    struct cache c;
+    unsigned char k1[CACHE_DIGEST_LEN], k2[CACHE_DIGEST_LEN], k3[CACHE_DIGEST_LEN];
+    assert_int_equal(cache_key("token-1", "/", k1), 0);
+    assert_int_equal(cache_key("token-1", "/admin", k2), 0);
+    assert_int_equal(cache_key("token-1/", "", k3), 0);
+    assert_memory_not_equal(k1, k2, CACHE_DIGEST_LEN);
+    assert_memory_not_equal(k1, k3, CACHE_DIGEST_LEN); /* the NUL separates token and nsp */
 
     /* Off: nothing is kept. */
-    assert_int_equal(httpc_cache_init(&c, 0), 0);
-    assert_int_equal(httpc_cache_put(&c, k1, "alice", NULL, 0), 0);
-    assert_null(httpc_cache_get(&c, k1, 0));
-    httpc_cache_free(&c);
+    assert_int_equal(cache_init(&c, 0), 0);
+    assert_int_equal(cache_put(&c, k1, "alice", NULL, 0), 0);
+    assert_null(cache_get(&c, k1, 0));
+    cache_free(&c);
 
-    assert_int_equal(httpc_cache_init(&c, 1000), 0);
-    assert_null(httpc_cache_get(&c, k1, 5));
-    assert_int_equal(httpc_cache_put(&c, k1, "alice", "{\"r\":1}", 100), 0);
-    const struct httpc_cache_entry *e = httpc_cache_get(&c, k1, 500);
+    assert_int_equal(cache_init(&c, 1000), 0);
+    assert_null(cache_get(&c, k1, 5));
+    assert_int_equal(cache_put(&c, k1, "alice", "{\"r\":1}", 100), 0);
+    const struct cache_entry *e = cache_get(&c, k1, 500);
     assert_non_null(e);
     assert_string_equal(e->user, "alice");
     assert_string_equal(e->claims_json, "{\"r\":1}");
-    assert_null(httpc_cache_get(&c, k2, 500)); /* another namespace */
-    assert_non_null(httpc_cache_get(&c, k1, 1099));
-    assert_null(httpc_cache_get(&c, k1, 1100)); /* expired */
+    assert_null(cache_get(&c, k2, 500)); /* another namespace */
+    assert_non_null(cache_get(&c, k1, 1099));
+    assert_null(cache_get(&c, k1, 1100)); /* expired */
     /* Replaced in place. */
-    assert_int_equal(httpc_cache_put(&c, k1, "bob", NULL, 2000), 0);
-    e = httpc_cache_get(&c, k1, 2001);
+    assert_int_equal(cache_put(&c, k1, "bob", NULL, 2000), 0);
+    e = cache_get(&c, k1, 2001);
     assert_string_equal(e->user, "bob");
     assert_null(e->claims_json);
     /* Many tokens: the table stays bounded, the newest is always found. */
-    for (int i = 0; i < 3 * HTTPC_CACHE_SLOTS; i++) {
+    for (int i = 0; i < 3 * CACHE_SLOTS; i++) {
         char tok[32];
-        unsigned char k[HTTPC_DIGEST_LEN];
+        unsigned char k[CACHE_DIGEST_LEN];
         snprintf(tok, sizeof(tok), "t-%d", i);
-        assert_int_equal(httpc_cache_key(tok, "/", k), 0);
-        assert_int_equal(httpc_cache_put(&c, k, tok, NULL, 3000), 0);
-        e = httpc_cache_get(&c, k, 3000);
+        assert_int_equal(cache_key(tok, "/", k), 0);
+        assert_int_equal(cache_put(&c, k, tok, NULL, 3000), 0);
+        e = cache_get(&c, k, 3000);
         assert_non_null(e);
         assert_string_equal(e->user, tok);
     }
-    httpc_cache_free(&c);
+    cache_free(&c);
 }
 
 int main(void)
