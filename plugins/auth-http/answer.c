@@ -69,6 +69,11 @@ int answer_parse(int status, const char *body, size_t len, struct answer *out)
         json_decref(root);
         return out->message ? 0 : SB_ENOMEM;
     }
+    /* A redirect is never followed: the token would go to an address nobody configured
+     * (another host, or http:// from https://). The url should name the final address. */
+    if (status >= 300 && status < 400)
+        return unavailable(out, "the service answered a redirect, which is refused (give the "
+                                "final address as url=)");
     if (status != 200)
         return unavailable(out, status == 404 ? "the service answered 404 (check the url)"
                                               : "the service answered an unexpected status");

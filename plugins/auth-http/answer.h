@@ -19,7 +19,7 @@ bool answer_header_safe(const char *s);
 enum answer_verdict {
     ANSWER_ACCEPT,      /* 200 with {"user": …, "claims": {…}?} */
     ANSWER_REFUSE,      /* 401 or 403 */
-    ANSWER_UNAVAILABLE, /* anything else: the service is broken or misconfigured */
+    ANSWER_UNAVAILABLE, /* anything else (a redirect too): the service is broken or misconfigured */
 };
 
 struct answer {
