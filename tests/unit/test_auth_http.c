@@ -13,6 +13,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <cmocka.h>
 #include <switchboard/errors.h>
 
@@ -190,6 +195,98 @@ static void test_answer_unavailable(void **unused)
     }
 }
 
+/* ---- the client: ending questions in flight ---- */
+
+struct ended {
+    int calls, error;
+    char why[128];
+};
+
+static void ended_cb(void *ud, const struct httpc_result *res)
+{
+    struct ended *e = ud;
+    e->calls++;
+    e->error = res->error;
+    snprintf(e->why, sizeof(e->why), "%s", res->why ? res->why : "");
+}
+
+/* A loopback port that accepts connections (the kernel does, into the backlog) and never
+ * answers. Returns the listening socket; its port in *port. */
+static int silent_listener(int *port)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof(a);
+    assert_true(fd >= 0);
+    assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+    assert_int_equal(listen(fd, 8), 0);
+    assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &len), 0);
+    *port = ntohs(a.sin_port);
+    return fd;
+}
+
+/* httpc_free with questions in flight answers each one (SB_ECLOSED) and leaves only handles
+ * whose close the loop finishes: afterwards the loop closes with nothing open, and
+ * LeakSanitizer finds nothing. */
+static void test_client_free_in_flight(void **unused)
+{
+    uv_loop_t loop;
+    assert_int_equal(uv_loop_init(&loop), 0);
+    int port, lfd = silent_listener(&port);
+    char url[64], err[128] = "";
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d/check", port);
+
+    struct httpc *c = NULL;
+    struct httpc_options o = {.timeout_ms = 10000, .user_agent = "test"};
+    assert_int_equal(httpc_new(&loop, &o, &c, err, sizeof(err)), 0);
+    struct ended e1 = {0}, e2 = {0};
+    const char *headers[] = {"Authorization: Bearer t", "Accept: application/json", NULL};
+    assert_int_equal(httpc_get(c, url, headers, ended_cb, &e1), 0);
+    assert_int_equal(httpc_get(c, url, headers, ended_cb, &e2), 0);
+    /* Never inside httpc_get. */
+    assert_int_equal(e1.calls + e2.calls, 0);
+    /* Let the connections be made and the requests sent (the listener never answers). */
+    for (int i = 0; i < 50; i++)
+        uv_run(&loop, UV_RUN_NOWAIT);
+    assert_int_equal(e1.calls + e2.calls, 0);
+
+    unsigned open = httpc_free(c);
+    assert_true(open > 0); /* the sockets' polls and the timer, closing */
+    assert_int_equal(e1.calls, 1);
+    assert_int_equal(e2.calls, 1);
+    assert_int_equal(e1.error, SB_ECLOSED);
+    assert_string_equal(e1.why, "the server is shutting down");
+    uv_run(&loop, UV_RUN_DEFAULT);
+    assert_int_equal(uv_loop_close(&loop), 0);
+    close(lfd);
+}
+
+/* An idle client holds no libuv handle: the loop has nothing to wait for. */
+static void test_client_idle_holds_nothing(void **unused)
+{
+    uv_loop_t loop;
+    assert_int_equal(uv_loop_init(&loop), 0);
+    struct httpc *c = NULL;
+    char err[128] = "";
+    struct httpc_options o = {.timeout_ms = 300, .user_agent = "test"};
+    assert_int_equal(httpc_new(&loop, &o, &c, err, sizeof(err)), 0);
+    assert_int_equal(uv_loop_alive(&loop), 0);
+    /* A question to a closed port ends (connection refused), and then nothing is left open. */
+    int port, lfd = silent_listener(&port);
+    close(lfd);
+    char url[64];
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d/", port);
+    struct ended e = {0};
+    assert_int_equal(httpc_get(c, url, NULL, ended_cb, &e), 0);
+    assert_int_not_equal(uv_loop_alive(&loop), 0);
+    uv_run(&loop, UV_RUN_DEFAULT); /* returns once nothing is open */
+    assert_int_equal(e.calls, 1);
+    assert_int_equal(e.error, SB_EIO);
+    assert_non_null(strstr(e.why, "cannot connect"));
+    assert_int_equal(httpc_free(c), 0);
+    assert_int_equal(uv_loop_close(&loop), 0);
+}
+
 /* ---- cache ---- */
 
 static void test_cache(void **unused)
@@ -240,10 +337,15 @@ static void test_cache(void **unused)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_url_accepted),  cmocka_unit_test(test_url_refused),
-        cmocka_unit_test(test_header_safe),   cmocka_unit_test(test_answer_accept),
-        cmocka_unit_test(test_answer_refuse), cmocka_unit_test(test_answer_unavailable),
+        cmocka_unit_test(test_url_accepted),
+        cmocka_unit_test(test_url_refused),
+        cmocka_unit_test(test_header_safe),
+        cmocka_unit_test(test_answer_accept),
+        cmocka_unit_test(test_answer_refuse),
+        cmocka_unit_test(test_answer_unavailable),
         cmocka_unit_test(test_cache),
+        cmocka_unit_test(test_client_free_in_flight),
+        cmocka_unit_test(test_client_idle_holds_nothing),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
