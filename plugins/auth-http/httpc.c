@@ -501,6 +501,12 @@ static bool req_setup(struct httpc_req *r, const char *url)
               !curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 2L) &&
               !curl_easy_setopt(e, CURLOPT_SSLVERSION, (long)CURL_SSLVERSION_TLSv1_2) &&
               (!c->ca_file || !curl_easy_setopt(e, CURLOPT_CAINFO, c->ca_file)) &&
+#if LIBCURL_VERSION_NUM >= 0x075700
+              /* The parsed certificates are kept for the multi handle's transfers (parsing a
+               * system bundle on the loop for each question would cost milliseconds), an hour
+               * instead of libcurl's day, so that a renewed file is read again soon enough. */
+              !curl_easy_setopt(e, CURLOPT_CA_CACHE_TIMEOUT, 3600L) &&
+#endif
               /* The server handles its own signals; the threaded resolver needs no alarm. */
               !curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L) &&
               !curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)c->timeout_ms) &&
