@@ -16,6 +16,8 @@ packages=(
   build-essential cmake pkg-config
   libwebsockets-dev libuv1-dev libluajit-5.1-dev luajit libjansson-dev
   libhiredis-dev libmsgpack-dev libssl-dev libcmocka-dev
+  libcurl4-openssl-dev  # auth-http's HTTP(S) client (plugins/auth-http)
+  openssl               # the test certificates of tests/integration/auth_https.test.mjs
   redis-server curl
   chromium  # the demo page's browser test (tests/integration/demo_page.test.mjs)
   nginx     # the load balancer of examples/cluster/run.sh (tests/integration/cluster_example.test.mjs)

@@ -1,604 +1,590 @@
+/*
+ * libcurl's multi-socket API on a libuv loop, the shape of curl's "multi-uv" example: libcurl
+ * says through socket_cb which sockets it wants watched and for what (a uv_poll_t each), and
+ * through timer_cb when it wants to be called back (one uv_timer_t); both call
+ * curl_multi_socket_action(), after which finished transfers are collected with
+ * curl_multi_info_read(). The plugin's callbacks run from there, outside every libcurl call,
+ * so that they may start a new question.
+ */
 #include "httpc.h"
 
 #include <arpa/inet.h>
-#include <ctype.h>
-#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
-#include <jansson.h>
-#include <openssl/crypto.h>
-#include <openssl/evp.h>
+#include <curl/curl.h>
 
 #include <switchboard/errors.h>
 
-/* ---- the service's URL ---- */
+/* CURLOPT_PROTOCOLS_STR: the older CURLOPT_PROTOCOLS is deprecated (a warning, so an error). */
+#if LIBCURL_VERSION_NUM < 0x075500
+#error "auth-http needs libcurl 7.85 or later"
+#endif
 
-static int bad(const char **why, const char *reason)
+struct httpc {
+    uv_loop_t *loop;        /* borrowed */
+    CURLM *multi;           /* owned */
+    uv_timer_t *timer;      /* owned, open only while libcurl wants a timeout; NULL otherwise */
+    struct poll *polls;     /* the sockets watched */
+    struct httpc_req *reqs; /* in flight */
+    unsigned open;          /* libuv handles not closed yet, those closing included */
+    bool freed;             /* httpc_free ran while handles were open: the last close frees */
+    char *ca_file;          /* owned, NULL for the system's CAs */
+    char *user_agent;       /* owned */
+    uint32_t timeout_ms;
+};
+
+/* A socket libcurl wants watched. The handle comes first: its close callback frees it. */
+struct poll {
+    uv_poll_t h; /* h.data: the struct httpc */
+    curl_socket_t fd;
+    struct poll *prev, *next;
+};
+
+/* One question. */
+struct httpc_req {
+    struct httpc_req *prev, *next;
+    struct httpc *c;
+    CURL *easy;                 /* owned */
+    struct curl_slist *headers; /* owned */
+    char *body;                 /* owned: the answer's body so far */
+    size_t len, cap;
+    bool too_big;
+    httpc_done_cb cb;
+    void *ud;
+    char errbuf[CURL_ERROR_SIZE];
+};
+
+/* ---- the url ---- */
+
+static int bad(const char **why, int rc, const char *reason)
 {
     if (why)
         *why = reason;
-    return SB_EINVAL;
-}
-
-int httpc_url_parse(const char *url, struct httpc_url *out, const char **why)
-{
-    memset(out, 0, sizeof(*out));
-    static const char scheme[] = "http://";
-    if (!url || strncasecmp(url, scheme, sizeof(scheme) - 1) != 0)
-        return bad(why, strncasecmp(url ? url : "", "https://", 8) == 0
-                            ? "https is not supported: the service must be plain http on a "
-                              "trusted network"
-                            : "the url must start with http://");
-    const char *p = url + sizeof(scheme) - 1;
-    const char *auth_end = p + strcspn(p, "/?#");
-    if (memchr(p, '@', (size_t)(auth_end - p)))
-        return bad(why, "user info (user@) is not supported in the url");
-    if (strchr(p, '#'))
-        return bad(why, "a fragment (#) is not allowed in the url");
-
-    char host[48]; /* an IP address fits: INET6_ADDRSTRLEN is 46 */
-    const char *port_text = NULL;
-    size_t hlen;
-    bool v6 = *p == '[';
-    if (v6) {
-        const char *close = memchr(p, ']', (size_t)(auth_end - p));
-        if (!close)
-            return bad(why, "unterminated [IPv6] address in the url");
-        hlen = (size_t)(close - p - 1);
-        if (hlen == 0 || hlen >= sizeof(host))
-            return bad(why, "bad [IPv6] address in the url");
-        memcpy(host, p + 1, hlen);
-        host[hlen] = '\0';
-        if (close + 1 < auth_end) {
-            if (close[1] != ':')
-                return bad(why, "bad characters after the [IPv6] address in the url");
-            port_text = close + 2;
-        }
-    } else {
-        const char *colon = memchr(p, ':', (size_t)(auth_end - p));
-        const char *hend = colon ? colon : auth_end;
-        hlen = (size_t)(hend - p);
-        if (hlen == 0 || hlen >= sizeof(host))
-            return bad(why, "the url has no host");
-        memcpy(host, p, hlen);
-        host[hlen] = '\0';
-        if (colon)
-            port_text = colon + 1;
-    }
-    unsigned long port = 80;
-    if (port_text) {
-        if (port_text == auth_end)
-            return bad(why, "empty port in the url");
-        port = 0;
-        for (const char *q = port_text; q < auth_end; q++) {
-            if (!isdigit((unsigned char)*q) || port > 65535)
-                return bad(why, "the port of the url must be a number from 1 to 65535");
-            port = port * 10 + (unsigned long)(*q - '0');
-        }
-        if (port == 0 || port > 65535)
-            return bad(why, "the port of the url must be a number from 1 to 65535");
-    }
-
-    if (v6) {
-        struct sockaddr_in6 *a = (struct sockaddr_in6 *)&out->addr;
-        if (inet_pton(AF_INET6, host, &a->sin6_addr) != 1)
-            return bad(why, "bad [IPv6] address in the url");
-        a->sin6_family = AF_INET6;
-        a->sin6_port = htons((uint16_t)port);
-        out->addrlen = sizeof(*a);
-        snprintf(out->host, sizeof(out->host), "[%s]:%lu", host, port);
-    } else {
-        struct sockaddr_in *a = (struct sockaddr_in *)&out->addr;
-        const char *ip = strcasecmp(host, "localhost") == 0 ? "127.0.0.1" : host;
-        if (inet_pton(AF_INET, ip, &a->sin_addr) != 1)
-            return bad(why, "the host of the url must be an IP address or localhost (names are "
-                            "not resolved)");
-        a->sin_family = AF_INET;
-        a->sin_port = htons((uint16_t)port);
-        out->addrlen = sizeof(*a);
-        snprintf(out->host, sizeof(out->host), "%s:%lu", host, port);
-    }
-
-    const char *path = auth_end;
-    for (const char *q = path; *q; q++)
-        if ((unsigned char)*q <= ' ' || *q == 0x7f)
-            return bad(why, "spaces and control characters are not allowed in the url's path");
-    if (*path == '?') {
-        /* "http://h:1?x" means the path "/?x". */
-        size_t n = strlen(path);
-        out->path = malloc(n + 2);
-        if (out->path) {
-            out->path[0] = '/';
-            memcpy(out->path + 1, path, n + 1);
-        }
-    } else {
-        out->path = strdup(*path ? path : "/");
-    }
-    if (!out->path)
-        return SB_ENOMEM;
-    return 0;
-}
-
-void httpc_url_free(struct httpc_url *u)
-{
-    free(u->path);
-    u->path = NULL;
-}
-
-/* ---- the request ---- */
-
-bool httpc_header_safe(const char *s)
-{
-    if (!s || !*s)
-        return false;
-    for (; *s; s++)
-        if ((unsigned char)*s < 0x20 || *s == 0x7f)
-            return false;
-    return true;
-}
-
-char *httpc_request(const struct httpc_url *u, const char *header, const char *token,
-                    const char *nsp, const char *user_agent, size_t *len)
-{
-    if (!httpc_header_safe(token) || !httpc_header_safe(nsp))
-        return NULL;
-    bool bearer = strcasecmp(header, "Authorization") == 0;
-    const char *fmt = "GET %s HTTP/1.1\r\n"
-                      "Host: %s\r\n"
-                      "%s: %s%s\r\n"
-                      "X-Switchboard-Namespace: %s\r\n"
-                      "Accept: application/json\r\n"
-                      "User-Agent: %s\r\n"
-                      "Connection: close\r\n"
-                      "\r\n";
-    const char *prefix = bearer ? "Bearer " : "";
-    int n = snprintf(NULL, 0, fmt, u->path, u->host, header, prefix, token, nsp, user_agent);
-    if (n < 0)
-        return NULL;
-    char *out = malloc((size_t)n + 1);
-    if (!out)
-        return NULL;
-    snprintf(out, (size_t)n + 1, fmt, u->path, u->host, header, prefix, token, nsp, user_agent);
-    *len = (size_t)n;
-    return out;
-}
-
-/* ---- the answer ---- */
-
-void httpc_response_init(struct httpc_response *r)
-{
-    memset(r, 0, sizeof(*r));
-}
-
-void httpc_response_free(struct httpc_response *r)
-{
-    free(r->buf);
-    free(r->body);
-    httpc_response_init(r);
-}
-
-/* The next line of buf[*pos..end) without its CRLF (or bare LF): returns false when the line is
- * not complete yet. */
-static bool next_line(const char *buf, size_t end, size_t *pos, const char **line, size_t *len)
-{
-    const char *start = buf + *pos;
-    const char *nl = memchr(start, '\n', end - *pos);
-    if (!nl)
-        return false;
-    size_t n = (size_t)(nl - start);
-    if (n && start[n - 1] == '\r')
-        n--;
-    *line = start;
-    *len = n;
-    *pos = (size_t)(nl - buf) + 1;
-    return true;
-}
-
-static bool is_token_char(char c)
-{
-    return isalnum((unsigned char)c) || strchr("!#$%&'*+-.^_`|~", c);
-}
-
-/* The framing of a body, from the headers. */
-struct head {
-    int status;
-    bool chunked;
-    bool has_length;
-    size_t length;
-};
-
-static int parse_status(const char *line, size_t len, int *status)
-{
-    /* HTTP/1.x SSS[ reason] */
-    if (len < 12 || memcmp(line, "HTTP/1.", 7) != 0 || !isdigit((unsigned char)line[7]) ||
-        line[8] != ' ')
-        return SB_EPROTO;
-    int s = 0;
-    for (int i = 9; i < 12; i++) {
-        if (!isdigit((unsigned char)line[i]))
-            return SB_EPROTO;
-        s = s * 10 + (line[i] - '0');
-    }
-    if (len > 12 && line[12] != ' ')
-        return SB_EPROTO;
-    if (s < 100)
-        return SB_EPROTO;
-    *status = s;
-    return 0;
-}
-
-static int parse_header(const char *line, size_t len, struct head *h)
-{
-    const char *colon = memchr(line, ':', len);
-    if (!colon || colon == line)
-        return SB_EPROTO;
-    size_t nlen = (size_t)(colon - line);
-    for (size_t i = 0; i < nlen; i++)
-        if (!is_token_char(line[i]))
-            return SB_EPROTO;
-    const char *v = colon + 1, *end = line + len;
-    while (v < end && (*v == ' ' || *v == '\t'))
-        v++;
-    while (end > v && (end[-1] == ' ' || end[-1] == '\t'))
-        end--;
-    size_t vlen = (size_t)(end - v);
-
-    if (nlen == 14 && strncasecmp(line, "content-length", 14) == 0) {
-        if (vlen == 0)
-            return SB_EPROTO;
-        size_t n = 0;
-        for (size_t i = 0; i < vlen; i++) {
-            if (!isdigit((unsigned char)v[i]) || n > HTTPC_MAX_RESPONSE)
-                return SB_EPROTO;
-            n = n * 10 + (size_t)(v[i] - '0');
-        }
-        if (h->has_length && h->length != n)
-            return SB_EPROTO; /* two different lengths: a smuggling attempt or a broken server */
-        h->has_length = true;
-        h->length = n;
-    } else if (nlen == 17 && strncasecmp(line, "transfer-encoding", 17) == 0) {
-        if (vlen == 7 && strncasecmp(v, "chunked", 7) == 0)
-            h->chunked = true;
-        else if (!(vlen == 8 && strncasecmp(v, "identity", 8) == 0))
-            return SB_EPROTO; /* compressed codings are never asked for */
-    }
-    return 0;
-}
-
-static int set_body(struct httpc_response *r, const char *data, size_t len)
-{
-    free(r->body);
-    r->body = malloc(len + 1);
-    if (!r->body)
-        return SB_ENOMEM;
-    memcpy(r->body, data, len);
-    r->body[len] = '\0';
-    r->body_len = len;
-    return 0;
-}
-
-/* Decodes a chunked body from buf[pos..end). Returns HTTPC_DONE, HTTPC_MORE or an error. */
-static int dechunk(struct httpc_response *r, size_t pos, size_t end)
-{
-    char *out = malloc(end - pos + 1);
-    size_t olen = 0;
-    if (!out)
-        return SB_ENOMEM;
-    int rc = HTTPC_MORE;
-    for (;;) {
-        const char *line;
-        size_t len;
-        if (!next_line(r->buf, end, &pos, &line, &len))
-            break;
-        size_t size = 0, i = 0;
-        for (; i < len && isxdigit((unsigned char)line[i]); i++) {
-            if (size > HTTPC_MAX_RESPONSE) {
-                rc = SB_EPROTO;
-                goto out;
-            }
-            int d = line[i];
-            size = size * 16 + (size_t)(isdigit(d) ? d - '0' : tolower(d) - 'a' + 10);
-        }
-        if (i == 0 || (i < len && line[i] != ';' && line[i] != ' ' && line[i] != '\t')) {
-            rc = SB_EPROTO;
-            goto out;
-        }
-        if (size == 0) {
-            /* Trailers, up to an empty line. */
-            for (;;) {
-                if (!next_line(r->buf, end, &pos, &line, &len))
-                    goto out;
-                if (len == 0)
-                    break;
-            }
-            rc = set_body(r, out, olen);
-            if (rc == 0)
-                rc = HTTPC_DONE;
-            goto out;
-        }
-        if (end - pos < size + 1)
-            break;
-        memcpy(out + olen, r->buf + pos, size);
-        olen += size;
-        pos += size;
-        /* The chunk's CRLF (or LF). */
-        if (r->buf[pos] == '\r') {
-            if (end - pos < 2)
-                break;
-            pos++;
-        }
-        if (r->buf[pos] != '\n') {
-            rc = SB_EPROTO;
-            goto out;
-        }
-        pos++;
-    }
-out:
-    free(out);
     return rc;
 }
 
-/* Parses what was received. `eof`: the server closed the connection. */
-static int parse(struct httpc_response *r, bool eof)
+/* True when libcurl's `host` (an [IPv6] address keeps its brackets) is an IP address. */
+static bool host_is_ip(const char *host)
 {
-    size_t pos = 0;
-    struct head h;
-    for (;;) {
-        memset(&h, 0, sizeof(h));
-        const char *line;
-        size_t len;
-        if (!next_line(r->buf, r->len, &pos, &line, &len))
-            return eof ? SB_EPROTO : HTTPC_MORE;
-        int rc = parse_status(line, len, &h.status);
-        if (rc)
-            return rc;
-        for (;;) {
-            if (!next_line(r->buf, r->len, &pos, &line, &len))
-                return eof ? SB_EPROTO : HTTPC_MORE;
-            if (len == 0)
-                break;
-            if ((rc = parse_header(line, len, &h)))
-                return rc;
-        }
-        if (h.status == 101)
-            return SB_EPROTO;
-        if (h.status >= 200)
-            break;
-        /* An interim answer (100 Continue): the real one follows. */
-    }
-
-    size_t avail = r->len - pos;
-    int rc;
-    if (h.status == 204 || h.status == 304) {
-        rc = set_body(r, "", 0);
-    } else if (h.chunked) {
-        rc = dechunk(r, pos, r->len);
-        if (rc == HTTPC_MORE && eof)
-            rc = SB_EPROTO;
-        if (rc != HTTPC_DONE)
-            return rc;
-        rc = 0;
-    } else if (h.has_length) {
-        if (avail < h.length)
-            return eof ? SB_EPROTO : HTTPC_MORE;
-        rc = set_body(r, r->buf + pos, h.length);
-    } else {
-        /* Delimited by the end of the connection (we asked for Connection: close). */
-        if (!eof)
-            return HTTPC_MORE;
-        rc = set_body(r, r->buf + pos, avail);
-    }
-    if (rc)
-        return rc;
-    r->status = h.status;
-    return HTTPC_DONE;
+    unsigned char addr[sizeof(struct in6_addr)];
+    if (host[0] == '[')
+        return true;
+    return inet_pton(AF_INET, host, addr) == 1;
 }
 
-int httpc_response_feed(struct httpc_response *r, const char *data, size_t len)
+int httpc_url_check(const char *url, char **normalized, bool *https, const char **why)
 {
-    if (len > HTTPC_MAX_RESPONSE - r->len)
+    *normalized = NULL;
+    CURLU *u = curl_url();
+    if (!u)
+        return SB_ENOMEM;
+    char *scheme = NULL, *host = NULL, *port = NULL, *part = NULL, *norm = NULL;
+    int rc = 0;
+    CURLUcode uc = curl_url_set(u, CURLUPART_URL, url, 0);
+    if (uc == CURLUE_OUT_OF_MEMORY) {
+        rc = SB_ENOMEM;
+        goto out;
+    }
+    if (uc) {
+        rc = bad(why, SB_EINVAL,
+                 "not a valid url (http://HOST[:PORT][/PATH] or https://…, no spaces or control "
+                 "characters)");
+        goto out;
+    }
+    if (curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) ||
+        (strcmp(scheme, "http") != 0 && strcmp(scheme, "https") != 0)) {
+        rc = bad(why, SB_EINVAL, "the url must start with http:// or https://");
+        goto out;
+    }
+    *https = strcmp(scheme, "https") == 0;
+    if (curl_url_get(u, CURLUPART_USER, &part, 0) != CURLUE_NO_USER ||
+        curl_url_get(u, CURLUPART_PASSWORD, &part, 0) != CURLUE_NO_PASSWORD) {
+        rc = bad(why, SB_EINVAL, "user info (user@) is not supported in the url");
+        goto out;
+    }
+    if (curl_url_get(u, CURLUPART_FRAGMENT, &part, 0) != CURLUE_NO_FRAGMENT) {
+        rc = bad(why, SB_EINVAL, "a fragment (#) is not allowed in the url");
+        goto out;
+    }
+    if (curl_url_get(u, CURLUPART_HOST, &host, 0) || !*host) {
+        rc = bad(why, SB_EINVAL, "the url has no host");
+        goto out;
+    }
+    if (!curl_url_get(u, CURLUPART_PORT, &port, 0) && strcmp(port, "0") == 0) {
+        rc = bad(why, SB_EINVAL, "the port of the url must be a number from 1 to 65535");
+        goto out;
+    }
+    const curl_version_info_data *v = curl_version_info(CURLVERSION_NOW);
+    if (*https && !(v->features & CURL_VERSION_SSL)) {
+        rc = bad(why, SB_EUNSUPPORTED, "this libcurl has no TLS: https is not available");
+        goto out;
+    }
+    if (!host_is_ip(host) && !(v->features & CURL_VERSION_ASYNCHDNS)) {
+        rc = bad(why, SB_EUNSUPPORTED,
+                 "this libcurl resolves host names synchronously (it would block the server): "
+                 "give an IP address");
+        goto out;
+    }
+    if (curl_url_get(u, CURLUPART_URL, &norm, 0) || !(*normalized = strdup(norm)))
+        rc = SB_ENOMEM;
+out:
+    curl_free(part);
+    curl_free(norm);
+    curl_free(port);
+    curl_free(host);
+    curl_free(scheme);
+    curl_url_cleanup(u);
+    return rc;
+}
+
+/* scheme://host[:port] of an absolute url, into `out`; "" when it does not parse. */
+static void origin_of(const char *url, char *out, size_t size)
+{
+    out[0] = '\0';
+    CURLU *u = curl_url();
+    char *scheme = NULL, *host = NULL, *port = NULL;
+    if (u && !curl_url_set(u, CURLUPART_URL, url, 0) &&
+        !curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) &&
+        !curl_url_get(u, CURLUPART_HOST, &host, 0)) {
+        bool has_port = !curl_url_get(u, CURLUPART_PORT, &port, 0);
+        snprintf(out, size, "%s://%s%s%s", scheme, host, has_port ? ":" : "", has_port ? port : "");
+    }
+    curl_free(port);
+    curl_free(host);
+    curl_free(scheme);
+    curl_url_cleanup(u);
+}
+
+/* ---- libuv handles ---- */
+
+static void closed_cb(uv_handle_t *h)
+{
+    struct httpc *c = h->data;
+    free(h); /* a struct poll or a bare uv_timer_t: the handle is first in both */
+    if (--c->open == 0 && c->freed)
+        free(c);
+}
+
+static void timer_close(struct httpc *c)
+{
+    if (!c->timer)
+        return;
+    uv_close((uv_handle_t *)c->timer, closed_cb);
+    c->timer = NULL;
+}
+
+static void poll_close(struct httpc *c, struct poll *p)
+{
+    if (p->prev)
+        p->prev->next = p->next;
+    else
+        c->polls = p->next;
+    if (p->next)
+        p->next->prev = p->prev;
+    uv_close((uv_handle_t *)&p->h, closed_cb);
+}
+
+/* ---- finished questions ---- */
+
+static void req_unlink(struct httpc_req *r)
+{
+    struct httpc *c = r->c;
+    if (r->prev)
+        r->prev->next = r->next;
+    else if (c->reqs == r)
+        c->reqs = r->next;
+    if (r->next)
+        r->next->prev = r->prev;
+    r->prev = r->next = NULL;
+}
+
+/* What went wrong, in words for the log: ours first, then libcurl's own (`errbuf`, which names
+ * hosts and certificate problems, never a header). */
+static const char *describe(const struct httpc_req *r, CURLcode code, char *out, size_t size)
+{
+    long os = 0;
+    curl_easy_getinfo(r->easy, CURLINFO_OS_ERRNO, &os);
+    /* libuv's error codes are negated errno values: uv_strerror words them like the old
+     * client did ("connection refused"). */
+    const char *oserr = os > 0 ? uv_strerror((int)-os) : NULL;
+    const char *detail = r->errbuf[0] ? r->errbuf : curl_easy_strerror(code);
+    switch (code) {
+    case CURLE_OPERATION_TIMEDOUT:
+        snprintf(out, size, "no answer within %u ms", r->c->timeout_ms);
+        break;
+    case CURLE_COULDNT_RESOLVE_HOST:
+        snprintf(out, size, "cannot resolve the host (%s)", detail);
+        break;
+    case CURLE_COULDNT_CONNECT:
+        snprintf(out, size, "cannot connect: %s", oserr ? oserr : detail);
+        break;
+    case CURLE_PEER_FAILED_VERIFICATION:
+        snprintf(out, size, "the service's certificate is not trusted (%s)", detail);
+        break;
+    case CURLE_SSL_CACERT_BADFILE:
+        snprintf(out, size, "cannot use the CA file %s (%s)", r->c->ca_file ? r->c->ca_file : "",
+                 detail);
+        break;
+    case CURLE_SSL_CONNECT_ERROR:
+        snprintf(out, size, "the TLS handshake failed (%s)", detail);
+        break;
+    case CURLE_SEND_ERROR:
+        snprintf(out, size, "sending the request: %s", oserr ? oserr : detail);
+        break;
+    case CURLE_RECV_ERROR:
+        snprintf(out, size, "reading the answer: %s", oserr ? oserr : detail);
+        break;
+    case CURLE_GOT_NOTHING:
+    case CURLE_PARTIAL_FILE:
+        snprintf(out, size, "the connection closed before a complete answer (%s)", detail);
+        break;
+    case CURLE_WRITE_ERROR:
+    case CURLE_FILESIZE_EXCEEDED:
+        if (r->too_big || code == CURLE_FILESIZE_EXCEEDED) {
+            snprintf(out, size, "the answer is over %zu bytes", HTTPC_MAX_ANSWER);
+            break;
+        }
+        snprintf(out, size, "out of memory");
+        break;
+    case CURLE_WEIRD_SERVER_REPLY:
+    case CURLE_BAD_CONTENT_ENCODING:
+        snprintf(out, size, "not a valid HTTP answer (%s)", detail);
+        break;
+    case CURLE_OUT_OF_MEMORY:
+        snprintf(out, size, "out of memory");
+        break;
+    default:
+        snprintf(out, size, "%s", detail);
+        break;
+    }
+    return out;
+}
+
+static int error_of(CURLcode code)
+{
+    switch (code) {
+    case CURLE_OPERATION_TIMEDOUT:
+        return SB_ETIMEOUT;
+    case CURLE_OUT_OF_MEMORY:
+        return SB_ENOMEM;
+    case CURLE_FILESIZE_EXCEEDED:
         return SB_ETOOBIG;
+    case CURLE_WEIRD_SERVER_REPLY:
+    case CURLE_BAD_CONTENT_ENCODING:
+        return SB_EPROTO;
+    default:
+        return SB_EIO;
+    }
+}
+
+/* Ends a question: takes it out of libcurl, tells the caller, frees it. `why` (NULL: from
+ * `code`) overrides libcurl's verdict, for questions ended by httpc_free. */
+static void req_end(struct httpc_req *r, CURLcode code, int error, const char *why)
+{
+    struct httpc *c = r->c;
+    struct httpc_result res = {.error = error, .why = why, .body = r->body ? r->body : ""};
+    char text[CURL_ERROR_SIZE + 128], origin[256] = "";
+    if (!why && code == CURLE_WRITE_ERROR && r->too_big)
+        code = CURLE_FILESIZE_EXCEEDED;
+    if (!why && code != CURLE_OK) {
+        res.error = error_of(code);
+        res.why = describe(r, code, text, sizeof(text));
+    } else if (!why) {
+        long status = 0;
+        const char *location = NULL;
+        curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &status);
+        res.status = (int)status;
+        res.body_len = r->len;
+        if (status >= 300 && status < 400 &&
+            curl_easy_getinfo(r->easy, CURLINFO_REDIRECT_URL, &location) == CURLE_OK && location) {
+            origin_of(location, origin, sizeof(origin));
+            res.redirect = origin[0] ? origin : NULL;
+        }
+    }
+    req_unlink(r);
+    curl_multi_remove_handle(c->multi, r->easy);
+    curl_easy_cleanup(r->easy);
+    curl_slist_free_all(r->headers);
+    r->cb(r->ud, &res);
+    free(r->body);
+    free(r);
+}
+
+/* Collects the questions libcurl has finished. */
+static void check_done(struct httpc *c)
+{
+    CURLMsg *m;
+    int left;
+    while ((m = curl_multi_info_read(c->multi, &left))) {
+        if (m->msg != CURLMSG_DONE)
+            continue;
+        /* `m` does not survive curl_multi_remove_handle: copy what is needed first. */
+        CURL *easy = m->easy_handle;
+        CURLcode code = m->data.result;
+        char *priv = NULL;
+        curl_easy_getinfo(easy, CURLINFO_PRIVATE, &priv);
+        req_end((struct httpc_req *)priv, code, 0, NULL);
+    }
+    /* Nothing in flight: no handle may stay open, however libcurl left its timer. */
+    if (!c->reqs)
+        timer_close(c);
+}
+
+/* ---- libcurl's callbacks, and libuv's that drive it ---- */
+
+static void poll_cb(uv_poll_t *h, int status, int events)
+{
+    struct httpc *c = h->data;
+    struct poll *p = (struct poll *)h;
+    int flags = 0;
+    if (status < 0)
+        flags = CURL_CSELECT_ERR;
+    else {
+        if (events & UV_READABLE)
+            flags |= CURL_CSELECT_IN;
+        if (events & UV_WRITABLE)
+            flags |= CURL_CSELECT_OUT;
+    }
+    int running;
+    curl_multi_socket_action(c->multi, p->fd, flags, &running);
+    check_done(c);
+}
+
+/* CURLMOPT_SOCKETFUNCTION. */
+static int socket_cb(CURL *easy, curl_socket_t fd, int what, void *userp, void *socketp)
+{
+    struct httpc *c = userp;
+    struct poll *p = socketp;
+    if (what == CURL_POLL_REMOVE) {
+        /* Told before libcurl closes the socket, so the number is not reused meanwhile. */
+        if (p)
+            poll_close(c, p);
+        return 0;
+    }
+    if (!p) {
+        p = calloc(1, sizeof(*p));
+        if (!p)
+            return -1;
+        if (uv_poll_init_socket(c->loop, &p->h, fd) != 0) {
+            free(p);
+            return -1;
+        }
+        p->h.data = c;
+        p->fd = fd;
+        p->next = c->polls;
+        if (c->polls)
+            c->polls->prev = p;
+        c->polls = p;
+        c->open++;
+        curl_multi_assign(c->multi, fd, p);
+    }
+    int events = 0;
+    if (what & CURL_POLL_IN)
+        events |= UV_READABLE;
+    if (what & CURL_POLL_OUT)
+        events |= UV_WRITABLE;
+    uv_poll_start(&p->h, events, poll_cb);
+    return 0;
+}
+
+static void timer_fire_cb(uv_timer_t *t)
+{
+    struct httpc *c = t->data;
+    int running;
+    curl_multi_socket_action(c->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+    check_done(c);
+}
+
+/* CURLMOPT_TIMERFUNCTION: libcurl wants curl_multi_socket_action(CURL_SOCKET_TIMEOUT) in
+ * `timeout_ms` (0: as soon as possible, never from inside this callback), or no timer (-1). */
+static int timer_cb(CURLM *multi, long timeout_ms, void *userp)
+{
+    struct httpc *c = userp;
+    if (timeout_ms < 0) {
+        timer_close(c);
+        return 0;
+    }
+    if (!c->timer) {
+        c->timer = malloc(sizeof(*c->timer));
+        if (!c->timer)
+            return -1;
+        uv_timer_init(c->loop, c->timer);
+        c->timer->data = c;
+        c->open++;
+    }
+    uv_timer_start(c->timer, timer_fire_cb, (uint64_t)timeout_ms, 0);
+    return 0;
+}
+
+/* CURLOPT_WRITEFUNCTION: the body, up to HTTPC_MAX_ANSWER bytes. */
+static size_t write_cb(char *data, size_t size, size_t n, void *ud)
+{
+    struct httpc_req *r = ud;
+    size_t len = size * n;
+    if (len > HTTPC_MAX_ANSWER - r->len) {
+        r->too_big = true;
+        return 0;
+    }
     if (r->len + len + 1 > r->cap) {
         size_t cap = r->cap ? r->cap : 1024;
         while (cap < r->len + len + 1)
             cap *= 2;
-        char *buf = realloc(r->buf, cap);
-        if (!buf)
-            return SB_ENOMEM;
-        r->buf = buf;
+        char *body = realloc(r->body, cap);
+        if (!body)
+            return 0;
+        r->body = body;
         r->cap = cap;
     }
-    memcpy(r->buf + r->len, data, len);
+    memcpy(r->body + r->len, data, len);
     r->len += len;
-    r->buf[r->len] = '\0';
-    return parse(r, false);
+    r->body[r->len] = '\0';
+    return len;
 }
 
-int httpc_response_eof(struct httpc_response *r)
-{
-    if (!r->buf)
-        return SB_EPROTO;
-    return parse(r, true);
-}
+/* ---- the client ---- */
 
-/* ---- what the answer means ---- */
-
-/* A copy of at most HTTPC_MAX_MESSAGE bytes of `s`, cut on a UTF-8 character boundary. */
-static char *message_copy(const char *s)
+int httpc_new(uv_loop_t *loop, const struct httpc_options *o, struct httpc **out, char *err,
+              size_t errlen)
 {
-    size_t n = strlen(s);
-    if (n > HTTPC_MAX_MESSAGE) {
-        n = HTTPC_MAX_MESSAGE;
-        while (n && ((unsigned char)s[n] & 0xc0) == 0x80)
-            n--;
+    /* Counted, and thread-safe since 7.84: a second client (or another library of the process
+     * using libcurl) is fine. */
+    CURLcode gc = curl_global_init(CURL_GLOBAL_DEFAULT);
+    if (gc != CURLE_OK) {
+        snprintf(err, errlen, "curl_global_init: %s", curl_easy_strerror(gc));
+        return SB_EIO;
     }
-    return strndup(s, n);
-}
-
-/* The user id of a 200 answer: a non-empty string without NUL, or an integer. */
-static char *user_of(const json_t *v)
-{
-    char num[32];
-    if (json_is_string(v)) {
-        if (json_string_length(v) == 0 || strlen(json_string_value(v)) != json_string_length(v))
-            return NULL;
-        return strdup(json_string_value(v));
-    }
-    if (json_is_integer(v)) {
-        snprintf(num, sizeof(num), "%" JSON_INTEGER_FORMAT, json_integer_value(v));
-        return strdup(num);
-    }
-    return NULL;
-}
-
-static int unavailable(struct httpc_answer *out, const char *why)
-{
-    httpc_answer_free(out);
-    out->verdict = HTTPC_UNAVAILABLE;
-    out->why = why;
+    struct httpc *c = calloc(1, sizeof(*c));
+    if (!c)
+        goto nomem;
+    c->loop = loop;
+    c->timeout_ms = o->timeout_ms;
+    c->user_agent = strdup(o->user_agent);
+    c->ca_file = o->ca_file ? strdup(o->ca_file) : NULL;
+    c->multi = curl_multi_init();
+    if (!c->user_agent || (o->ca_file && !c->ca_file) || !c->multi)
+        goto nomem;
+    if (curl_multi_setopt(c->multi, CURLMOPT_SOCKETFUNCTION, socket_cb) ||
+        curl_multi_setopt(c->multi, CURLMOPT_SOCKETDATA, c) ||
+        curl_multi_setopt(c->multi, CURLMOPT_TIMERFUNCTION, timer_cb) ||
+        curl_multi_setopt(c->multi, CURLMOPT_TIMERDATA, c))
+        goto nomem;
+    *out = c;
     return 0;
+nomem:
+    if (c) {
+        if (c->multi)
+            curl_multi_cleanup(c->multi);
+        free(c->user_agent);
+        free(c->ca_file);
+        free(c);
+    }
+    curl_global_cleanup();
+    snprintf(err, errlen, "out of memory");
+    return SB_ENOMEM;
 }
 
-int httpc_answer(int status, const char *body, size_t len, struct httpc_answer *out)
+/* The options of one question; false when libcurl refused one (out of memory, or an option
+ * this libcurl lacks). */
+static bool req_setup(struct httpc_req *r, const char *url)
 {
-    memset(out, 0, sizeof(*out));
-    if (status == 401 || status == 403) {
-        out->verdict = HTTPC_REFUSE;
-        json_t *root = len ? json_loadb(body, len, 0, NULL) : NULL;
-        const json_t *m = json_object_get(root, "message");
-        if (json_is_string(m) && json_string_length(m) > 0 &&
-            strlen(json_string_value(m)) == json_string_length(m))
-            out->message = message_copy(json_string_value(m));
-        else
-            out->message = strdup("not authorized");
-        json_decref(root);
-        return out->message ? 0 : SB_ENOMEM;
-    }
-    if (status != 200)
-        return unavailable(out, status == 404 ? "the service answered 404 (check the url)"
-                                              : "the service answered an unexpected status");
-
-    json_error_t err;
-    json_t *root = json_loadb(body, len, JSON_REJECT_DUPLICATES, &err);
-    if (!json_is_object(root)) {
-        json_decref(root);
-        return unavailable(out, "the 200 answer is not a JSON object");
-    }
-    const json_t *claims = json_object_get(root, "claims");
-    if (claims && !json_is_null(claims) && !json_is_object(claims)) {
-        json_decref(root);
-        return unavailable(out, "the 200 answer's \"claims\" is not an object");
-    }
-    out->user = user_of(json_object_get(root, "user"));
-    if (!out->user) {
-        json_decref(root);
-        return unavailable(out,
-                           "the 200 answer has no \"user\" (a non-empty string or an integer)");
-    }
-    if (json_is_object(claims)) {
-        out->claims_json = json_dumps(claims, JSON_COMPACT);
-        if (!out->claims_json) {
-            json_decref(root);
-            httpc_answer_free(out);
-            return SB_ENOMEM;
-        }
-    }
-    json_decref(root);
-    out->verdict = HTTPC_ACCEPT;
-    return 0;
+    struct httpc *c = r->c;
+    CURL *e = r->easy;
+    bool ok = !curl_easy_setopt(e, CURLOPT_URL, url) && !curl_easy_setopt(e, CURLOPT_HTTPGET, 1L) &&
+              !curl_easy_setopt(e, CURLOPT_HTTPHEADER, r->headers) &&
+              !curl_easy_setopt(e, CURLOPT_USERAGENT, c->user_agent) &&
+              !curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https") &&
+              /* A 3xx is the answer: the plugin refuses it, naming where it pointed. */
+              !curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L) &&
+              !curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 1L) &&
+              !curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 2L) &&
+              !curl_easy_setopt(e, CURLOPT_SSLVERSION, (long)CURL_SSLVERSION_TLSv1_2) &&
+              (!c->ca_file || !curl_easy_setopt(e, CURLOPT_CAINFO, c->ca_file)) &&
+#if LIBCURL_VERSION_NUM >= 0x075700
+              /* The parsed certificates are kept for the multi handle's transfers (parsing a
+               * system bundle on the loop for each question would cost milliseconds), an hour
+               * instead of libcurl's day, so that a renewed file is read again soon enough. */
+              !curl_easy_setopt(e, CURLOPT_CA_CACHE_TIMEOUT, 3600L) &&
+#endif
+              /* The server handles its own signals; the threaded resolver needs no alarm. */
+              !curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L) &&
+              !curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)c->timeout_ms) &&
+              !curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)c->timeout_ms) &&
+              /* The service is named by the url alone: no http_proxy from the environment. */
+              !curl_easy_setopt(e, CURLOPT_PROXY, "") &&
+              /* One question, one connection: a pool would keep sockets of idle connections
+               * on the server's loop, and their handles would outlive the questions. */
+              !curl_easy_setopt(e, CURLOPT_FORBID_REUSE, 1L) &&
+              /* With a new connection each time, HTTP/2 would gain nothing. */
+              !curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1) &&
+              !curl_easy_setopt(e, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)HTTPC_MAX_ANSWER) &&
+              !curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, write_cb) &&
+              !curl_easy_setopt(e, CURLOPT_WRITEDATA, r) &&
+              !curl_easy_setopt(e, CURLOPT_ERRORBUFFER, r->errbuf) &&
+              !curl_easy_setopt(e, CURLOPT_PRIVATE, (char *)r);
+    return ok;
 }
 
-void httpc_answer_free(struct httpc_answer *a)
+int httpc_get(struct httpc *c, const char *url, const char *const *headers, httpc_done_cb cb,
+              void *ud)
 {
-    free(a->user);
-    free(a->claims_json);
-    free(a->message);
-    memset(a, 0, sizeof(*a));
-}
-
-/* ---- the cache of accepted tokens ---- */
-
-int httpc_cache_init(struct httpc_cache *c, uint64_t ttl_ms)
-{
-    memset(c, 0, sizeof(*c));
-    if (!ttl_ms)
-        return 0;
-    c->slots = calloc(HTTPC_CACHE_SLOTS, sizeof(*c->slots));
-    if (!c->slots)
+    struct httpc_req *r = calloc(1, sizeof(*r));
+    if (!r)
         return SB_ENOMEM;
-    c->ttl_ms = ttl_ms;
-    return 0;
-}
-
-static void entry_clear(struct httpc_cache_entry *e)
-{
-    free(e->user);
-    free(e->claims_json);
-    memset(e, 0, sizeof(*e));
-}
-
-void httpc_cache_free(struct httpc_cache *c)
-{
-    if (c->slots) {
-        for (size_t i = 0; i < HTTPC_CACHE_SLOTS; i++)
-            entry_clear(&c->slots[i]);
-        free(c->slots);
+    r->c = c;
+    r->cb = cb;
+    r->ud = ud;
+    int rc = SB_ENOMEM;
+    r->easy = curl_easy_init();
+    if (!r->easy)
+        goto fail;
+    for (size_t i = 0; headers && headers[i]; i++) {
+        struct curl_slist *l = curl_slist_append(r->headers, headers[i]);
+        if (!l)
+            goto fail;
+        r->headers = l;
     }
-    memset(c, 0, sizeof(*c));
+    if (!req_setup(r, url))
+        goto fail;
+    /* Sets a timeout of 0 through timer_cb: the transfer starts from the loop, later. */
+    CURLMcode mc = curl_multi_add_handle(c->multi, r->easy);
+    if (mc != CURLM_OK) {
+        rc = mc == CURLM_OUT_OF_MEMORY ? SB_ENOMEM : SB_EIO;
+        goto fail;
+    }
+    r->next = c->reqs;
+    if (c->reqs)
+        c->reqs->prev = r;
+    c->reqs = r;
+    return 0;
+fail:
+    if (r->easy)
+        curl_easy_cleanup(r->easy);
+    curl_slist_free_all(r->headers);
+    free(r);
+    return rc;
 }
 
-int httpc_cache_key(const char *token, const char *nsp, unsigned char key[HTTPC_DIGEST_LEN])
+unsigned httpc_free(struct httpc *c)
 {
-    unsigned int n = 0;
-    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-    int ok = ctx && EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) &&
-             EVP_DigestUpdate(ctx, token, strlen(token) + 1) && /* with its NUL: a separator */
-             EVP_DigestUpdate(ctx, nsp, strlen(nsp)) && EVP_DigestFinal_ex(ctx, key, &n) &&
-             n == HTTPC_DIGEST_LEN;
-    EVP_MD_CTX_free(ctx);
-    return ok ? 0 : SB_ENOMEM;
-}
-
-static struct httpc_cache_entry *slot_of(const struct httpc_cache *c,
-                                         const unsigned char key[HTTPC_DIGEST_LEN])
-{
-    uint32_t h =
-        (uint32_t)key[0] | (uint32_t)key[1] << 8 | (uint32_t)key[2] << 16 | (uint32_t)key[3] << 24;
-    return &c->slots[h & (HTTPC_CACHE_SLOTS - 1)];
-}
-
-const struct httpc_cache_entry *httpc_cache_get(const struct httpc_cache *c,
-                                                const unsigned char key[HTTPC_DIGEST_LEN],
-                                                uint64_t now)
-{
-    if (!c->slots)
-        return NULL;
-    const struct httpc_cache_entry *e = slot_of(c, key);
-    if (!e->expires || e->expires <= now || CRYPTO_memcmp(e->key, key, HTTPC_DIGEST_LEN) != 0)
-        return NULL;
-    return e;
-}
-
-int httpc_cache_put(struct httpc_cache *c, const unsigned char key[HTTPC_DIGEST_LEN],
-                    const char *user, const char *claims_json, uint64_t now)
-{
-    if (!c->slots)
+    if (!c)
         return 0;
-    char *u = strdup(user);
-    char *cl = claims_json ? strdup(claims_json) : NULL;
-    if (!u || (claims_json && !cl)) {
-        free(u);
-        free(cl);
-        return SB_ENOMEM;
-    }
-    struct httpc_cache_entry *e = slot_of(c, key);
-    entry_clear(e);
-    memcpy(e->key, key, HTTPC_DIGEST_LEN);
-    e->user = u;
-    e->claims_json = cl;
-    e->expires = now + c->ttl_ms;
-    return 0;
+    while (c->reqs)
+        req_end(c->reqs, CURLE_OK, SB_ECLOSED, "the server is shutting down");
+    curl_multi_cleanup(c->multi);
+    c->multi = NULL;
+    while (c->polls)
+        poll_close(c, c->polls);
+    timer_close(c);
+    curl_global_cleanup();
+    free(c->ca_file);
+    free(c->user_agent);
+    c->ca_file = c->user_agent = NULL;
+    unsigned open = c->open;
+    if (open)
+        c->freed = true;
+    else
+        free(c);
+    return open;
 }

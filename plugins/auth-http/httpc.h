@@ -1,7 +1,20 @@
 /*
- * The pure part of auth-http: its CONFIG URL, the request it sends, the HTTP/1.1 answer it
- * parses, what the answer means, and its cache of accepted tokens. No I/O and no globals, so
- * that tests/unit/test_auth_http.c tests the very code the plugin runs.
+ * auth-http's HTTP client: one GET per question, through libcurl's multi-socket API on the
+ * server's libuv loop, so that no question blocks it (names are resolved by libcurl's threaded
+ * resolver, TLS runs non-blocking). What it promises the plugin:
+ *
+ *   - http:// and https:// only, certificates and host names verified (against a CA file, or
+ *     the system's CAs), TLS 1.2 or later;
+ *   - redirects are never followed: a 3xx is an answer like any other, with where it pointed;
+ *   - no proxy from the environment, no cookies, no connection kept between questions;
+ *   - a whole question (resolving, connecting, TLS, the answer) within its timeout, and an
+ *     answer of at most HTTPC_MAX_ANSWER bytes of body;
+ *   - every httpc_get() that returned 0 ends with exactly one call of its callback, from a
+ *     libuv callback (never inside httpc_get), or from httpc_free().
+ *
+ * The libuv handles it opens (a poll per socket libcurl watches, one timer) are open only
+ * while a question is in flight and are all active then, so the loop never stops with one of
+ * them open, and a plugin's fini() finds none (plugin.h, the host's `loop`).
  */
 #ifndef SB_AUTH_HTTP_HTTPC_H
 #define SB_AUTH_HTTP_HTTPC_H
@@ -10,117 +23,65 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include <sys/socket.h>
+#include <uv.h>
 
-/* The largest answer read (status line, headers and body): a bigger one is an error. */
-#define HTTPC_MAX_RESPONSE ((size_t)64 * 1024)
-/* The longest refusal message passed on to a client (cut on a UTF-8 character boundary). */
-#define HTTPC_MAX_MESSAGE 200
+/* The largest answer body kept: a bigger one is an error. */
+#define HTTPC_MAX_ANSWER ((size_t)64 * 1024)
 
-/* ---- the service's URL ---- */
+/*
+ * Checks a CONFIG url: `http://` or `https://`, a host (an IP address, an [IPv6] address or a
+ * name), an optional port, path and query; no user info, no fragment, no spaces or control
+ * characters. Sets `*normalized` to a new string (free() it) with libcurl's spelling of the url
+ * and `*https` to whether it is one. Returns 0, SB_ENOMEM, or SB_EINVAL / SB_UNSUPPORTED (this
+ * libcurl has no TLS, or would resolve names synchronously) with `*why` set to a static reason.
+ */
+int httpc_url_check(const char *url, char **normalized, bool *https, const char **why);
 
-struct httpc_url {
-    struct sockaddr_storage addr; /* the IP address and port to connect to */
-    socklen_t addrlen;
-    char host[64]; /* the Host header: "127.0.0.1:8080", "[::1]:8080" */
-    char *path;    /* owned: the request target, "/" when the URL has none */
+struct httpc_options {
+    const char *ca_file;    /* borrowed, copied: the CA certificates, NULL for the system's */
+    uint32_t timeout_ms;    /* a whole question, from 1 ms */
+    const char *user_agent; /* borrowed, copied */
 };
 
-/*
- * Parses `http://HOST[:PORT][/PATH[?QUERY]]` where HOST is an IPv4 address, an IPv6 address in
- * brackets, or `localhost` (127.0.0.1). No name resolution (it would block), no TLS, no user
- * info, no fragment. PORT defaults to 80. Returns 0, or SB_EINVAL with `*why` set to a static
- * reason.
- */
-int httpc_url_parse(const char *url, struct httpc_url *out, const char **why);
-void httpc_url_free(struct httpc_url *u);
-
-/* ---- the request ---- */
-
-/* True when `s` can travel in a header value: no control character (CR and LF would let a
- * client inject headers), not empty. */
-bool httpc_header_safe(const char *s);
-
-/*
- * Builds `GET <path> HTTP/1.1` with Host, the token (`Authorization: Bearer <token>` when
- * `header` is "Authorization", `<header>: <token>` otherwise), `X-Switchboard-Namespace: <nsp>`,
- * Accept, User-Agent and `Connection: close`. Returns a new string (its length in *len), or NULL
- * when out of memory or when the token or the namespace is not httpc_header_safe().
- */
-char *httpc_request(const struct httpc_url *u, const char *header, const char *token,
-                    const char *nsp, const char *user_agent, size_t *len);
-
-/* ---- the answer ---- */
-
-enum { HTTPC_MORE = 0, HTTPC_DONE = 1 };
-
-struct httpc_response {
-    char *buf; /* owned: every byte received */
-    size_t len, cap;
-    /* Once complete: */
-    int status;
-    char *body; /* owned, NUL-terminated (the chunked coding removed) */
+/* How a question ended. Everything is borrowed until the callback returns. */
+struct httpc_result {
+    int error;        /* 0: the service answered (status and body); else an SB_E* code */
+    const char *why;  /* error: what went wrong, for the log (never a header, never the body) */
+    int status;       /* the HTTP status */
+    const char *body; /* the body, NUL-terminated ("" when none) */
     size_t body_len;
+    const char *redirect; /* a 3xx with a Location: its scheme://host[:port] only (the rest may
+                             carry the token back), else NULL */
 };
 
-void httpc_response_init(struct httpc_response *r);
-void httpc_response_free(struct httpc_response *r);
-/* Adds received bytes. Returns HTTPC_MORE, HTTPC_DONE (status and body are set), or SB_EPROTO
- * (not a valid HTTP/1.x answer) / SB_ETOOBIG (over HTTPC_MAX_RESPONSE) / SB_ENOMEM. */
-int httpc_response_feed(struct httpc_response *r, const char *data, size_t len);
-/* The server closed the connection: an answer delimited by the close is complete. Returns
- * HTTPC_DONE or SB_EPROTO (cut short). */
-int httpc_response_eof(struct httpc_response *r);
+/* Called once per question; `ud` is httpc_get's. */
+typedef void (*httpc_done_cb)(void *ud, const struct httpc_result *res);
 
-/* ---- what the answer means ---- */
+struct httpc; /* opaque: libcurl's multi handle and the libuv handles it drives */
 
-enum httpc_verdict {
-    HTTPC_ACCEPT,      /* 200 with {"user": …, "claims": {…}?} */
-    HTTPC_REFUSE,      /* 401 or 403 */
-    HTTPC_UNAVAILABLE, /* anything else: the service is broken or misconfigured */
-};
+/*
+ * A client on `loop` (borrowed; it must outlive the client). Initialises libcurl
+ * (curl_global_init, counted: httpc_free undoes it). Returns 0 with `*out` set, or SB_ENOMEM /
+ * SB_IO with a reason in `err`.
+ */
+int httpc_new(uv_loop_t *loop, const struct httpc_options *o, struct httpc **out, char *err,
+              size_t errlen);
 
-struct httpc_answer {
-    enum httpc_verdict verdict;
-    char *user;        /* owned: HTTPC_ACCEPT */
-    char *claims_json; /* owned: HTTPC_ACCEPT, NULL when the answer has no claims */
-    char *message;     /* owned: HTTPC_REFUSE, the body's "message" or "not authorized" */
-    const char *why;   /* HTTPC_UNAVAILABLE: a static reason for the log (never the body) */
-};
+/*
+ * Starts `GET url` (borrowed, copied; checked by httpc_url_check) with `headers`, a
+ * NULL-terminated list of borrowed "Name: value" lines (copied; the caller checks that the
+ * values are header-safe). Returns 0, after which `cb` is called exactly once, later; or
+ * SB_ENOMEM / SB_IO, and `cb` is never called.
+ */
+int httpc_get(struct httpc *c, const char *url, const char *const *headers, httpc_done_cb cb,
+              void *ud);
 
-/* Classifies a complete answer. Returns 0 or SB_ENOMEM. */
-int httpc_answer(int status, const char *body, size_t len, struct httpc_answer *out);
-void httpc_answer_free(struct httpc_answer *a);
-
-/* ---- the cache of accepted tokens ---- */
-
-#define HTTPC_CACHE_SLOTS 4096 /* direct-mapped: a newer token may evict an older one */
-#define HTTPC_DIGEST_LEN  32
-
-struct httpc_cache_entry {
-    unsigned char key[HTTPC_DIGEST_LEN]; /* SHA-256 of token, NUL, namespace */
-    uint64_t expires;                    /* loop time in ms; 0 = empty */
-    char *user;                          /* owned */
-    char *claims_json;                   /* owned, NULL when none */
-};
-
-struct httpc_cache {
-    struct httpc_cache_entry *slots; /* owned, HTTPC_CACHE_SLOTS of them, NULL when off */
-    uint64_t ttl_ms;
-};
-
-/* A cache keeping accepted tokens `ttl_ms` (0 = off: every call does nothing). Returns 0 or
- * SB_ENOMEM. */
-int httpc_cache_init(struct httpc_cache *c, uint64_t ttl_ms);
-void httpc_cache_free(struct httpc_cache *c);
-/* The digest a token is cached under (the token itself is never kept). Returns 0 or SB_ENOMEM. */
-int httpc_cache_key(const char *token, const char *nsp, unsigned char key[HTTPC_DIGEST_LEN]);
-/* The entry of `key` if it has not expired at `now`, or NULL (borrowed). */
-const struct httpc_cache_entry *httpc_cache_get(const struct httpc_cache *c,
-                                                const unsigned char key[HTTPC_DIGEST_LEN],
-                                                uint64_t now);
-/* Keeps an accepted identity (copied) until now + ttl. Returns 0 or SB_ENOMEM. */
-int httpc_cache_put(struct httpc_cache *c, const unsigned char key[HTTPC_DIGEST_LEN],
-                    const char *user, const char *claims_json, uint64_t now);
+/*
+ * Ends every question still in flight (each callback is called with SB_ECLOSED, "the server is
+ * shutting down"), closes the libuv handles and cleans libcurl up. Returns the number of libuv
+ * handles that were still open (0 unless questions were in flight): their memory is freed by
+ * their close callbacks if the loop runs again, and stays allocated otherwise.
+ */
+unsigned httpc_free(struct httpc *c);
 
 #endif
