@@ -138,20 +138,22 @@ describe("socket.io 2.x: the protocol", () => {
     });
   }
 
-  test("a namespace with a query: its token is the namespace's own (the handshake's stays /'s)", async () => {
+  test("a namespace with a query: its socket.auth, its token the namespace's own (the handshake's stays /'s)", async () => {
     const manager = new io2.Manager(server.url, {
       reconnection: false,
       forceNew: true,
       query: { token: "alice-token" },
     });
     const root = manager.socket("/");
-    const admin = manager.socket("/admin", { query: { token: "bob-token" } });
+    const admin = manager.socket("/admin", { query: { token: "bob-token", role: "ops" } });
     await Promise.all([connected2(root), connected2(admin)]);
     const [rootMe] = await ask(root, "whoami");
     assert.deepEqual([rootMe.namespace, rootMe.user], ["/", "alice"]);
     const [me] = await ask(admin, "whoami");
     assert.equal(me.namespace, "/admin");
     assert.equal(me.user, "bob");
+    // The namespace's query is its auth object, without the token (socket.auth).
+    assert.deepEqual(me.auth, { role: "ops" });
     root.close();
     admin.close();
   });

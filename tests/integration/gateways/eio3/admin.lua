@@ -5,7 +5,7 @@ return {
   events = {
     whoami = function(socket)
       return { namespace = socket.namespace, user = socket.user or sb.null,
-               transport = socket.transport }
+               transport = socket.transport, auth = socket.auth }
     end,
   },
 }
