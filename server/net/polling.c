@@ -209,6 +209,7 @@ static int open_session(struct net *n, struct lws *wsi, struct query *q, int eio
     metrics.transports[MT_POLLING]++;
     ps->get = wsi;
     tag(wsi, c, LWS_COMPAT_OPAQUE_POLL);
+    lws_set_timeout(wsi, NO_PENDING_TIMEOUT, 0); /* --auth-timeout bounds it (poll_get) */
     /* The open packet, unless a token is still being checked (handshake.c opens it then). */
     if (!c->authenticating)
         sio_session_open(n, c);
@@ -224,6 +225,9 @@ static int poll_get(struct net *n, struct lws *wsi, struct conn *c)
     }
     ps->get = wsi;
     tag(wsi, c, LWS_COMPAT_OPAQUE_POLL);
+    /* lws would cut a request left unanswered for timeout_secs (10 s, net.c); a held GET waits
+     * up to the ping interval, and the session's own timers bound it. */
+    lws_set_timeout(wsi, NO_PENDING_TIMEOUT, 0);
     if (c->q_len || c->closing || ps->upgrading)
         lws_callback_on_writable(wsi);
     return 0; /* held until polling_writable() */

@@ -264,6 +264,31 @@ describe("acks, namespaces, heartbeat and upgrade under traffic", () => {
   });
 });
 
+// lws cuts a request left unanswered for its timeout_secs (10 s); a held GET must outlive it and
+// be answered by the heartbeat's ping, at the (default 25 s) ping interval. 12 s here.
+describe("a GET held longer than libwebsockets' request timeout", () => {
+  let server;
+  before(async () => {
+    server = await startServer({
+      scripts: `${GATEWAYS}/acks`,
+      args: ["--ping-interval", "12000", "--ping-timeout", "5000"],
+    });
+  });
+  after(async (t) => {
+    await stopClean(t, server);
+  });
+
+  test("is answered with the ping after the ping interval, not cut at 10 s", { timeout: 30000 }, async () => {
+    const open = await openSession(server);
+    await post(server, open.sid, "40");
+    assert.match((await get(server, open.sid)).text, /^40\{"sid":/);
+    const start = Date.now();
+    const held = await get(server, open.sid, 20000);
+    assert.deepEqual([held.status, held.text], [200, "2"]);
+    assert.ok(Date.now() - start >= 11000, `answered after ${Date.now() - start} ms`);
+  });
+});
+
 describe("bad input on the polling transport", () => {
   let server;
   before(async () => {
