@@ -783,17 +783,6 @@ static int pack_message(msgpack_packer *pk, const char *uid, const char *nsp, co
     return msgpack_pack_map(pk, 0) ? SB_ENOMEM : 0;
 }
 
-/* Drops what a failed pack appended, so that the caller is never left with half a message. */
-static int finish(struct sbuf *out, size_t start, int rc)
-{
-    if (rc == 0)
-        return 0;
-    out->len = start;
-    if (out->base)
-        sbuf_data(out)[start] = '\0';
-    return out->failed ? SB_ENOMEM : rc;
-}
-
 int adapter_encode(struct sbuf *out, const char *uid, const char *nsp, const char *event,
                    const json_t *args, const char *const *rooms, size_t nrooms,
                    const char *const *except, size_t nexcept)
@@ -802,7 +791,7 @@ int adapter_encode(struct sbuf *out, const char *uid, const char *nsp, const cha
     size_t start = out->len;
     msgpack_packer_init(&pk, out, write_cb);
     int rc = pack_message(&pk, uid, nsp, event, args, rooms, nrooms, except, nexcept);
-    return finish(out, start, rc);
+    return sbuf_finish(out, start, rc);
 }
 
 int adapter_pack_json(struct sbuf *out, const json_t *value)
@@ -812,7 +801,7 @@ int adapter_pack_json(struct sbuf *out, const json_t *value)
     if (!value)
         return SB_EINVAL;
     msgpack_packer_init(&pk, out, write_cb);
-    return finish(out, start, pack_value(&pk, value, 1));
+    return sbuf_finish(out, start, pack_value(&pk, value, 1));
 }
 
 /* ------------------------------------------------------------------------------ requests */

@@ -20,19 +20,6 @@ static bool is_digit(char c)
     return c >= '0' && c <= '9';
 }
 
-/* Drops whatever an encoder appended after `start` when it fails half-way. */
-static int finish(struct sbuf *out, size_t start, int rc)
-{
-    if (rc == 0 && out->failed)
-        rc = SB_ENOMEM;
-    if (rc != 0) {
-        out->len = start;
-        if (out->base)
-            sbuf_data(out)[start] = '\0';
-    }
-    return rc;
-}
-
 /* ------------------------------------------------------------------------------- base64 */
 
 static const char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
@@ -137,7 +124,7 @@ int eio3_decode(const char *buf, size_t len, struct sbuf *bin, struct eio3_packe
     if (bin->failed)
         return SB_ENOMEM;
     size_t start = bin->len;
-    int rc = finish(bin, start, base64_decode(bin, (const unsigned char *)buf + 2, len - 2));
+    int rc = sbuf_finish(bin, start, base64_decode(bin, (const unsigned char *)buf + 2, len - 2));
     if (rc)
         return rc;
     out->type = (enum eio_type)(buf[1] - '0');
@@ -158,7 +145,7 @@ int eio3_encode_base64(struct sbuf *out, enum eio_type type, const void *data, s
     sbuf_append_char(out, 'b');
     sbuf_append_char(out, (char)('0' + type));
     base64_append(out, data, len);
-    return finish(out, start, 0);
+    return sbuf_finish(out, start, 0);
 }
 
 int eio3_decode_binary(const void *buf, size_t len, struct eio3_packet *out)
@@ -182,7 +169,7 @@ int eio3_encode_binary(struct sbuf *out, enum eio_type type, const void *data, s
     size_t start = out->len;
     sbuf_append_char(out, (char)type);
     sbuf_append(out, data, len);
-    return finish(out, start, 0);
+    return sbuf_finish(out, start, 0);
 }
 
 int eio3_encode_open(struct sbuf *out, const struct eio_open_params *p)
@@ -198,7 +185,7 @@ int eio3_encode_open(struct sbuf *out, const struct eio_open_params *p)
     sbuf_append_str(out, p->upgrades ? ",\"upgrades\":[\"websocket\"]" : ",\"upgrades\":[]");
     sbuf_printf(out, ",\"pingInterval\":%" PRIu32 ",\"pingTimeout\":%" PRIu32 "}",
                 p->ping_interval_ms, p->ping_timeout_ms);
-    return finish(out, start, 0);
+    return sbuf_finish(out, start, 0);
 }
 
 /* ------------------------------------------------------------------ the text payload */
@@ -302,7 +289,7 @@ int eio3_payload_append(struct sbuf *out, const char *pkt, size_t len)
     size_t start = out->len;
     sbuf_printf(out, "%" PRIu64 ":", units);
     sbuf_append(out, pkt, len);
-    return finish(out, start, 0);
+    return sbuf_finish(out, start, 0);
 }
 
 int eio3_payload_append_binary(struct sbuf *out, enum eio_type type, const void *data, size_t len)
@@ -314,7 +301,7 @@ int eio3_payload_append_binary(struct sbuf *out, enum eio_type type, const void 
     size_t start = out->len;
     /* The packet text is ASCII: its length in UTF-16 units is its length in bytes. */
     sbuf_printf(out, "%zu:", 2 + base64_len(len));
-    return finish(out, start, eio3_encode_base64(out, type, data, len));
+    return sbuf_finish(out, start, eio3_encode_base64(out, type, data, len));
 }
 
 /* ---------------------------------------------------------------- the binary payload */
@@ -377,7 +364,7 @@ int eio3_binpayload_append(struct sbuf *out, const char *pkt, size_t len)
     size_t start = out->len;
     binpayload_head(out, true, len);
     sbuf_append(out, pkt, len);
-    return finish(out, start, 0);
+    return sbuf_finish(out, start, 0);
 }
 
 int eio3_binpayload_append_binary(struct sbuf *out, enum eio_type type, const void *data,
@@ -389,5 +376,5 @@ int eio3_binpayload_append_binary(struct sbuf *out, enum eio_type type, const vo
         return SB_ENOMEM;
     size_t start = out->len;
     binpayload_head(out, false, len + 1);
-    return finish(out, start, eio3_encode_binary(out, type, data, len));
+    return sbuf_finish(out, start, eio3_encode_binary(out, type, data, len));
 }

@@ -182,19 +182,6 @@ static void prefix(struct sbuf *out, enum sio_type type, uint32_t attachments, c
         sbuf_printf(out, "%" PRId64, ack_id);
 }
 
-/* Drops whatever an encoder appended after `start` when it fails half-way. */
-static int finish(struct sbuf *out, size_t start, int rc)
-{
-    if (rc == 0 && out->failed)
-        rc = SB_ENOMEM;
-    if (rc != 0) {
-        out->len = start;
-        if (out->base)
-            sbuf_data(out)[start] = '\0';
-    }
-    return rc;
-}
-
 static int encode(struct sbuf *out, enum sio_type type, uint32_t attachments, const char *nsp,
                   size_t nsp_len, int64_t ack_id, const json_t *data)
 {
@@ -204,7 +191,7 @@ static int encode(struct sbuf *out, enum sio_type type, uint32_t attachments, co
         return SB_ENOMEM;
     size_t start = out->len;
     prefix(out, type, attachments, nsp, nsp_len, ack_id);
-    return finish(out, start, data ? proto_json_append(out, data) : 0);
+    return sbuf_finish(out, start, data ? proto_json_append(out, data) : 0);
 }
 
 /* Counts the {"_placeholder":true,"num":N} objects that stand for binary attachments, as
@@ -271,5 +258,5 @@ int sio_encode_event(struct sbuf *out, const char *nsp, int64_t ack_id, const ch
     }
     if (rc == 0)
         rc = sbuf_append_char(out, ']');
-    return finish(out, start, rc);
+    return sbuf_finish(out, start, rc);
 }

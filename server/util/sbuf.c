@@ -27,6 +27,18 @@ void sbuf_reset(struct sbuf *b)
         b->base[b->headroom] = '\0';
 }
 
+int sbuf_finish(struct sbuf *b, size_t start, int rc)
+{
+    if (rc == 0 && b->failed)
+        rc = SB_ENOMEM;
+    if (rc != 0) {
+        b->len = start;
+        if (b->base)
+            sbuf_data(b)[start] = '\0';
+    }
+    return rc;
+}
+
 static int reserve(struct sbuf *b, size_t extra)
 {
     if (b->failed)

@@ -29,6 +29,10 @@ struct sbuf {
 void sbuf_init(struct sbuf *b, size_t headroom);
 void sbuf_free(struct sbuf *b);
 void sbuf_reset(struct sbuf *b);
+/* Ends an encoder's appends, which started at length `start`: returns `rc`, or SB_ENOMEM when
+ * `rc` is 0 but an append failed. After a failure the buffer is cut back to `start`, so that a
+ * caller is never left with half a message. */
+int sbuf_finish(struct sbuf *b, size_t start, int rc);
 /* Appends; on allocation failure sets b->failed and returns SB_ENOMEM. */
 int sbuf_append(struct sbuf *b, const void *data, size_t len);
 int sbuf_append_str(struct sbuf *b, const char *s);
