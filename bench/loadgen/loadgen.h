@@ -23,12 +23,16 @@
 #define MAX_RATES   32
 #define MAX_PROCS   64
 
-enum scenario { SC_IDLE, SC_FANOUT, SC_RPC, SC_USER, SC_STORM };
+enum scenario { SC_IDLE, SC_FANOUT, SC_RPC, SC_USER, SC_STORM, SC_UPGRADE };
 enum proto { P_SIO, P_JSON };
+/* How a Socket.IO connection reaches the server: a WebSocket from the start, Engine.IO HTTP
+ * long-polling only, or long-polling and then the upgrade to WebSocket. */
+enum transport { T_WEBSOCKET, T_POLLING, T_UPGRADE };
 
 struct options {
     enum scenario scenario;
     enum proto proto;
+    enum transport transport; /* of the measured connections; a fanout's broadcaster: WebSocket */
     const char *label;
     char target_host[MAX_TARGETS][64];
     int target_port[MAX_TARGETS];
@@ -84,6 +88,14 @@ struct report {
     double cpu_s;                          /* this worker's user+system CPU (not reset) */
     struct hist hs;                        /* handshake times (not reset) */
     struct hist lat;                       /* message latency */
+    /* polling and upgrade (not reset but `polls`) */
+    uint64_t links_open;   /* HTTP connections of polling sessions open now */
+    uint64_t polls;        /* polling GETs answered with packets */
+    uint64_t upgraded;     /* sessions that upgraded to WebSocket */
+    uint64_t fail_upgrade; /* sessions whose upgrade failed (counted in fail_* too) */
+    struct hist up_probe;  /* upgrade: WebSocket connect -> `3probe` */
+    struct hist up_switch; /* upgrade: WebSocket connect -> `5` sent (polling paused) */
+    struct hist up_usable; /* upgrade: WebSocket connect -> the ack of a first event over it */
 };
 
 #define REPORT_MAGIC 0x4c47454eu

@@ -24,6 +24,7 @@
 struct options opt = {
     .scenario = SC_IDLE,
     .proto = P_SIO,
+    .transport = T_WEBSOCKET,
     .label = "",
     .ntargets = 0,
     .conns = 100,
@@ -50,7 +51,7 @@ static char error_line[256];
 
 static const char *scenario_name(void)
 {
-    static const char *names[] = {"idle", "fanout", "rpc", "user", "storm"};
+    static const char *names[] = {"idle", "fanout", "rpc", "user", "storm", "upgrade"};
     return names[opt.scenario];
 }
 
@@ -242,6 +243,8 @@ struct sum {
     int64_t first_start, last_ready;
     double cpu_s;
     struct hist hs, lat;
+    uint64_t links_open, polls, upgraded, fail_upgrade;
+    struct hist up_probe, up_switch, up_usable;
 };
 
 static void summarize(struct sum *s)
@@ -270,6 +273,13 @@ static void summarize(struct sum *s)
         s->cpu_s += r->cpu_s;
         hist_merge(&s->hs, &r->hs);
         hist_merge(&s->lat, &r->lat);
+        s->links_open += r->links_open;
+        s->polls += r->polls;
+        s->upgraded += r->upgraded;
+        s->fail_upgrade += r->fail_upgrade;
+        hist_merge(&s->up_probe, &r->up_probe);
+        hist_merge(&s->up_switch, &r->up_switch);
+        hist_merge(&s->up_usable, &r->up_usable);
     }
 }
 
@@ -295,11 +305,18 @@ static void emit_lat(const char *prefix, const struct hist *h)
          hist_quantile(h, 0.999) / 1e3, prefix, (double)h->max / 1e3);
 }
 
+static const char *transport_name(void)
+{
+    static const char *names[] = {"websocket", "polling", "upgrade"};
+    return names[opt.transport];
+}
+
 static void emit_head(void)
 {
-    emit("{\"scenario\":\"%s\",\"label\":\"%s\",\"proto\":\"%s\",\"procs\":%d,\"src_addrs\":%d",
-         scenario_name(), opt.label, opt.proto == P_SIO ? "socket.io" : "json", opt.procs,
-         opt.src_addrs);
+    emit("{\"scenario\":\"%s\",\"label\":\"%s\",\"proto\":\"%s\",\"transport\":\"%s\""
+         ",\"procs\":%d,\"src_addrs\":%d",
+         scenario_name(), opt.label, opt.proto == P_SIO ? "socket.io" : "json", transport_name(),
+         opt.procs, opt.src_addrs);
 }
 
 static void emit_connect(const struct sum *s)
@@ -312,6 +329,13 @@ static void emit_connect(const struct sum *s)
          s->conns, s->ready, s->fail_503, s->fail_http, s->fail_sio, s->fail_tcp, s->fail_timeout,
          span, span > 0 ? (double)s->ready / span : 0);
     emit_lat("handshake_", &s->hs);
+    if (opt.transport == T_UPGRADE) {
+        /* from the start of the WebSocket's TCP connect (the session open and in `/`) */
+        emit(",\"upgraded\":%" PRIu64 ",\"upgrade_failed\":%" PRIu64, s->upgraded, s->fail_upgrade);
+        emit_lat("upgrade_probe_", &s->up_probe);
+        emit_lat("upgrade_", &s->up_switch);
+        emit_lat("upgrade_usable_", &s->up_usable);
+    }
 }
 
 static void finish(void)
@@ -358,10 +382,13 @@ static struct sum connect_all(void)
 static void run_idle(int storm)
 {
     long rss0 = server_rss_kib();
+    double cc0 = server_cpu_s();
     start_workers();
     struct sum s = connect_all();
+    double cc1 = server_cpu_s();
     emit_head();
     emit_connect(&s);
+    emit(",\"server_cpu_us_per_connect\":%.1f", s.ready ? (cc1 - cc0) * 1e6 / (double)s.ready : 0);
     if (storm) {
         emit(",\"time_to_all_ms\":%.1f",
              s.last_ready > s.first_start ? (double)(s.last_ready - s.first_start) / 1e3 : 0);
@@ -383,6 +410,9 @@ static void run_idle(int storm)
          ",\"rss_per_conn_bytes\":%ld,\"server_cpu_pct_idle\":%.2f",
          opt.hold_s, e.ready, e.closed, rss0, rss1, rss2, per,
          wall > 0 ? 100 * (c1 - c0) / wall : 0);
+    if (opt.transport != T_WEBSOCKET)
+        emit(",\"http_conns_connected\":%" PRIu64 ",\"http_conns_after_hold\":%" PRIu64,
+             s.links_open, e.links_open);
     finish();
 }
 
@@ -443,6 +473,9 @@ static void run_fanout(void)
              ",\"deliveries_per_s\":%.0f",
              k ? "," : "", rate, sent, expected, r.received, lost, r.late, r.closed, dps);
         emit_lat("", &r.lat);
+        if (opt.transport == T_POLLING)
+            emit(",\"polls\":%" PRIu64 ",\"packets_per_poll\":%.2f", r.polls,
+                 r.polls ? (double)r.received / (double)r.polls : 0);
         emit(",\"server_cpu_pct\":%.1f,\"server_cpu_us_per_delivery\":%.4f"
              ",\"server_cpu_us_per_delivery_net\":%.4f,\"client_cpu_pct\":%.1f,\"ok\":%s}",
              100 * cpu / wall, per, net, 100 * (r.cpu_s - lc0) / wall, ok ? "true" : "false");
@@ -541,9 +574,13 @@ static void usage(int code)
 {
     fprintf(
         code ? stderr : stdout,
-        "usage: loadgen SCENARIO [options]   (SCENARIO: idle fanout rpc user storm)\n"
+        "usage: loadgen SCENARIO [options]   (SCENARIO: idle fanout rpc user storm upgrade)\n"
+        "  (upgrade: idle with --transport upgrade, and the upgrade's times)\n"
         "  --target HOST:PORT      server (repeatable; user: one per instance) [127.0.0.1:3000]\n"
         "  --proto sio|json        Socket.IO v5 or plain JSON WebSocket [sio]\n"
+        "  --transport T           websocket, polling (Engine.IO long-polling), or upgrade\n"
+        "                          (polling, then the upgrade to WebSocket); Socket.IO only; a\n"
+        "                          fanout's broadcaster always uses WebSocket [websocket]\n"
         "  --path PATH             request path [/socket.io/?EIO=4&transport=websocket or /]\n"
         "  --conns N               connections (fanout: receivers) [100]\n"
         "  --procs N               worker processes [1]\n"
@@ -587,6 +624,7 @@ static void parse_args(int argc, char **argv)
     enum {
         OPT_TARGET = 256,
         OPT_PROTO,
+        OPT_TRANSPORT,
         OPT_PATH,
         OPT_CONNS,
         OPT_PROCS,
@@ -613,6 +651,7 @@ static void parse_args(int argc, char **argv)
     static const struct option longopts[] = {
         {"target", 1, 0, OPT_TARGET},
         {"proto", 1, 0, OPT_PROTO},
+        {"transport", 1, 0, OPT_TRANSPORT},
         {"path", 1, 0, OPT_PATH},
         {"conns", 1, 0, OPT_CONNS},
         {"procs", 1, 0, OPT_PROCS},
@@ -653,6 +692,8 @@ static void parse_args(int argc, char **argv)
         opt.scenario = SC_USER;
     else if (strcmp(sc, "storm") == 0)
         opt.scenario = SC_STORM;
+    else if (strcmp(sc, "upgrade") == 0)
+        opt.scenario = SC_UPGRADE;
     else
         usage(2);
     optind = 2;
@@ -678,6 +719,16 @@ static void parse_args(int argc, char **argv)
                 opt.proto = P_SIO;
             else if (strcmp(optarg, "json") == 0)
                 opt.proto = P_JSON;
+            else
+                usage(2);
+            break;
+        case OPT_TRANSPORT:
+            if (strcmp(optarg, "websocket") == 0)
+                opt.transport = T_WEBSOCKET;
+            else if (strcmp(optarg, "polling") == 0)
+                opt.transport = T_POLLING;
+            else if (strcmp(optarg, "upgrade") == 0)
+                opt.transport = T_UPGRADE;
             else
                 usage(2);
             break;
@@ -768,6 +819,10 @@ static void parse_args(int argc, char **argv)
         usage(2);
     if (opt.label && (strchr(opt.label, '"') || strchr(opt.label, '\\')))
         usage(2);
+    if (opt.scenario == SC_UPGRADE)
+        opt.transport = T_UPGRADE;
+    if (opt.transport != T_WEBSOCKET && opt.proto != P_SIO)
+        usage(2);
     if (opt.scenario == SC_FANOUT && !opt.nrates)
         parse_rates("1,10,100");
 }
@@ -784,6 +839,7 @@ int main(int argc, char **argv)
     alarm((unsigned)opt.max_duration_s);
     switch (opt.scenario) {
     case SC_IDLE:
+    case SC_UPGRADE:
         run_idle(0);
         break;
     case SC_STORM:

@@ -6,6 +6,14 @@
  * continuation, ping answered with pong, close answered with close). Socket.IO v5 on top: the
  * open packet is answered with CONNECT and the auth object, server pings with pongs, `42[...]`
  * events are read without a JSON parser (the fields the benchmark needs are found by name).
+ *
+ * With --transport polling or upgrade a Socket.IO connection is an Engine.IO v4 HTTP long-polling
+ * session instead (the section "HTTP long-polling" below): two HTTP/1.1 keep-alive connections,
+ * as a browser has, one for the GETs (the open packet, then one GET held at a time, each answer
+ * carrying packets joined by 0x1e) and one for the POSTs (packets from the client, joined the
+ * same way; what is sent while a POST is in flight waits for the next one). `upgrade` then opens
+ * a WebSocket with the sid and upgrades as socket.io-client does (`2probe`, `3probe`, polling
+ * paused, `5`).
  */
 #include "loadgen.h"
 
@@ -17,6 +25,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -27,6 +36,11 @@
 
 enum role { R_RECV, R_BCAST, R_RPC, R_USEND, R_URECV };
 enum state { S_NEW, S_TCP, S_HTTP, S_EIO, S_SIO, S_READY, S_CLOSED };
+/* An upgrade's steps: the WebSocket's HTTP answer awaited, `2probe` sent, `3probe` received and
+ * the polling pausing, `5` sent and the ack of a first event awaited, done. */
+enum upgrade { UP_NONE, UP_HTTP, UP_PROBE, UP_PAUSING, UP_SWITCHED, UP_DONE };
+
+struct poll;
 
 struct conn {
     uv_tcp_t tcp;
@@ -34,6 +48,13 @@ struct conn {
     uint32_t token; /* index of the token (and user) */
     uint32_t src;   /* index of the source address */
     uint8_t role, state, target, has_token;
+    uint8_t transport; /* enum transport of this connection */
+    uint8_t tcp_open;  /* `tcp` is initialized (a WebSocket from the start, or an upgrade's) */
+    uint8_t ws_http;   /* the WebSocket's HTTP answer is awaited on `tcp` */
+    uint8_t on_ws;     /* packets go out on the WebSocket (else in polling POSTs) */
+    uint8_t upg;       /* enum upgrade */
+    struct poll *pl;   /* owned: the polling session, until the upgrade or the close */
+    int64_t t_up;      /* the upgrade's WebSocket connect started */
     uint32_t mask;
     int64_t t_start;
     char *pend; /* bytes of an incomplete frame, or of the HTTP answer */
@@ -122,33 +143,37 @@ static void write_done_cb(uv_write_t *req, int status)
 
 static void conn_fail(struct conn *c);
 
-static void send_bytes(struct conn *c, const char *data, size_t len)
+/* Writes at once what the socket takes, queues a copy of the rest; < 0: the socket failed. */
+static int stream_write(uv_stream_t *st, const char *data, size_t len)
 {
-    if (c->state == S_CLOSED || c->state == S_NEW)
-        return;
     uv_buf_t b = uv_buf_init((char *)data, (unsigned)len);
     int r = UV_EAGAIN;
-    if (uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp) == 0)
-        r = uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
+    if (uv_stream_get_write_queue_size(st) == 0)
+        r = uv_try_write(st, &b, 1);
     if (r == (int)len)
-        return;
-    if (r < 0 && r != UV_EAGAIN) {
-        conn_fail(c);
-        return;
-    }
+        return 0;
+    if (r < 0 && r != UV_EAGAIN)
+        return -1;
     size_t done = r > 0 ? (size_t)r : 0;
     uv_write_t *req = malloc(sizeof(*req) + len - done);
-    if (!req) {
-        conn_fail(c);
-        return;
-    }
+    if (!req)
+        return -1;
     char *copy = (char *)(req + 1);
     memcpy(copy, data + done, len - done);
     b = uv_buf_init(copy, (unsigned)(len - done));
-    if (uv_write(req, (uv_stream_t *)&c->tcp, &b, 1, write_done_cb) < 0) {
+    if (uv_write(req, st, &b, 1, write_done_cb) < 0) {
         free(req);
-        conn_fail(c);
+        return -1;
     }
+    return 0;
+}
+
+static void send_bytes(struct conn *c, const char *data, size_t len)
+{
+    if (c->state == S_CLOSED || c->state == S_NEW || !c->tcp_open)
+        return;
+    if (stream_write((uv_stream_t *)&c->tcp, data, len) < 0)
+        conn_fail(c);
 }
 
 /* One masked frame with opcode `op`. */
@@ -190,6 +215,17 @@ static void ws_text(struct conn *c, const char *s, size_t len)
     ws_send(c, 1, s, len);
 }
 
+static void poll_send(struct conn *c, const char *s, size_t len);
+
+/* One Engine.IO packet from the client, on the connection's transport. */
+static void sio_send(struct conn *c, const char *s, size_t len)
+{
+    if (c->on_ws)
+        ws_text(c, s, len);
+    else
+        poll_send(c, s, len);
+}
+
 /* ---- connection life ---- */
 
 static void close_cb(uv_handle_t *h)
@@ -202,6 +238,7 @@ static void close_cb(uv_handle_t *h)
 }
 
 static void start_more(void);
+static void poll_free(struct conn *c);
 
 /* A connection that is done before it joined: counted by the caller. */
 static void settle(struct conn *c)
@@ -232,7 +269,10 @@ static void conn_close(struct conn *c)
             W.rep.ready_recv--;
         W.rep.closed++;
     }
-    if (!uv_is_closing((uv_handle_t *)&c->tcp))
+    if (c->upg != UP_NONE && c->upg != UP_DONE)
+        W.rep.fail_upgrade++;
+    poll_free(c);
+    if (c->tcp_open && !uv_is_closing((uv_handle_t *)&c->tcp))
         uv_close((uv_handle_t *)&c->tcp, close_cb);
 }
 
@@ -373,8 +413,14 @@ static void on_event(struct conn *c, const char *name, size_t nlen, const char *
 }
 
 /* An ack (Socket.IO `43<id>[...]`, or a raw JSON frame over plain JSON) for the echo rpc. */
+static void upgrade_done(struct conn *c);
+
 static void on_ack(struct conn *c)
 {
+    if (c->upg == UP_SWITCHED) {
+        upgrade_done(c);
+        return;
+    }
     if (c->role != R_RPC || !c->rlen)
         return;
     int64_t sent = c->ring[c->rhead];
@@ -399,8 +445,12 @@ static void sio_connect(struct conn *c)
     } else {
         n = snprintf(buf, sizeof(buf), "40");
     }
-    ws_text(c, buf, (size_t)n);
+    sio_send(c, buf, (size_t)n);
 }
+
+static void upgrade_start(struct conn *c);
+static void upgrade_probed(struct conn *c);
+static const char *poll_sid(const struct conn *c);
 
 static void on_text(struct conn *c, const char *s, size_t n)
 {
@@ -428,7 +478,11 @@ static void on_text(struct conn *c, const char *s, size_t n)
         }
         return;
     case '2': /* ping */
-        ws_text(c, "3", 1);
+        sio_send(c, "3", 1);
+        return;
+    case '3': /* pong: the answer to the upgrade's probe */
+        if (n == 6 && memcmp(s, "3probe", 6) == 0 && c->upg == UP_PROBE)
+            upgrade_probed(c);
         return;
     case '1': /* close */
         conn_fail(c);
@@ -442,8 +496,12 @@ static void on_text(struct conn *c, const char *s, size_t n)
         return;
     switch (s[1]) {
     case '0': /* CONNECT */
-        if (c->state == S_SIO)
-            conn_ready(c);
+        if (c->state == S_SIO && c->upg == UP_NONE) {
+            if (c->transport == T_UPGRADE)
+                upgrade_start(c); /* ready once upgraded */
+            else
+                conn_ready(c);
+        }
         return;
     case '4': /* CONNECT_ERROR */
         if (c->state == S_SIO) {
@@ -573,7 +631,11 @@ static size_t parse_http(struct conn *c, const char *data, size_t len)
         settle(c);
         return len;
     }
-    if (opt.proto == P_JSON) {
+    c->ws_http = 0;
+    if (c->upg == UP_HTTP) {
+        c->upg = UP_PROBE;
+        ws_text(c, "2probe", 6);
+    } else if (opt.proto == P_JSON) {
         conn_ready(c);
     } else {
         c->state = S_EIO;
@@ -584,7 +646,7 @@ static size_t parse_http(struct conn *c, const char *data, size_t len)
 static size_t consume(struct conn *c, char *data, size_t len)
 {
     size_t used = 0;
-    if (c->state == S_HTTP) {
+    if (c->ws_http) {
         used = parse_http(c, data, len);
         if (used == 0 || c->state == S_CLOSED)
             return c->state == S_CLOSED ? len : 0;
@@ -622,18 +684,22 @@ static void read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 static void connect_cb(uv_connect_t *req, int status)
 {
     struct conn *c = req->data;
-    if (c->state != S_TCP)
+    if (c->state == S_CLOSED || (c->state != S_TCP && c->upg != UP_HTTP))
         return;
     if (status < 0) {
         conn_fail(c);
         return;
     }
     uv_tcp_nodelay(&c->tcp, 1);
-    c->state = S_HTTP;
+    if (c->upg == UP_NONE)
+        c->state = S_HTTP;
+    c->ws_http = 1;
     char path[512];
     const char *base =
         opt.path ? opt.path : (opt.proto == P_SIO ? "/socket.io/?EIO=4&transport=websocket" : "/");
-    if (opt.proto == P_JSON && c->has_token) {
+    if (c->upg == UP_HTTP) {
+        snprintf(path, sizeof(path), "/socket.io/?EIO=4&transport=websocket&sid=%s", poll_sid(c));
+    } else if (opt.proto == P_JSON && c->has_token) {
         char tok[128];
         snprintf(tok, sizeof(tok), "%s%u", opt.token_prefix, c->token);
         snprintf(path, sizeof(path), "%s%stoken=%s", base, strchr(base, '?') ? "&" : "?", tok);
@@ -653,21 +719,12 @@ static void connect_cb(uv_connect_t *req, int status)
     send_bytes(c, req_buf, (size_t)n);
 }
 
-static int conn_start(struct conn *c)
+/* Binds `tcp` to the connection's source address (--src-addrs) and connects it to its target. */
+static int tcp_connect(struct conn *c, uv_tcp_t *tcp, uv_connect_t *req, uv_connect_cb cb)
 {
-    c->t_start = now_us();
-    if (!W.rep.first_start_us)
-        W.rep.first_start_us = c->t_start;
-    c->tcp.data = c;
-    c->creq.data = c;
-    if (uv_tcp_init_ex(W.loop, &c->tcp, AF_INET) < 0) {
-        W.rep.fail_tcp++;
-        return -1;
-    }
-    c->state = S_TCP;
     if (opt.src_addrs > 0) {
         uv_os_fd_t fd;
-        if (uv_fileno((uv_handle_t *)&c->tcp, &fd) == 0) {
+        if (uv_fileno((uv_handle_t *)tcp, &fd) == 0) {
             int one = 1;
             setsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof(one));
         }
@@ -675,14 +732,49 @@ static int conn_start(struct conn *c)
         char ip[32];
         snprintf(ip, sizeof(ip), "127.0.0.%u", 2 + c->src % (unsigned)opt.src_addrs);
         uv_ip4_addr(ip, 0, &src);
-        if (uv_tcp_bind(&c->tcp, (const struct sockaddr *)&src, 0) < 0) {
-            conn_fail(c);
+        if (uv_tcp_bind(tcp, (const struct sockaddr *)&src, 0) < 0)
             return -1;
-        }
     }
     struct sockaddr_in dst;
     if (uv_ip4_addr(opt.target_host[c->target], opt.target_port[c->target], &dst) < 0 ||
-        uv_tcp_connect(&c->creq, &c->tcp, (const struct sockaddr *)&dst, connect_cb) < 0) {
+        uv_tcp_connect(req, tcp, (const struct sockaddr *)&dst, cb) < 0)
+        return -1;
+    return 0;
+}
+
+/* Opens the connection's WebSocket TCP connection: -1 when no handle, -2 when it failed after. */
+static int ws_connect(struct conn *c)
+{
+    c->tcp.data = c;
+    c->creq.data = c;
+    if (uv_tcp_init_ex(W.loop, &c->tcp, AF_INET) < 0)
+        return -1;
+    c->tcp_open = 1;
+    return tcp_connect(c, &c->tcp, &c->creq, connect_cb) < 0 ? -2 : 0;
+}
+
+static int poll_start(struct conn *c);
+
+static int conn_start(struct conn *c)
+{
+    c->t_start = now_us();
+    if (!W.rep.first_start_us)
+        W.rep.first_start_us = c->t_start;
+    if (c->transport != T_WEBSOCKET) {
+        c->state = S_TCP;
+        if (poll_start(c) < 0) {
+            conn_fail(c);
+            return -1;
+        }
+        return 0;
+    }
+    int r = ws_connect(c);
+    if (r == -1) {
+        W.rep.fail_tcp++;
+        return -1;
+    }
+    c->state = S_TCP;
+    if (r < 0) {
         conn_fail(c);
         return -1;
     }
@@ -717,11 +809,442 @@ static void watchdog_cb(uv_timer_t *t)
     for (size_t i = 0; i < W.nconns; i++) {
         struct conn *c = &W.conns[i];
         if (c->state >= S_TCP && c->state < S_READY && now - c->t_start > limit) {
+            /* an upgrade's failure is counted by conn_close() */
             W.rep.fail_timeout++;
             conn_close(c);
             settle(c);
         }
     }
+}
+
+/* ---- HTTP long-polling (Engine.IO v4) ---- */
+
+enum link_kind { L_GET, L_POST };
+
+/* One HTTP/1.1 keep-alive connection of a polling session, carrying one request at a time. */
+struct link {
+    uv_tcp_t tcp;
+    uv_connect_t creq;
+    struct conn *c; /* borrowed; NULL once detached from its session (and closing) */
+    uint8_t kind, connected, busy;
+    int64_t last_used;
+    char *req; /* owned: a request to write once connected */
+    size_t req_len;
+    char *pend; /* owned: what arrived of the answer */
+    size_t plen, pcap;
+};
+
+struct poll {
+    struct link *get, *post; /* owned (freed by their close callbacks); NULL when none */
+    char sid[64];
+    char *q; /* packets for the next POST (or, while upgrading, for the WebSocket), 0x1e-joined */
+    size_t qlen, qcap;
+    uint8_t pausing; /* upgrading: no GET after the one in flight, POSTs wait */
+};
+
+/* Both servers close a keep-alive connection idle for 5 s (Node's keepAliveTimeout, lws's
+ * keepalive_timeout): a POST after a longer pause takes a new connection rather than racing
+ * the server's close. */
+#define POST_IDLE_US 4000000
+
+static const char *poll_sid(const struct conn *c)
+{
+    return c->pl ? c->pl->sid : "";
+}
+
+static void link_close_cb(uv_handle_t *h)
+{
+    struct link *l = h->data;
+    free(l->req);
+    free(l->pend);
+    free(l);
+}
+
+/* Detaches `l` from its session and closes it. */
+static void link_close(struct link *l)
+{
+    struct conn *c = l->c;
+    if (c && c->pl) {
+        if (c->pl->get == l)
+            c->pl->get = NULL;
+        if (c->pl->post == l)
+            c->pl->post = NULL;
+    }
+    l->c = NULL;
+    if (!uv_is_closing((uv_handle_t *)&l->tcp)) {
+        W.rep.links_open--;
+        uv_close((uv_handle_t *)&l->tcp, link_close_cb);
+    }
+}
+
+static void poll_free(struct conn *c)
+{
+    struct poll *p = c->pl;
+    if (!p)
+        return;
+    if (p->get)
+        link_close(p->get);
+    if (p->post)
+        link_close(p->post);
+    free(p->q);
+    free(p);
+    c->pl = NULL;
+}
+
+/* The TCP connection of `l` failed, or the server closed it. */
+static void link_lost(struct link *l)
+{
+    struct conn *c = l->c;
+    int busy = l->busy, kind = l->kind;
+    link_close(l);
+    if (!c)
+        return;
+    /* An idle keep-alive connection the server closed: the next request opens another. A GET
+     * connection is idle only when an upgrade paused the polling. */
+    if (!busy && (kind == L_POST || (c->pl && c->pl->pausing)))
+        return;
+    conn_fail(c);
+}
+
+static void link_write(struct link *l, const char *data, size_t len)
+{
+    if (!l->connected) {
+        /* one request at a time: this is the only one */
+        free(l->req);
+        l->req = malloc(len);
+        if (!l->req) {
+            link_lost(l);
+            return;
+        }
+        memcpy(l->req, data, len);
+        l->req_len = len;
+        return;
+    }
+    l->last_used = now_us();
+    if (stream_write((uv_stream_t *)&l->tcp, data, len) < 0)
+        link_lost(l);
+}
+
+static void poll_answer(struct link *l, int status, const char *body, size_t len);
+
+/* The answer to the request of `l`, once complete: headers, then Content-Length bytes. */
+static void link_parse(struct link *l)
+{
+    const char *hend = memmem(l->pend, l->plen, "\r\n\r\n", 4);
+    if (!hend) {
+        if (l->plen > 65536)
+            link_lost(l);
+        return;
+    }
+    size_t hlen = (size_t)(hend + 4 - l->pend);
+    int status = 0;
+    if (l->plen > 12 && memcmp(l->pend, "HTTP/1.", 7) == 0)
+        status = atoi(l->pend + 9);
+    long long cl = -1;
+    int chunked = 0;
+    const char *p = l->pend, *end = l->pend + hlen;
+    while ((p = memchr(p, '\n', (size_t)(end - p))) && ++p < end) {
+        if (strncasecmp(p, "content-length:", 15) == 0)
+            cl = atoll(p + 15);
+        else if (strncasecmp(p, "transfer-encoding:", 18) == 0)
+            chunked = 1;
+    }
+    if (chunked || cl < 0 || cl > (64 << 20)) {
+        /* neither server frames its answers otherwise: not worth a decoder */
+        W.rep.errors++;
+        link_lost(l);
+        return;
+    }
+    if (l->plen < hlen + (size_t)cl)
+        return;
+    if (l->plen > hlen + (size_t)cl)
+        W.rep.errors++; /* bytes after the answer to the only request */
+    char *buf = l->pend;
+    l->pend = NULL;
+    l->plen = l->pcap = 0;
+    l->busy = 0;
+    l->last_used = now_us();
+    poll_answer(l, status, buf + hlen, (size_t)cl);
+    free(buf);
+}
+
+static void link_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
+{
+    struct link *l = s->data;
+    if (!l->c)
+        return;
+    if (nread < 0) {
+        link_lost(l);
+        return;
+    }
+    if (nread == 0)
+        return;
+    if (append(&l->pend, &l->plen, &l->pcap, buf->base, (size_t)nread) < 0) {
+        link_lost(l);
+        return;
+    }
+    link_parse(l);
+}
+
+static void link_connect_cb(uv_connect_t *req, int status)
+{
+    struct link *l = req->data;
+    struct conn *c = l->c;
+    if (!c)
+        return;
+    if (status < 0 || uv_read_start((uv_stream_t *)&l->tcp, alloc_cb, link_read_cb) < 0) {
+        link_lost(l);
+        return;
+    }
+    uv_tcp_nodelay(&l->tcp, 1);
+    l->connected = 1;
+    if (c->state == S_TCP)
+        c->state = S_HTTP; /* the open GET */
+    if (l->req) {
+        char *r = l->req;
+        l->req = NULL;
+        link_write(l, r, l->req_len);
+        free(r);
+    }
+}
+
+static struct link *link_open(struct conn *c, int kind)
+{
+    struct link *l = calloc(1, sizeof(*l));
+    if (!l)
+        return NULL;
+    l->c = c;
+    l->kind = (uint8_t)kind;
+    l->tcp.data = l;
+    l->creq.data = l;
+    if (uv_tcp_init_ex(W.loop, &l->tcp, AF_INET) < 0) {
+        free(l);
+        return NULL;
+    }
+    W.rep.links_open++;
+    if (tcp_connect(c, &l->tcp, &l->creq, link_connect_cb) < 0) {
+        l->c = NULL;
+        W.rep.links_open--;
+        uv_close((uv_handle_t *)&l->tcp, link_close_cb);
+        return NULL;
+    }
+    l->last_used = now_us();
+    return l;
+}
+
+static int request_head(char *buf, size_t cap, const struct conn *c, const char *method,
+                        size_t body_len)
+{
+    const char *sid = c->pl->sid;
+    int n = snprintf(
+        buf, cap, "%s /socket.io/?EIO=4&transport=polling%s%s HTTP/1.1\r\nHost: %s:%d\r\n", method,
+        *sid ? "&sid=" : "", sid, opt.target_host[c->target], opt.target_port[c->target]);
+    if (strcmp(method, "POST") == 0)
+        n +=
+            snprintf(buf + n, cap - (size_t)n,
+                     "Content-Type: text/plain;charset=UTF-8\r\nContent-Length: %zu\r\n", body_len);
+    n += snprintf(buf + n, cap - (size_t)n, "\r\n");
+    return n;
+}
+
+/* A session: the open GET (its TCP connection is the session's GET connection). */
+static int poll_start(struct conn *c)
+{
+    c->pl = calloc(1, sizeof(*c->pl));
+    if (!c->pl || !(c->pl->get = link_open(c, L_GET)))
+        return -1;
+    char req[512];
+    int n = request_head(req, sizeof(req), c, "GET", 0);
+    c->pl->get->busy = 1;
+    link_write(c->pl->get, req, (size_t)n);
+    return 0;
+}
+
+static void upgrade_switch(struct conn *c);
+
+/* Sends `5` once nothing is in flight on the polling connections. */
+static void poll_check_pause(struct conn *c)
+{
+    struct poll *p = c->pl;
+    if (!p || !p->pausing || c->upg != UP_PAUSING)
+        return;
+    if ((p->get && p->get->busy) || (p->post && p->post->busy))
+        return;
+    upgrade_switch(c);
+}
+
+/* The next held GET. */
+static void poll_next(struct conn *c)
+{
+    struct poll *p = c->pl;
+    if (!p)
+        return;
+    if (p->pausing) {
+        poll_check_pause(c);
+        return;
+    }
+    if (!p->get) {
+        conn_fail(c);
+        return;
+    }
+    char req[512];
+    int n = request_head(req, sizeof(req), c, "GET", 0);
+    p->get->busy = 1;
+    link_write(p->get, req, (size_t)n);
+}
+
+/* What waits in the queue, in one POST (unless one is in flight: its answer sends the next). */
+static void poll_flush(struct conn *c)
+{
+    struct poll *p = c->pl;
+    if (!p || !p->qlen || p->pausing || c->state == S_CLOSED || (p->post && p->post->busy))
+        return;
+    if (p->post && p->post->connected && now_us() - p->post->last_used > POST_IDLE_US)
+        link_close(p->post);
+    if (!p->post && !(p->post = link_open(c, L_POST))) {
+        conn_fail(c);
+        return;
+    }
+    char head[512];
+    int hn = request_head(head, sizeof(head), c, "POST", p->qlen);
+    size_t total = (size_t)hn + p->qlen;
+    char stackbuf[8192];
+    char *buf = total <= sizeof(stackbuf) ? stackbuf : malloc(total);
+    if (!buf) {
+        conn_fail(c);
+        return;
+    }
+    memcpy(buf, head, (size_t)hn);
+    memcpy(buf + hn, p->q, p->qlen);
+    p->qlen = 0;
+    struct link *l = p->post;
+    l->busy = 1;
+    link_write(l, buf, total);
+    if (buf != stackbuf)
+        free(buf);
+}
+
+static void poll_send(struct conn *c, const char *s, size_t len)
+{
+    struct poll *p = c->pl;
+    if (!p || c->state == S_CLOSED)
+        return;
+    if ((p->qlen && append(&p->q, &p->qlen, &p->qcap, "\x1e", 1) < 0) ||
+        append(&p->q, &p->qlen, &p->qcap, s, len) < 0) {
+        conn_fail(c);
+        return;
+    }
+    poll_flush(c);
+}
+
+/* A refused request (400 for an unknown sid, a closed session...). */
+static void poll_refused(struct conn *c)
+{
+    if (c->state == S_READY) {
+        conn_fail(c);
+        return;
+    }
+    W.rep.fail_http++;
+    conn_close(c);
+    settle(c);
+}
+
+static void poll_answer(struct link *l, int status, const char *body, size_t len)
+{
+    struct conn *c = l->c;
+    if (status != 200) {
+        poll_refused(c);
+        return;
+    }
+    if (l->kind == L_POST) { /* `ok` */
+        poll_flush(c);
+        poll_check_pause(c);
+        return;
+    }
+    if (len)
+        W.rep.polls++;
+    if (c->state == S_HTTP) {
+        /* the open packet: 0{"sid":"…",…} */
+        const char *sid = len > 1 && body[0] == '0' ? memmem(body, len, "\"sid\":\"", 7) : NULL;
+        const char *q = sid ? memchr(sid + 7, '"', len - (size_t)(sid + 7 - body)) : NULL;
+        if (!q || (size_t)(q - sid - 7) >= sizeof(c->pl->sid)) {
+            W.rep.fail_sio++;
+            conn_close(c);
+            settle(c);
+            return;
+        }
+        memcpy(c->pl->sid, sid + 7, (size_t)(q - sid - 7));
+        c->pl->sid[q - sid - 7] = 0;
+        c->state = S_EIO;
+    }
+    size_t off = 0;
+    while (off < len && c->state != S_CLOSED) {
+        const char *e = memchr(body + off, 0x1e, len - off);
+        size_t n = e ? (size_t)(e - (body + off)) : len - off;
+        on_text(c, body + off, n);
+        off += n + 1;
+    }
+    if (c->state != S_CLOSED)
+        poll_next(c);
+}
+
+/* ---- the upgrade to WebSocket ---- */
+
+/* The session is open and in its namespace: a WebSocket with its sid (connect_cb, parse_http). */
+static void upgrade_start(struct conn *c)
+{
+    c->upg = UP_HTTP;
+    c->t_up = now_us();
+    if (ws_connect(c) < 0)
+        conn_fail(c);
+}
+
+/* `3probe`: the polling pauses (the server answers the held GET with a noop). */
+static void upgrade_probed(struct conn *c)
+{
+    hist_add(&W.rep.up_probe, now_us() - c->t_up);
+    c->upg = UP_PAUSING;
+    if (!c->pl) {
+        conn_fail(c);
+        return;
+    }
+    c->pl->pausing = 1;
+    poll_check_pause(c);
+}
+
+/* Nothing in flight on the polling: `5`, then what waited, then a first event with an ack. */
+static void upgrade_switch(struct conn *c)
+{
+    ws_text(c, "5", 1);
+    hist_add(&W.rep.up_switch, now_us() - c->t_up);
+    c->upg = UP_SWITCHED;
+    c->on_ws = 1;
+    char *q = c->pl->q;
+    size_t qlen = c->pl->qlen;
+    c->pl->q = NULL;
+    c->pl->qlen = c->pl->qcap = 0;
+    for (size_t off = 0; off < qlen && c->state != S_CLOSED;) {
+        const char *e = memchr(q + off, 0x1e, qlen - off);
+        size_t n = e ? (size_t)(e - (q + off)) : qlen - off;
+        ws_text(c, q + off, n);
+        off += n + 1;
+    }
+    free(q);
+    if (c->state == S_CLOSED)
+        return;
+    char buf[64];
+    int n = snprintf(buf, sizeof(buf), "42%u[\"echo\",{}]", c->ack_id++);
+    ws_text(c, buf, (size_t)n);
+}
+
+/* The ack came over the WebSocket: the socket is in use there, the polling connections go. */
+static void upgrade_done(struct conn *c)
+{
+    hist_add(&W.rep.up_usable, now_us() - c->t_up);
+    c->upg = UP_DONE;
+    W.rep.upgraded++;
+    poll_free(c);
+    conn_ready(c);
 }
 
 /* ---- the running commands ---- */
@@ -766,7 +1289,7 @@ static void rpc_send(struct conn *c)
     c->ring[(c->rhead + c->rlen) % opt.window] = now_us();
     c->rlen++;
     W.rep.sent++;
-    ws_text(c, buf, (size_t)n);
+    sio_send(c, buf, (size_t)n);
 }
 
 static void finish_run(void)
@@ -822,7 +1345,7 @@ static void tick_cb(uv_timer_t *t)
         }
         int n = build_payload(buf, sizeof(buf), W.running == CMD_BLAST ? "blast" : "to_user",
                               now_us(), W.step, W.seq++);
-        ws_text(c, buf, (size_t)n);
+        sio_send(c, buf, (size_t)n);
         W.run_sent++;
         W.rep.sent++;
         burst++;
@@ -846,6 +1369,7 @@ static void run_command(const struct cmd *cmd)
         W.step = cmd->step;
         W.rep.closed = W.rep.sent = W.rep.received = W.rep.late = W.rep.errors = 0;
         W.rep.received_in_window = 0;
+        W.rep.polls = 0;
         memset(&W.rep.lat, 0, sizeof(W.rep.lat));
         send_report();
         return;
@@ -940,6 +1464,9 @@ static int setup_conns(void)
     }
     for (size_t i = 0; i < n; i++) {
         W.conns[i].src = (uint32_t)((size_t)W.index + (size_t)nw * i);
+        /* a fanout's broadcaster stays on WebSocket: the deliveries are what is measured */
+        W.conns[i].transport = (uint8_t)(W.conns[i].role == R_BCAST ? T_WEBSOCKET : opt.transport);
+        W.conns[i].on_ws = W.conns[i].transport == T_WEBSOCKET;
         if (W.conns[i].role == R_RPC) {
             W.conns[i].ring = calloc((size_t)opt.window, sizeof(int64_t));
             if (!W.conns[i].ring)

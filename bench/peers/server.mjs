@@ -48,8 +48,10 @@ const httpServer = http.createServer((req, res) => {
   res.end();
 });
 
+// Both transports, as socket.io's default: the polling scenarios long-poll, the others connect
+// with transport=websocket directly (no polling first), so they measure WebSocket only.
 const options = {
-  transports: ["websocket"],
+  transports: ["polling", "websocket"],
   pingInterval: 25000,
   pingTimeout: 20000,
   maxHttpBufferSize: 1e6,

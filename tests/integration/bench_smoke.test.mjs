@@ -42,8 +42,9 @@ test("bench/compare --quick runs every scenario against switchboard and the Node
     );
     assert.equal(res.code, 0, res.stderr.slice(-4000));
     const lines = res.stdout.trim().split("\n").map((l) => JSON.parse(l));
-    const find = (scenario, label, proto = "socket.io") =>
-      lines.find((l) => l.scenario === scenario && l.label === label && (l.proto ?? proto) === proto);
+    const find = (scenario, label, proto = "socket.io", transport = "websocket") =>
+      lines.find((l) => l.scenario === scenario && l.label === label && (l.proto ?? proto) === proto &&
+        (l.transport ?? transport) === transport);
 
     const floor = lines.find((l) => l.scenario === "floor");
     assert.ok(floor.write1_us > 0 && floor.batch_us_per_msg > 0, JSON.stringify(floor));
@@ -89,6 +90,27 @@ test("bench/compare --quick runs every scenario against switchboard and the Node
       const storm = find("storm", label);
       checkConnect(storm);
       assert.equal(typeof storm.time_to_all_ms, "number");
+
+      // Engine.IO long-polling: sessions that each hold a GET, deliveries in GET answers, and
+      // the upgrade to WebSocket with its times
+      const idlePolling = find("idle", label, "socket.io", "polling");
+      checkConnect(idlePolling);
+      assert.ok(idlePolling.open_after_hold === idlePolling.connected, ctx(idlePolling));
+      assert.ok(idlePolling.http_conns_after_hold >= idlePolling.open_after_hold, ctx(idlePolling));
+      assert.equal(typeof idlePolling.rss_per_conn_bytes, "number");
+
+      const fanoutPolling = find("fanout", label, "socket.io", "polling");
+      checkConnect(fanoutPolling);
+      for (const s of fanoutPolling.steps) {
+        assert.ok(s.sent > 0 && s.received === s.expected && s.polls > 0, ctx(s));
+        assert.equal(typeof s.server_cpu_us_per_delivery, "number", ctx(s));
+      }
+
+      const upgrade = find("upgrade", label, "socket.io", "upgrade");
+      checkConnect(upgrade);
+      assert.ok(upgrade.upgraded === upgrade.connections && upgrade.upgrade_failed === 0, ctx(upgrade));
+      for (const k of ["upgrade_probe_p50_ms", "upgrade_p50_ms", "upgrade_p99_ms", "upgrade_usable_p99_ms"])
+        assert.ok(upgrade[k] > 0, `${k} in ${ctx(upgrade)}`);
     }
 
     // switchboard's own protocol: plain JSON WebSocket
