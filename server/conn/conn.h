@@ -70,6 +70,9 @@ struct conn_transport {
 struct conn_host {
     const struct conn_transport *transport; /* borrowed; NULL: conn_send() only queues */
     struct sock *zombies; /* sockets released (sock_release()) and not yet reaped */
+    /* Borrowed, opaque here: the plugin set of the server these connections belong to, for the
+     * plugin host's functions that are given nothing but a socket (plugin/host_api.c). */
+    void *plugins;
 };
 
 /* A server-to-client acknowledgement this server is waiting for. */

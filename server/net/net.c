@@ -189,6 +189,7 @@ int net_start(struct net *n, uv_loop_t *loop, const struct config *cfg, struct r
     n->plugins = plugins;
     n->pipe = pipe;
     n->host.transport = &transport;
+    n->host.plugins = plugins;
 
     net_handshake_check_config(cfg);
     n->max_conns = cfg->max_connections;

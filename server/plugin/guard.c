@@ -22,7 +22,6 @@ struct guard_call {
     char *why; /* PLUGINS_WHY_MAX bytes */
     bool set;  /* socket_set_error() was called */
 };
-static struct guard_call *current;
 
 void plugins_set_nsp_guards(struct plugins *ps, plugins_nsp_guards_fn fn, void *ud)
 {
@@ -30,15 +29,18 @@ void plugins_set_nsp_guards(struct plugins *ps, plugins_nsp_guards_fn fn, void *
     ps->nsp_guards_ud = fn ? ud : NULL;
 }
 
-bool plugins_guard_running(void)
+bool plugins_guard_running(const struct plugins *ps)
 {
-    return current != NULL;
+    return ps && ps->guard != NULL;
 }
 
 int plugins_guard_set_error(sb_socket_t *sock, const char *message)
 {
     if (!message)
         return SB_EINVAL;
+    /* The socket's plugin set says which hook runs: it must be one asked about this socket. */
+    const struct plugins *ps = plugins_of_sock((const struct sock *)(const void *)sock);
+    struct guard_call *current = ps ? ps->guard : NULL;
     if (!current || (const void *)sock != (const void *)current->s)
         return SB_ESTATE;
     /* The message goes into JSON (CONNECT_ERROR, the `exception` event): it must be UTF-8. */
@@ -59,7 +61,8 @@ int plugins_guard_set_error(sb_socket_t *sock, const char *message)
 }
 
 /* Asks `list` in order; the first refusal decides. */
-static int ask(struct plugin *const *list, size_t n, struct sock *s, const char *room, char *why)
+static int ask(struct plugins *ps, struct plugin *const *list, size_t n, struct sock *s,
+               const char *room, char *why)
 {
     bool join = room != NULL;
     for (size_t i = 0; i < n; i++) {
@@ -68,10 +71,11 @@ static int ask(struct plugin *const *list, size_t n, struct sock *s, const char 
             continue;
         struct guard_call call = {.s = s, .why = why};
         why[0] = '\0';
-        current = &call;
+        struct guard_call *outer = ps->guard;
+        ps->guard = &call;
         sb_verdict_t v = join ? p->before_join(p->state, (sb_socket_t *)(void *)s, room)
                               : p->before_connect(p->state, (sb_socket_t *)(void *)s);
-        current = NULL;
+        ps->guard = outer;
         if (join && !s->connected)
             return SB_ECLOSED;
         if (v == SB_CONTINUE)
@@ -130,7 +134,7 @@ static int guard(struct plugins *ps, struct sock *s, const char *room, char *why
         snprintf(why, PLUGINS_WHY_MAX, "out of memory");
         return SB_ENOMEM;
     }
-    int rc = ask(v, n, s, room, why);
+    int rc = ask(ps, v, n, s, room, why);
     free(v);
     return rc;
 }
@@ -149,7 +153,7 @@ int plugins_guard_join(struct plugins *ps, struct plugin *const *list, size_t n,
     why[0] = '\0';
     if (!ps || !ps->any_before_join)
         return 0;
-    return ask(list, n, s, room, why);
+    return ask(ps, list, n, s, room, why);
 }
 
 int plugins_guard_join_nsp(struct plugins *ps, struct sock *s, const char *room, char *why)

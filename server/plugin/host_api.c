@@ -84,33 +84,36 @@ static const char *socket_claims(const sb_socket_t *s)
     return s ? sock_claims_text(SOCK(s)) : "{}";
 }
 
-/* The registry is reached through the socket's plugin set; any loaded plugin's set will do
- * since there is one per process. */
-static struct plugins *the_set;
+struct plugins *plugins_of_sock(const struct sock *s)
+{
+    return s && s->conn && s->conn->host ? s->conn->host->plugins : NULL;
+}
 
 /* A plugin's join asks the before_join hooks of the plugins that guard the socket's namespace
  * (ABI 1.4). A socket given to before_connect is not connected yet: nothing can be done with
  * it but read it. */
 static int socket_join(sb_socket_t *s, const char *room)
 {
-    if (!s || !room || !the_set)
+    struct plugins *ps = plugins_of_sock(s ? SOCK(s) : NULL);
+    if (!ps || !room)
         return SB_EINVAL;
-    if (plugins_guard_running())
+    if (plugins_guard_running(ps))
         return SB_ESTATE;
     if (!SOCK(s)->connected)
         return SB_ECLOSED;
     char why[PLUGINS_WHY_MAX];
-    int rc = plugins_guard_join_nsp(the_set, SOCK(s), room, why);
-    return rc ? rc : registry_join(the_set->reg, SOCK(s), room);
+    int rc = plugins_guard_join_nsp(ps, SOCK(s), room, why);
+    return rc ? rc : registry_join(ps->reg, SOCK(s), room);
 }
 
 static int socket_leave(sb_socket_t *s, const char *room)
 {
-    if (!s || !room || !the_set)
+    struct plugins *ps = plugins_of_sock(s ? SOCK(s) : NULL);
+    if (!ps || !room)
         return SB_EINVAL;
     if (!SOCK(s)->connected)
         return SB_ECLOSED;
-    return registry_leave(the_set->reg, SOCK(s), room);
+    return registry_leave(ps->reg, SOCK(s), room);
 }
 
 static int socket_emit(sb_socket_t *s, const char *event, const char *args_json)
@@ -265,7 +268,9 @@ static const char *event_gateway(const sb_event_t *ev)
  * Every request made by plugins_auth_start() that is not freed yet, by address. A plugin holds
  * the pointer of a pending request and may call auth_resume() with it at any time, even after
  * the attempt ended; looking the pointer up here first means a stray or repeated call is refused
- * without reading memory that may be gone.
+ * without reading memory that may be gone. It is the plugin host's one process-wide table, by
+ * necessity: auth_resume() is given that pointer alone, which must not be read before it is
+ * known to be live, so nothing could lead from it to a table of one server's.
  */
 static struct sb_map live_reqs;
 
@@ -424,11 +429,6 @@ const sb_host_api_t plugin_host_api = {
     .auth_timeout_ms = host_auth_timeout_ms,
     .socket_set_error = plugins_guard_set_error,
 };
-
-void plugin_host_bind(struct plugins *ps)
-{
-    the_set = ps;
-}
 
 int plugins_auth_start(struct plugins *ps, const char *token, const char *nsp, auth_done_fn done,
                        void *ud, struct sb_auth_req **out)

@@ -291,7 +291,6 @@ int plugins_load(struct plugins *ps, const struct config *cfg, const char *exe_d
     ps->reg = reg;
     ps->loop = loop;
     ps->auth_timeout_ms = cfg->auth_timeout_ms;
-    plugin_host_bind(ps);
     for (size_t i = 0; i < cfg->nplugins; i++) {
         const struct config_plugin *cp = &cfg->plugins[i];
         char *path = plugins_resolve(cp->name, cfg->plugin_dir, exe_dir);

@@ -48,6 +48,8 @@ struct plugin {
  * of namespace `nsp` list as interceptors, each once; returns how many. */
 typedef size_t (*plugins_nsp_guards_fn)(void *ud, const char *nsp, struct plugin **out, size_t max);
 
+struct guard_call; /* guard.c */
+
 struct plugins {
     struct plugin **list; /* owned, in load order */
     size_t n;
@@ -63,6 +65,7 @@ struct plugins {
     bool any_before_connect, any_before_join; /* a loaded plugin has the hook */
     plugins_nsp_guards_fn nsp_guards;         /* who guards a namespace, or NULL */
     void *nsp_guards_ud;
+    struct guard_call *guard; /* the before_connect/before_join call running now, or NULL */
 };
 
 /* True when a plugin can be an interceptor (listed by a gateway or with --interceptor). */
@@ -204,13 +207,14 @@ int plugins_guard_join(struct plugins *ps, struct plugin *const *list, size_t n,
 /* The same, asking the plugins that guard the socket's namespace (as plugins_guard_connect);
  * may also return SB_ENOMEM. For joins no gateway asked for (a plugin's socket_join()). */
 int plugins_guard_join_nsp(struct plugins *ps, struct sock *s, const char *room, char *why);
-/* True while a before_connect or before_join hook runs. */
-bool plugins_guard_running(void);
+/* True while a before_connect or before_join hook of `ps` runs. */
+bool plugins_guard_running(const struct plugins *ps);
 /* The host function socket_set_error(). */
 int plugins_guard_set_error(sb_socket_t *sock, const char *message);
 
 void sb_event_clear(struct sb_event *ev);
-/* Tells the host API which plugin set (and so which registry) socket_join/leave act on. */
-void plugin_host_bind(struct plugins *ps);
+/* The plugin set serving socket `s` (its connection's host carries it), or NULL for a socket
+ * without one (a unit test's). What the host functions given only a socket act on. */
+struct plugins *plugins_of_sock(const struct sock *s);
 
 #endif

@@ -291,7 +291,6 @@ static int setup(void **state)
     f->ps.bus = &f->bus;
     f->ps.reg = &f->reg;
     f->ps.loop = &f->loop;
-    plugin_host_bind(&f->ps);
 
     snprintf(f->dir, sizeof(f->dir), "/tmp/sb-test-pipeline-XXXXXX");
     assert_non_null(mkdtemp(f->dir));
@@ -306,6 +305,7 @@ static int setup(void **state)
     the_pipe = &f->pipe;
     the_reg = &f->reg;
     f->host.transport = &transport;
+    f->host.plugins = &f->ps; /* what the plugin host reaches from a socket */
     *state = f;
     return 0;
 }
@@ -339,7 +339,6 @@ static int teardown(void **state)
         if (f->conn[i])
             conn_free(f->conn[i]);
     conn_reap(&f->host);
-    plugin_host_bind(NULL);
     bus_close(&f->bus);
     registry_free(&f->reg);
     assert_int_equal(uv_run(&f->loop, UV_RUN_NOWAIT), 0);
