@@ -94,6 +94,19 @@ int sb_cfg_once(const struct sb_cfg *c, const char *key, bool *seen, char *err, 
  * SB_CFG_QUIET: "<plugin>: CONFIG item <n> has an unknown key"). */
 int sb_cfg_unknown(const struct sb_cfg *c, const char *key, char *err, size_t errlen);
 
+/*
+ * Lists inside a value: `events=chat|join|leave`, items separated by '|'. sb_cfg_list_next walks
+ * one without copying: `*cursor` starts at the value (borrowed) and moves on; each call gives the
+ * next item as `*item`/`*len` (borrowed, not NUL-terminated) and returns 1, returns 0 after the
+ * last one, or -1 for an empty item (`a||b`, `|a`, `a|`, an empty value). */
+int sb_cfg_list_next(const char **cursor, const char **item, size_t *len);
+/* The items of a list value as `*n` new NUL-terminated strings in a new array (free both with
+ * sb_cfg_strlist_free), at most `max` of them. Returns 0, or -1 with a message naming `key` in
+ * `err` (an empty item, more than `max`, out of memory), and then nothing to free. */
+int sb_cfg_strlist(const struct sb_cfg *c, const char *key, const char *s, size_t max, char ***out,
+                   size_t *n, char *err, size_t errlen);
+void sb_cfg_strlist_free(char **v, size_t n);
+
 #ifdef SB_CONFIG_IMPLEMENTATION
 
 #include <stdarg.h>
@@ -320,6 +333,61 @@ int sb_cfg_bool(const struct sb_cfg *c, const char *key, const char *s, bool *ou
         }
     }
     return sb_cfg__fail(c, err, errlen, "\"%s\" wants true or false, got \"%s\"", key, s);
+}
+
+int sb_cfg_list_next(const char **cursor, const char **item, size_t *len)
+{
+    const char *p = *cursor;
+    if (!p)
+        return 0;
+    const char *bar = strchr(p, '|');
+    *item = p;
+    *len = bar ? (size_t)(bar - p) : strlen(p);
+    *cursor = bar ? bar + 1 : NULL;
+    return *len ? 1 : -1;
+}
+
+void sb_cfg_strlist_free(char **v, size_t n)
+{
+    for (size_t i = 0; v && i < n; i++)
+        free(v[i]);
+    free(v);
+}
+
+int sb_cfg_strlist(const struct sb_cfg *c, const char *key, const char *s, size_t max, char ***out,
+                   size_t *n, char *err, size_t errlen)
+{
+    *out = NULL;
+    *n = 0;
+    size_t count = 1;
+    for (const char *p = s; *p; p++)
+        count += *p == '|';
+    if (count > max)
+        return sb_cfg__fail(c, err, errlen, "\"%s\" lists at most %zu items separated by '|'", key,
+                            max);
+    char **v = calloc(count, sizeof(*v));
+    if (!v)
+        return sb_cfg__fail(c, err, errlen, "out of memory");
+    const char *cursor = s, *item;
+    size_t len, k = 0;
+    int rc;
+    while ((rc = sb_cfg_list_next(&cursor, &item, &len)) == 1) {
+        if (!(v[k] = malloc(len + 1))) {
+            sb_cfg_strlist_free(v, k);
+            return sb_cfg__fail(c, err, errlen, "out of memory");
+        }
+        memcpy(v[k], item, len);
+        v[k++][len] = '\0';
+    }
+    if (rc < 0) {
+        sb_cfg_strlist_free(v, k);
+        return sb_cfg__fail(c, err, errlen,
+                            "\"%s\" has an empty name in \"%s\" (names are separated by '|')", key,
+                            s);
+    }
+    *out = v;
+    *n = k;
+    return 0;
 }
 
 int sb_cfg_enum(const struct sb_cfg *c, const char *key, const char *s, const char *const *names,

@@ -23,26 +23,7 @@ void audit_opts_free(struct audit_opts *o)
     memset(o, 0, sizeof(*o));
 }
 
-static int parse_events(struct audit_opts *o, const char *value)
-{
-    size_t n = 1;
-    for (const char *p = value; *p; p++)
-        n += *p == '|';
-    if (!(o->events = calloc(n, sizeof(*o->events))))
-        return SB_ENOMEM;
-    for (const char *p = value;;) {
-        const char *bar = strchr(p, '|');
-        size_t len = bar ? (size_t)(bar - p) : strlen(p);
-        if (len == 0)
-            return SB_EINVAL;
-        if (!(o->events[o->nevents] = strndup(p, len)))
-            return SB_ENOMEM;
-        o->nevents++;
-        if (!bar)
-            return 0;
-        p = bar + 1;
-    }
-}
+#define AUDIT_MAX_EVENTS 256 /* names in events= */
 
 enum { K_STDERR, K_FILE, K_EVENTS, K_DATA, K_REPLIES, K_COUNT };
 static const char *const keys[K_COUNT] = {"stderr", "file", "events", "data", "replies"};
@@ -71,19 +52,19 @@ static int parse_item(struct audit_opts *o, const struct sb_cfg *c, const struct
     }
     if (!p->value) /* a bare key: "file=" is refused by the splitter */
         return sb_init_error(err, errlen, SB_EINVAL, "audit-log: \"%s\" needs a value", p->key);
-    int rc;
     switch (k) {
     case K_FILE:
         if (!(o->file = strdup(p->value)))
             return sb_init_error(err, errlen, SB_ENOMEM, "out of memory");
         return 0;
     case K_EVENTS:
-        rc = parse_events(o, p->value);
-        if (rc == SB_EINVAL)
-            return sb_init_error(err, errlen, rc, "events= has an empty name");
-        if (rc < 0)
-            return sb_init_error(err, errlen, rc, "out of memory");
-        return 0;
+        sb_cfg_strlist_free(o->events, o->nevents);
+        o->events = NULL;
+        o->nevents = 0;
+        return sb_cfg_strlist(c, p->key, p->value, AUDIT_MAX_EVENTS, &o->events, &o->nevents, err,
+                              errlen)
+                   ? SB_EINVAL
+                   : 0;
     default: /* K_DATA, K_REPLIES: only true and false */
         if (sb_cfg_enum(c, p->key, p->value, booleans, &v, err, errlen))
             return SB_EINVAL;

@@ -158,21 +158,23 @@ static int parse_key_file(char *value, struct options *o, char *err, size_t errl
 
 static int parse_required(char *value, struct options *o, char *err, size_t errlen)
 {
-    for (char *p = value;;) {
-        char *bar = strchr(p, '|');
-        if (bar)
-            *bar = '\0';
-        if (!good_claim_name(p))
-            return sb_init_error(err, errlen, SB_EINVAL,
-                                 "required_claims= must be claim names separated by '|'");
+    const char *cursor = value, *item;
+    size_t len;
+    int rc;
+    while ((rc = sb_cfg_list_next(&cursor, &item, &len)) == 1) {
+        char *name = value + (item - value);
+        name[len] = '\0'; /* the value is ours to cut: the splitter's copy */
+        if (!good_claim_name(name))
+            break;
         if (o->nrequired == JWT_MAX_REQUIRED)
             return sb_init_error(err, errlen, SB_EINVAL, "required_claims= names more than %d",
                                  JWT_MAX_REQUIRED);
-        o->required[o->nrequired++] = p;
-        if (!bar)
-            return 0;
-        p = bar + 1;
+        o->required[o->nrequired++] = name;
     }
+    if (rc == 0)
+        return 0;
+    return sb_init_error(err, errlen, SB_EINVAL,
+                         "required_claims= must be claim names separated by '|'");
 }
 
 /* Parses one pair of CONFIG. A secret's value is never echoed, and neither is an item or an

@@ -19,12 +19,13 @@
 
 #include <switchboard/errors.h>
 
-#define RL_MAX_RULES     16        /* rules in one CONFIG */
-#define RL_MAX_COUNT     1000000u  /* tokens per period, and burst */
-#define RL_MAX_PERIOD_MS 86400000u /* one day */
-#define RL_MAX_EVENTS    64        /* event names tracked per socket or user; more share one */
-#define RL_MAX_NAME      128       /* longer event names share the overflow bucket too */
-#define RL_MAX_MESSAGE   200       /* bytes of a custom exception message */
+#define RL_MAX_RULES       16        /* rules in one CONFIG */
+#define RL_MAX_COUNT       1000000u  /* tokens per period, and burst */
+#define RL_MAX_PERIOD_MS   86400000u /* one day */
+#define RL_MAX_EVENTS      64        /* event names tracked per socket or user; more share one */
+#define RL_MAX_RULE_EVENTS 256       /* names in one rule's events= list */
+#define RL_MAX_NAME        128       /* longer event names share the overflow bucket too */
+#define RL_MAX_MESSAGE     200       /* bytes of a custom exception message */
 
 enum rl_scope { RL_SCOPE_SOCKET = 0, RL_SCOPE_USER = 1 };
 enum rl_per { RL_PER_ALL = 0, RL_PER_EVENT = 1 };

@@ -50,28 +50,6 @@ static bool parse_rate(const struct sb_cfg *c, const char *s, struct rl_rule *r)
     return true;
 }
 
-static int parse_events(struct rl_rule *r, const char *value)
-{
-    size_t n = 1;
-    for (const char *p = value; *p; p++)
-        n += *p == '|';
-    r->events = calloc(n, sizeof(*r->events));
-    if (!r->events)
-        return SB_ENOMEM;
-    for (const char *p = value;;) {
-        const char *bar = strchr(p, '|');
-        size_t len = bar ? (size_t)(bar - p) : strlen(p);
-        if (len == 0)
-            return SB_EINVAL;
-        if (!(r->events[r->nevents] = strndup(p, len)))
-            return SB_ENOMEM;
-        r->nevents++;
-        if (!bar)
-            return 0;
-        p = bar + 1;
-    }
-}
-
 enum { K_RATE, K_BURST, K_SCOPE, K_PER, K_ACTION, K_EVENTS, K_MESSAGE, K_COUNT };
 static const char *const keys[K_COUNT + 1] = {"rate",   "burst",  "scope",   "per",
                                               "action", "events", "message", NULL};
@@ -129,14 +107,20 @@ static int parse_item(struct rl_rule *r, const struct sb_cfg *c, const struct sb
             return SB_EINVAL;
         r->action = (enum rl_action)v;
         return 0;
-    case K_EVENTS: {
-        int rc = parse_events(r, p->value);
-        if (rc == SB_EINVAL)
-            return sb_init_error(err, errlen, rc, "rule %zu: events= has an empty name", rule);
-        if (rc < 0)
-            return sb_init_error(err, errlen, rc, "out of memory");
+    case K_EVENTS:
+        sb_cfg_strlist_free(r->events, r->nevents);
+        r->events = NULL;
+        r->nevents = 0;
+        if (sb_cfg_strlist(c, p->key, p->value, RL_MAX_RULE_EVENTS, &r->events, &r->nevents, err,
+                           errlen)) {
+            /* The rule's number in front of what the SDK says after its "<plugin>: ". */
+            char said[256];
+            snprintf(said, sizeof(said), "%s", err ? err : "");
+            const char *what = strstr(said, ": ");
+            return sb_init_error(err, errlen, SB_EINVAL, "rule %zu: %s", rule,
+                                 what ? what + 2 : said);
+        }
         return 0;
-    }
     default: /* K_MESSAGE */
         if (strlen(p->value) > RL_MAX_MESSAGE)
             return sb_init_error(err, errlen, SB_EINVAL,

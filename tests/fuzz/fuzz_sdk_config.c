@@ -70,6 +70,25 @@ static void one(const char *s, unsigned flags)
         err[0] = '\0';
         if (sb_cfg_enum(&c, p.key, p.value, names, &e, err, sizeof err) != 0 && !err[0])
             abort();
+        /* A list: the allocating form agrees with the iterator, item by item. */
+        char **items;
+        size_t nitems;
+        err[0] = '\0';
+        int l = sb_cfg_strlist(&c, p.key, p.value, 64, &items, &nitems, err, sizeof err);
+        if (l != 0 && (!err[0] || items || nitems))
+            abort();
+        const char *cursor = p.value, *item;
+        size_t len, k = 0;
+        int r;
+        while ((r = sb_cfg_list_next(&cursor, &item, &len)) == 1) {
+            if (l == 0 &&
+                (k >= nitems || strlen(items[k]) != len || memcmp(items[k], item, len) != 0))
+                abort();
+            k++;
+        }
+        if (l == 0 && (r != 0 || k != nitems))
+            abort();
+        sb_cfg_strlist_free(l == 0 ? items : NULL, l == 0 ? nitems : 0);
     }
     if (rc < 0 && !err[0])
         abort();

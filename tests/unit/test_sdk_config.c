@@ -299,6 +299,55 @@ static void bools_enums_once_unknown(void **state)
     assert_string_equal(tiny, "demo: u");
 }
 
+static void lists(void **state)
+{
+    (void)state;
+    /* The iterator: items by length, in order, without copies. */
+    const char *cursor = "chat|join|x", *item;
+    size_t len;
+    const char *want[] = {"chat", "join", "x"};
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(sb_cfg_list_next(&cursor, &item, &len), 1);
+        assert_int_equal(len, strlen(want[i]));
+        assert_memory_equal(item, want[i], len);
+    }
+    assert_int_equal(sb_cfg_list_next(&cursor, &item, &len), 0);
+    assert_int_equal(sb_cfg_list_next(&cursor, &item, &len), 0);
+    /* An empty item anywhere, or an empty value, is -1 where it is met. */
+    static const char *const bad[] = {"", "|a", "a|", "a||b"};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        int rc;
+        cursor = bad[i];
+        while ((rc = sb_cfg_list_next(&cursor, &item, &len)) == 1)
+            ;
+        assert_int_equal(rc, -1);
+    }
+
+    /* The allocating form, bounded, with messages naming the key. */
+    struct sb_cfg c = {.plugin = "demo"};
+    char **v;
+    size_t n;
+    assert_int_equal(sb_cfg_strlist(&c, "events", "a|bb|ccc", 3, &v, &n, err, sizeof err), 0);
+    assert_int_equal(n, 3);
+    assert_string_equal(v[0], "a");
+    assert_string_equal(v[1], "bb");
+    assert_string_equal(v[2], "ccc");
+    sb_cfg_strlist_free(v, n);
+    assert_int_equal(sb_cfg_strlist(&c, "events", "one", 1, &v, &n, err, sizeof err), 0);
+    assert_int_equal(n, 1);
+    assert_string_equal(v[0], "one");
+    sb_cfg_strlist_free(v, n);
+    assert_int_equal(sb_cfg_strlist(&c, "events", "a|b|c|d", 3, &v, &n, err, sizeof err), -1);
+    assert_null(v);
+    assert_int_equal(n, 0);
+    assert_string_equal(err, "demo: \"events\" lists at most 3 items separated by '|'");
+    assert_int_equal(sb_cfg_strlist(&c, "events", "a||b", 9, &v, &n, err, sizeof err), -1);
+    assert_null(v);
+    assert_string_equal(
+        err, "demo: \"events\" has an empty name in \"a||b\" (names are separated by '|')");
+    sb_cfg_strlist_free(NULL, 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -311,6 +360,7 @@ int main(void)
         cmocka_unit_test(integers),
         cmocka_unit_test(durations),
         cmocka_unit_test(bools_enums_once_unknown),
+        cmocka_unit_test(lists),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
