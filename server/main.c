@@ -91,6 +91,7 @@ int main(int argc, char **argv)
         break;
     }
     log_level = app.cfg.log_level;
+    log_format = app.cfg.log_format;
     signal(SIGPIPE, SIG_IGN);
     LOG_INFO("main", "switchboard %s starting (pid %d)", SB_VERSION, (int)getpid());
 

@@ -17,6 +17,7 @@ enum opt_type {
     OT_U64,
     OT_BOOL,
     OT_LEVEL,
+    OT_LOG_FORMAT,
     OT_PLUGIN,
     OT_STATIC,
     OT_INTERCEPTOR,
@@ -78,6 +79,9 @@ static const struct opt opts[] = {
      "read options from FILE: one `key value` per line, # comments"},
     {"log-level", "SWITCHBOARD_LOG_LEVEL", "LEVEL", OT_LEVEL, OFF(log_level), 0, 0,
      "error, warn, info or debug (default info)"},
+    {"log-format", "SWITCHBOARD_LOG_FORMAT", "FORMAT", OT_LOG_FORMAT, OFF(log_format), 0, 0,
+     "text, or json: one JSON object a line (time, level, subsystem, message, and\n"
+     "socket, user, namespace, reason when known; default text)"},
     {"ping-interval", "SWITCHBOARD_PING_INTERVAL", "MS", OT_U32, OFF(ping_interval_ms), 10,
      86400000, "Engine.IO ping interval in ms (default 25000)"},
     {"ping-timeout", "SWITCHBOARD_PING_TIMEOUT", "MS", OT_U32, OFF(ping_timeout_ms), 10, 86400000,
@@ -409,6 +413,15 @@ static int apply(struct config *c, const struct opt *o, const char *value, bool 
             return -1;
         }
         c->log_level = level;
+        return 0;
+    }
+    case OT_LOG_FORMAT: {
+        int format = log_format_parse(value);
+        if (format < 0) {
+            bad_value(org, o, value, "expected text or json");
+            return -1;
+        }
+        c->log_format = format;
         return 0;
     }
     case OT_PLUGIN:

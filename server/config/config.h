@@ -39,6 +39,7 @@ struct config {
     char *config_file;       /* owned, NULL = none */
     char *plugin_dir;        /* owned, NULL = next to the binary, then the install dir */
     int log_level;
+    int log_format; /* enum log_format */
     uint32_t ping_interval_ms;
     uint32_t ping_timeout_ms;
     uint32_t connect_timeout_ms;

@@ -1,6 +1,8 @@
 /*
- * Logging: one line per event on stderr, `<time> <level> [<area>] <message>`. Messages never
- * carry tokens or secrets.
+ * Logging: one line per event on stderr, `<time> <level> [<area>] <message>`, or with
+ * --log-format json one JSON object a line: {"time", "level", "subsystem", "message"} and, when
+ * known, "socket", "user", "namespace" (the socket the server is working for: log_context_set)
+ * and "reason". Messages never carry tokens or secrets.
  */
 #ifndef SB_LOG_H
 #define SB_LOG_H
@@ -11,6 +13,25 @@
 #include <switchboard/plugin.h>
 
 extern int log_level; /* sb_log_level_t: lines above it are skipped */
+
+enum log_format { LOG_FORMAT_TEXT = 0, LOG_FORMAT_JSON = 1 };
+extern int log_format; /* enum log_format */
+/* Parses "text" or "json". Returns the format or -1. */
+int log_format_parse(const char *name);
+
+/* The socket the loop is working for, named by the JSON lines written until log_context_clear()
+ * (a handler's errors, a plugin's lines). Borrowed: the strings must live until then; NULL for
+ * what is not known. */
+struct log_context {
+    const char *socket, *user, *nsp;
+};
+void log_context_set(const struct log_context *ctx);
+void log_context_clear(void);
+/* The context now, to put back after a nested one. */
+struct log_context log_context_get(void);
+/* log_write with a "reason" field (JSON; the text line is the same as log_write's). */
+void log_write_reason(int level, const char *area, const char *reason, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
 
 /* Parses "error", "warn", "info", "debug". Returns the level or -1. */
 int log_level_parse(const char *name);

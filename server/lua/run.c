@@ -237,8 +237,20 @@ static void log_error(struct lua_run *r, int status)
     lua_pop(L, 1);
 }
 
-/* Runs the coroutine until it ends or waits. */
+static void step_run(struct lua_run *r, int nargs);
+
+/* Runs the coroutine until it ends or waits, its log lines naming its socket (--log-format
+ * json). */
 static void step(struct lua_run *r, int nargs)
+{
+    struct log_context outer = log_context_get();
+    if (r->s)
+        log_context_set(&(struct log_context){r->s->id, r->s->user, r->s->nsp_name});
+    step_run(r, nargs);
+    log_context_set(&outer);
+}
+
+static void step_run(struct lua_run *r, int nargs)
 {
     struct lua_host *lh = r->lh;
     struct lua_run *saved_run = lh->current_run;

@@ -85,8 +85,28 @@ static void handler_done(void *ud, struct sock *s, struct lua_result *res)
     free(pc);
 }
 
-void pipeline_event(struct pipeline *p, struct sock *s, const char *event, const json_t *args,
+static void run_event(struct pipeline *p, struct sock *s, const char *event, const json_t *args,
+                      int64_t ack_id);
+
+/* What runs for a socket logs in its name (--log-format json): the plugins' hooks, the handler
+ * up to its first wait (lua/run.c names it again when it resumes). */
+static struct log_context for_sock(const struct sock *s)
+{
+    struct log_context outer = log_context_get();
+    log_context_set(&(struct log_context){s->id, s->user, s->nsp_name});
+    return outer;
+}
+
+void pipeline_event(struct pipeline *p, struct sock *s, const char *name, const json_t *args,
                     int64_t ack_id)
+{
+    struct log_context outer = for_sock(s);
+    run_event(p, s, name, args, ack_id);
+    log_context_set(&outer);
+}
+
+static void run_event(struct pipeline *p, struct sock *s, const char *event, const json_t *args,
+                      int64_t ack_id)
 {
     struct handler *h = luah_find(p->lua, s->nsp_name, event);
     struct sb_event ev = {.sock = s, .name = event, .args = json_incref((json_t *)args)};
@@ -122,12 +142,16 @@ void pipeline_event(struct pipeline *p, struct sock *s, const char *event, const
 
 void pipeline_connect(struct pipeline *p, struct sock *s)
 {
+    struct log_context outer = for_sock(s);
     plugins_socket_event(p->plugins, s, true);
     luah_call_connect(p->lua, s);
+    log_context_set(&outer);
 }
 
 void pipeline_disconnect(struct pipeline *p, struct sock *s, const char *reason)
 {
+    struct log_context outer = for_sock(s);
     luah_call_disconnect(p->lua, s, reason);
     plugins_socket_event(p->plugins, s, false);
+    log_context_set(&outer);
 }

@@ -122,3 +122,54 @@ test("a refused token's log line says why without the token", async () => {
   assert.match(server.log(), /refused/);
   assert.ok(!server.log().includes("inv-reason-3e4f5a6b"));
 });
+
+test("--log-format json: one object a line; a handler's error names its socket, user and namespace; a refusal its reason", async () => {
+  const server = await startServer({
+    scripts: SCRIPTS,
+    plugins: DEMO_PLUGINS,
+    args: ["--log-format", "json"],
+  });
+  const sockets = [];
+  try {
+    const alice = await connected(sio(server, { auth: { token: "alice-token" } }));
+    sockets.push(alice);
+    const exception = once(alice, "exception");
+    alice.emit("boom");
+    await exception;
+    const refused = sio(server, { auth: { token: INVALID.sioAuth } });
+    sockets.push(refused);
+    await once(refused, "connect_error");
+    await server.waitForLog(/kaboom in a handler/);
+    await server.waitForLog(/CONNECT to \/ refused/);
+
+    const lines = server.log().split("\n").filter((l) => l.trim());
+    const records = lines.map((l) => {
+      try {
+        return JSON.parse(l);
+      } catch {
+        assert.fail(`not a JSON line: ${l}`);
+      }
+    });
+    for (const r of records) {
+      assert.match(r.time, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
+      assert.ok(["error", "warn", "info", "debug"].includes(r.level), JSON.stringify(r));
+      assert.equal(typeof r.subsystem, "string");
+      assert.equal(typeof r.message, "string");
+    }
+    const boom = records.find((r) => /kaboom in a handler/.test(r.message));
+    assert.deepEqual(
+      [boom.level, boom.subsystem, boom.socket, boom.user, boom.namespace],
+      ["error", "lua", alice.id, "alice", "/"],
+    );
+    const refusal = records.find((r) => /CONNECT to \/ refused/.test(r.message));
+    assert.equal(refusal.reason, "invalid token");
+    // A line written for no socket names none.
+    const start = records.find((r) => /starting/.test(r.message));
+    assert.equal(start.socket, undefined);
+    const all = server.log();
+    for (const t of [...VALID, INVALID.sioAuth]) assert.ok(!all.includes(t), `${t} in the log`);
+  } finally {
+    for (const s of sockets) s.close();
+    await server.stop();
+  }
+});

@@ -120,6 +120,7 @@ enum kind {
     K_STATIC,
     K_INTERCEPTOR,
     K_ORIGINS,
+    K_LOG_FORMAT,
 };
 
 struct option_info {
@@ -148,6 +149,7 @@ static const struct option_info options[] = {
     {"allowed-origins", "SWITCHBOARD_ALLOWED_ORIGINS", K_ORIGINS, OFF(allowed_origins), 0, 0},
     {"config", "SWITCHBOARD_CONFIG", K_STR, OFF(config_file), 0, 0},
     {"log-level", "SWITCHBOARD_LOG_LEVEL", K_LEVEL, 0, 0, 0},
+    {"log-format", "SWITCHBOARD_LOG_FORMAT", K_LOG_FORMAT, OFF(log_format), 0, 0},
     {"ping-interval", "SWITCHBOARD_PING_INTERVAL", K_U32, OFF(ping_interval_ms), 10, 86400000},
     {"ping-timeout", "SWITCHBOARD_PING_TIMEOUT", K_U32, OFF(ping_timeout_ms), 10, 86400000},
     {"connect-timeout", "SWITCHBOARD_CONNECT_TIMEOUT", K_U32, OFF(connect_timeout_ms), 10,
@@ -335,6 +337,8 @@ static const struct good goods[] = {
     {"allow-eio3", "false", 0, NULL, NULL},
     {"allow-eio3", "yes", 1, NULL, NULL},
     {"log-level", "error", SB_LOG_ERROR, NULL, NULL},
+    {"log-format", "json", LOG_FORMAT_JSON, NULL, NULL},
+    {"log-format", "Text", LOG_FORMAT_TEXT, NULL, NULL},
     {"log-level", "WARN", SB_LOG_WARN, NULL, NULL},
     {"log-level", "warning", SB_LOG_WARN, NULL, NULL},
     {"log-level", "info", SB_LOG_INFO, NULL, NULL},
@@ -399,6 +403,10 @@ static void check_good(const struct config *c, const struct option_info *o, cons
     case K_LEVEL:
         if (c->log_level != (int)g->num)
             fail_msg("%s: got level %d", ctx, c->log_level);
+        return;
+    case K_LOG_FORMAT:
+        if (c->log_format != (int)g->num)
+            fail_msg("%s: got log format %d", ctx, c->log_format);
         return;
     case K_PLUGIN:
         if (c->nplugins != 1 || strcmp(c->plugins[0].name, g->str) != 0 ||
@@ -537,6 +545,8 @@ static const struct bad bads[] = {
     {"log-level", "infos", "expected error, warn, info or debug"},
     {"log-level", "2", "expected error, warn, info or debug"},
     {"log-level", "trace", "expected error, warn, info or debug"},
+    {"log-format", "", "expected text or json"},
+    {"log-format", "yaml", "expected text or json"},
     {"lua-trusted", "", "expected true or false"},
     {"lua-trusted", "maybe", "expected true or false"},
     {"lua-trusted", "2", "expected true or false"},
