@@ -194,6 +194,64 @@ describe("socket.io 2.x: the protocol", () => {
   });
 });
 
+// Bad input of a v3 session, by hand over polling (README, "Limits and bad input").
+describe("socket.io 2.x: bad input", () => {
+  let server;
+  before(async () => {
+    server = await startServer({ scripts: `${GATEWAYS}/eio3` });
+  });
+  after(async (t) => {
+    await stopClean(t, server);
+  });
+
+  const url = (sid = "") =>
+    `${server.url}/socket.io/?EIO=3&transport=polling${sid ? `&sid=${sid}` : ""}`;
+  async function open() {
+    const body = await (await fetch(url())).text();
+    const m = /^\d+:0(\{[^}]*\})2:40$/.exec(body);
+    assert.ok(m, body);
+    return JSON.parse(m[1]).sid;
+  }
+  const post = async (sid, body) =>
+    (await fetch(url(sid), { method: "POST", body, headers: { "content-type": "text/plain" } }))
+      .text();
+  const get = async (sid) =>
+    (await fetch(url(sid), { signal: AbortSignal.timeout(5000) })).text();
+
+  test("a client's pong (3) is the wrong heartbeat direction: the session closes", async () => {
+    const sid = await open();
+    assert.equal(await post(sid, "1:3"), "ok");
+    assert.equal(await get(sid), "1:1");
+  });
+
+  test("a client's ping (2) is answered with a pong (3)", async () => {
+    const sid = await open();
+    assert.equal(await post(sid, "1:2"), "ok");
+    assert.equal(await get(sid), "1:3");
+  });
+
+  for (const [what, body] of [
+    ["a length that is not digits", "x:42"],
+    ["a leading zero", "02:40"],
+    ["a length past the end", "9:42"],
+    ["no colon", "2"],
+    ["bytes after the last packet", "1:2junk"],
+    ["a length that ends inside a character (half of a surrogate pair)", "2:4😀"],
+  ]) {
+    test(`a malformed payload (${what}): ok, then the session closes`, async () => {
+      const sid = await open();
+      assert.equal(await post(sid, body), "ok");
+      assert.equal(await get(sid), "1:1");
+    });
+  }
+
+  test("a CONNECT whose namespace does not start with /: the session closes", async () => {
+    const sid = await open();
+    assert.equal(await post(sid, "8:40admin,"), "ok");
+    assert.equal(await get(sid), "1:1");
+  });
+});
+
 describe("--allow-eio3=false", () => {
   let server;
   before(async () => {
