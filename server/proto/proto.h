@@ -362,6 +362,47 @@ int sio_encode_packet(struct sbuf *out, const struct sio_packet *p);
 int sio_encode_event(struct sbuf *out, const char *nsp, int64_t ack_id, const char *event,
                      const json_t *args);
 
+/*
+ * Binary arguments. A packet's arguments stay one JSON tree in which each binary value is a
+ * placeholder object {"_placeholder":true,"num":i}, and the bytes travel beside it as an array
+ * of attachments: attachment i is what every placeholder whose num is i stands for. This is the
+ * form socket.io-parser 4.x puts on the wire (deconstructPacket(): a BINARY_EVENT / BINARY_ACK
+ * whose JSON holds the placeholders, followed by one binary frame per attachment), and the one
+ * adapter_decode_bins() / adapter_encode_bins() translate the Redis adapter's msgpack `bin`
+ * values to and from.
+ */
+struct sio_bin {
+    const unsigned char *data; /* borrowed: the bytes of one attachment (NULL allowed when len 0) */
+    size_t len;
+};
+
+/*
+ * Tells whether `v` is a placeholder as socket.io-parser's reconstructPacket() sees one: an
+ * object whose "_placeholder" is the JSON `true` (false, 1, "true" or a missing key make an
+ * ordinary object, and so does any non-object). A placeholder's "num" must then be a
+ * non-negative integer below `nbins` (a real such as 1.0 or -0.0 counts as that integer, as in
+ * JavaScript); its other keys are ignored. Stricter than socket.io-parser in one case: a
+ * fractional num (0.5) passes its test and turns into `undefined`; here it is refused.
+ * Returns 1 with `*num` (may be NULL) set for a valid placeholder, 0 for a value that is not a
+ * placeholder, or SB_EPROTO for a placeholder whose num is missing or bad (socket.io-parser's
+ * "illegal attachments").
+ */
+int sio_placeholder_num(const json_t *v, size_t nbins, size_t *num);
+
+/*
+ * Checks every placeholder in `data` (borrowed; NULL: no payload, which passes) against
+ * `nbins` attachments with the rules of sio_placeholder_num(), walking the tree as
+ * reconstructPacket() does: into arrays and ordinary objects, never into a placeholder. As in
+ * socket.io-parser, an attachment that no placeholder names is ignored (the caller may drop it)
+ * and one num may appear any number of times (the same bytes in each place). A tree nested
+ * deeper than 4096 levels (more than jansson's parser reads, so only a hand-built one) is
+ * refused too. Call it on the data of a BINARY_EVENT / BINARY_ACK once its attachments have
+ * arrived, with nbins = p->attachments. Note that socket.io-parser 4.2 refuses a binary packet
+ * whose attachment count is 0 or above its maxAttachments (10 by default) before it gets here,
+ * which sio_decode() leaves to its caller. Returns 0 or SB_EPROTO.
+ */
+int sio_placeholders_check(const json_t *data, size_t nbins);
+
 /* --------------------------------------- Socket.IO protocol v4 (socket.io 2.x, over EIO v3) */
 
 /*
