@@ -508,6 +508,10 @@ struct adapter_msg {
     char **except; /* owned array of owned strings */
     size_t nexcept;
     json_t *flags; /* new reference: opts.flags as an object ({} when absent) */
+    /* adapter_decode_bins() only (NULL and 0 otherwise): owned array of the attachments that
+     * the placeholders of `args` name, whose bytes are borrowed from the decoded buffer. */
+    struct sio_bin *bins;
+    size_t nbins;
 };
 
 /*
@@ -532,6 +536,24 @@ struct adapter_msg {
  * nothing to free after a failure.
  */
 int adapter_decode(const char *buf, size_t len, struct adapter_msg *out);
+/*
+ * adapter_decode() for a message whose args may hold binary: each msgpack bin inside
+ * packet.data becomes a placeholder {"_placeholder":true,"num":i} in out->args, and
+ * out->bins[i] points at its bytes inside `buf` (valid while `buf` is; out->bins itself is
+ * owned by `out`, freed by adapter_msg_clear()). The nums follow socket.io-parser's
+ * deconstructPacket(), which numbers a Node server's buffers when it sends the packet: a
+ * depth-first walk of the args, an object's keys in JavaScript's order (array-index keys such as
+ * "0" and "7" first, ascending, then the others as they came); so each attachment has exactly
+ * one placeholder, and out->nbins is 0 (out->bins NULL) when there is no binary. A bin that a
+ * repeated map key replaced is dropped, as Node drops it. A bin outside packet.data (in
+ * opts.flags, say) keeps adapter_decode()'s {"type":"Buffer",…} form. One message refused here
+ * that adapter_decode() reads: any map whose "_placeholder" is true, which could not be told
+ * apart from a bin afterwards (only a sender emitting socket.io's own placeholder objects makes
+ * one). Otherwise it decodes exactly what adapter_decode() does. Returns 0, SB_EPROTO or
+ * SB_ENOMEM; `out` holds nothing to free after a failure.
+ */
+int adapter_decode_bins(const char *buf, size_t len, struct adapter_msg *out);
+
 /* Finds the uid of a broadcast message without decoding the rest (an instance skips its own
  * messages this way): points `uid` into `buf`. Returns 0, or SB_EPROTO when `buf` does not
  * start as adapter_decode() requires (an array of 3 or more whose first item is a string). */
@@ -552,6 +574,21 @@ void adapter_msg_clear(struct adapter_msg *m);
 int adapter_encode(struct sbuf *out, const char *uid, const char *nsp, const char *event,
                    const json_t *args, const char *const *rooms, size_t nrooms,
                    const char *const *except, size_t nexcept);
+
+/*
+ * adapter_encode() for args holding placeholders: each placeholder of `args` (borrowed), as
+ * sio_placeholder_num() finds them, is written as a msgpack bin of the bytes of bins[num]
+ * (borrowed; `bins` may be NULL when `nbins` is 0), which a Node server with
+ * @socket.io/redis-adapter reads as a Buffer; an attachment may be named any number of times, or
+ * not at all. With no placeholder in `args` it writes exactly what adapter_encode() does. What it
+ * writes, adapter_decode_bins() reads back to the same args and bytes (renumbered in its order).
+ * Returns as adapter_encode(), and SB_EINVAL for a placeholder whose num is bad (missing, not an
+ * integer below `nbins`), an attachment above 4 GiB or with NULL data and a length.
+ */
+int adapter_encode_bins(struct sbuf *out, const char *uid, const char *nsp, const char *event,
+                        const json_t *args, const struct sio_bin *bins, size_t nbins,
+                        const char *const *rooms, size_t nrooms, const char *const *except,
+                        size_t nexcept);
 
 /* Converts one msgpack value (the whole buffer) to JSON with the rules of adapter_decode().
  * Requests between servers are JSON text or, for broadcasts with acks, msgpack maps: this
