@@ -35,9 +35,18 @@
 
 /* ------------------------------------------------------------------------------- reading */
 
+/* The bins of a message read with adapter_decode_bins(), in the order they were read. */
+struct rawbins {
+    struct sio_bin *v;
+    size_t n, cap;
+};
+
 struct reader {
     const unsigned char *p;
     const unsigned char *end;
+    /* NULL: a bin becomes {"type":"Buffer","data":[…]}. Else it becomes a placeholder whose num
+     * is its index here, renumbered once the whole message is read (see bins_number()). */
+    struct rawbins *raw;
 };
 
 /* Takes `n` bytes, or returns NULL (and takes nothing) when fewer are left. */
@@ -233,6 +242,25 @@ static int key_read(struct reader *r, const char **key, size_t *len)
     return 0;
 }
 
+/* A bin read for adapter_decode_bins(): a placeholder for the bytes, kept in `raw`. */
+static int bin_mark(struct rawbins *raw, const unsigned char *p, size_t n, json_t **out)
+{
+    if (raw->n == raw->cap) {
+        size_t cap = raw->cap ? raw->cap * 2 : 4;
+        struct sio_bin *v = realloc(raw->v, cap * sizeof(*v));
+        if (!v)
+            return SB_ENOMEM;
+        raw->v = v;
+        raw->cap = cap;
+    }
+    json_t *obj = json_pack("{sbsI}", "_placeholder", 1, "num", (json_int_t)raw->n);
+    if (!obj)
+        return SB_ENOMEM;
+    raw->v[raw->n++] = (struct sio_bin){p, n};
+    *out = obj;
+    return 0;
+}
+
 /* A map becomes an object; a repeated key keeps its last value, as in JavaScript. */
 static int map_json(struct reader *r, uint64_t count, int depth, json_t **out)
 {
@@ -254,6 +282,12 @@ static int map_json(struct reader *r, uint64_t count, int depth, json_t **out)
             json_decref(obj);
             return rc;
         }
+    }
+    /* With bins read as placeholders, a map that looks like one could not be told from a bin:
+     * refused (only a sender that emits socket.io's own placeholder objects makes it). */
+    if (r->raw && sio_placeholder_num(obj, SIZE_MAX, NULL) != 0) {
+        json_decref(obj);
+        return SB_EPROTO;
     }
     *out = obj;
     return 0;
@@ -354,7 +388,7 @@ static int value_json(struct reader *r, int depth, json_t **out)
     case 0xc6:
         if (payload(r, (size_t)1 << (c - 0xc4), 0, &p, &len))
             return SB_EPROTO;
-        return bin_json(p, len, out);
+        return r->raw ? bin_mark(r->raw, p, len, out) : bin_json(p, len, out);
     case 0xc7:
     case 0xc8:
     case 0xc9:
@@ -387,11 +421,11 @@ static int value_json(struct reader *r, int depth, json_t **out)
 }
 
 /* The whole buffer must be exactly one value: notepack.io refuses trailing bytes too. */
-static int parse(const char *buf, size_t len, json_t **out)
+static int parse(const char *buf, size_t len, struct rawbins *raw, json_t **out)
 {
     if (!buf)
         return SB_EPROTO;
-    struct reader r = {(const unsigned char *)buf, (const unsigned char *)buf + len};
+    struct reader r = {(const unsigned char *)buf, (const unsigned char *)buf + len, raw};
     int rc = value_json(&r, 1, out);
     if (rc == 0 && r.p != r.end) {
         json_decref(*out);
@@ -587,7 +621,7 @@ int adapter_peek_uid(const char *buf, size_t len, const char **uid, size_t *uid_
 {
     if (!buf)
         return SB_EPROTO;
-    struct reader r = {(const unsigned char *)buf, (const unsigned char *)buf + len};
+    struct reader r = {(const unsigned char *)buf, (const unsigned char *)buf + len, NULL};
     const unsigned char *h = take(&r, 1);
     uint64_t n;
     if (!h)
@@ -609,7 +643,7 @@ int adapter_decode(const char *buf, size_t len, struct adapter_msg *out)
 {
     memset(out, 0, sizeof(*out));
     json_t *root;
-    int rc = parse(buf, len, &root);
+    int rc = parse(buf, len, NULL, &root);
     if (rc)
         return rc;
     rc = msg_read(root, out);
@@ -619,6 +653,156 @@ int adapter_decode(const char *buf, size_t len, struct adapter_msg *out)
     return rc;
 }
 
+/*
+ * A key JavaScript treats as an array index (a canonical decimal below 2^32 - 1): an object
+ * lists those first, in ascending order, then the other keys in insertion order
+ * (OrdinaryOwnPropertyKeys), and deconstructPacket() numbers buffers in that order.
+ */
+static bool index_key(const char *key, size_t len, uint32_t *idx)
+{
+    if (len == 0 || len > 10 || (key[0] == '0' && len > 1))
+        return false;
+    uint64_t v = 0;
+    for (size_t i = 0; i < len; i++) {
+        if (key[i] < '0' || key[i] > '9')
+            return false;
+        v = v * 10 + (uint64_t)(key[i] - '0');
+    }
+    if (v >= UINT32_MAX)
+        return false;
+    *idx = (uint32_t)v;
+    return true;
+}
+
+struct indexed {
+    uint32_t idx;
+    json_t *value;
+};
+
+static int indexed_cmp(const void *a, const void *b)
+{
+    uint32_t x = ((const struct indexed *)a)->idx, y = ((const struct indexed *)b)->idx;
+    return x < y ? -1 : x > y;
+}
+
+struct numbering {
+    const struct rawbins *raw;
+    struct sio_bin *bins; /* raw->n entries: a bin is numbered at most once */
+    size_t n;
+};
+
+static int bins_number(json_t *v, struct numbering *nb);
+
+/* Numbers the bins under an object's values, array-index keys first as JavaScript lists them. */
+static int object_number(json_t *obj, struct numbering *nb)
+{
+    const char *key;
+    size_t klen, nidx = 0;
+    json_t *item;
+    uint32_t idx;
+    int rc;
+    json_object_keylen_foreach(obj, key, klen, item)
+    {
+        if (index_key(key, klen, &idx))
+            nidx++;
+    }
+    if (nidx) {
+        struct indexed *keys = malloc(nidx * sizeof(*keys));
+        size_t k = 0;
+        if (!keys)
+            return SB_ENOMEM;
+        json_object_keylen_foreach(obj, key, klen, item)
+        {
+            if (index_key(key, klen, &idx))
+                keys[k++] = (struct indexed){idx, item};
+        }
+        qsort(keys, nidx, sizeof(*keys), indexed_cmp);
+        for (k = 0, rc = 0; k < nidx && rc == 0; k++)
+            rc = bins_number(keys[k].value, nb);
+        free(keys);
+        if (rc)
+            return rc;
+    }
+    json_object_keylen_foreach(obj, key, klen, item)
+    {
+        if (!index_key(key, klen, &idx) && (rc = bins_number(item, nb)))
+            return rc;
+    }
+    return 0;
+}
+
+/*
+ * Gives the placeholders of `v` their final nums in the order of deconstructPacket()'s
+ * depth-first walk, and collects their bytes in that order. A bin that a repeated map key
+ * replaced is not in the tree any more, so it gets no num, as Node never sees it. Every
+ * placeholder here was made by bin_mark() (map_json() refuses look-alikes), and the tree is no
+ * deeper than the reader allows.
+ */
+static int bins_number(json_t *v, struct numbering *nb)
+{
+    size_t raw;
+    int rc;
+    if (json_is_array(v)) {
+        for (size_t i = 0; i < json_array_size(v); i++) {
+            if ((rc = bins_number(json_array_get(v, i), nb)))
+                return rc;
+        }
+        return 0;
+    }
+    if (!json_is_object(v))
+        return 0;
+    if (sio_placeholder_num(v, nb->raw->n, &raw) != 1)
+        return object_number(v, nb);
+    nb->bins[nb->n] = nb->raw->v[raw];
+    if (json_object_set_new(v, "num", json_integer((json_int_t)nb->n)))
+        return SB_ENOMEM;
+    nb->n++;
+    return 0;
+}
+
+/* The {"type":"Buffer","data":[…]} of adapter_decode() for `v` when it is a placeholder of
+ * `raw`: 1 with `*buf` set, 0 when it is not one, or SB_ENOMEM. */
+static int bin_restored(const json_t *v, const struct rawbins *raw, json_t **buf)
+{
+    size_t k;
+    if (sio_placeholder_num(v, raw->n, &k) != 1)
+        return 0;
+    int rc = bin_json(raw->v[k].data, raw->v[k].len, buf);
+    return rc ? rc : 1;
+}
+
+/* Outside packet.data (the subtree `skip`) a bin keeps adapter_decode()'s form, so that the two
+ * decoders read the rest of a message alike. */
+static int bins_restore(json_t *v, const struct rawbins *raw, const json_t *skip)
+{
+    json_t *buf;
+    int rc;
+    if (v == skip)
+        return 0;
+    if (json_is_array(v)) {
+        for (size_t i = 0; i < json_array_size(v); i++) {
+            json_t *item = json_array_get(v, i);
+            if ((rc = bin_restored(item, raw, &buf)) < 0)
+                return rc;
+            if (rc == 1 && json_array_set_new(v, i, buf))
+                return SB_ENOMEM;
+            if (rc == 0 && (rc = bins_restore(item, raw, skip)))
+                return rc;
+        }
+    } else if (json_is_object(v)) {
+        for (void *it = json_object_iter(v); it; it = json_object_iter_next(v, it)) {
+            json_t *item = json_object_iter_value(it);
+            if ((rc = bin_restored(item, raw, &buf)) < 0)
+                return rc;
+            if (rc == 1 && json_object_iter_set_new(v, it, buf))
+                return SB_ENOMEM;
+            if (rc == 0 && (rc = bins_restore(item, raw, skip)))
+                return rc;
+        }
+    }
+    return 0;
+}
+
 static void names_free(char **names, size_t n)
 {
     for (size_t i = 0; i < n; i++)
@@ -626,8 +810,43 @@ static void names_free(char **names, size_t n)
     free(names);
 }
 
+int adapter_decode_bins(const char *buf, size_t len, struct adapter_msg *out)
+{
+    memset(out, 0, sizeof(*out));
+    struct rawbins raw = {0};
+    json_t *root;
+    int rc = parse(buf, len, &raw, &root);
+    if (rc) {
+        free(raw.v);
+        return rc;
+    }
+    /* msg_read() checks the shape; packet.data, if it is there, is the tree to number. */
+    json_t *packet = json_array_get(root, 1);
+    const json_t *data = json_is_object(packet) ? json_object_get(packet, "data") : NULL;
+    rc = bins_restore(root, &raw, data);
+    if (rc == 0)
+        rc = msg_read(root, out);
+    if (rc == 0 && raw.n) {
+        struct numbering nb = {&raw, calloc(raw.n, sizeof(*nb.bins)), 0};
+        if (!nb.bins)
+            rc = SB_ENOMEM;
+        else if ((rc = bins_number(out->args, &nb)) == 0 && nb.n == 0) {
+            free(nb.bins);
+            nb.bins = NULL;
+        }
+        out->bins = nb.bins;
+        out->nbins = nb.n;
+    }
+    json_decref(root);
+    free(raw.v);
+    if (rc)
+        adapter_msg_clear(out);
+    return rc;
+}
+
 void adapter_msg_clear(struct adapter_msg *m)
 {
+    free(m->bins);
     free(m->uid);
     free(m->nsp);
     free(m->event);
@@ -675,7 +894,23 @@ static int pack_number(msgpack_packer *pk, const json_t *v)
     return rc ? SB_ENOMEM : 0;
 }
 
-static int pack_value(msgpack_packer *pk, const json_t *v, int depth)
+/* The attachments of adapter_encode_bins(); NULL where placeholders are ordinary maps. */
+struct packbins {
+    const struct sio_bin *v;
+    size_t n;
+};
+
+/* A placeholder as the bin of its attachment, which a Node server reads as a Buffer. */
+static int pack_bin(msgpack_packer *pk, const struct sio_bin *b)
+{
+    if (b->len > UINT32_MAX || (b->len && !b->data))
+        return SB_EINVAL;
+    if (msgpack_pack_bin(pk, b->len) || msgpack_pack_bin_body(pk, b->data, b->len))
+        return SB_ENOMEM;
+    return 0;
+}
+
+static int pack_value(msgpack_packer *pk, const json_t *v, int depth, const struct packbins *bins)
 {
     if (depth > MAX_DEPTH)
         return SB_EINVAL;
@@ -685,13 +920,16 @@ static int pack_value(msgpack_packer *pk, const json_t *v, int depth)
         const char *key;
         size_t klen;
         json_t *item;
+        size_t num;
+        if (bins && (rc = sio_placeholder_num(v, bins->n, &num)) != 0)
+            return rc < 0 ? SB_EINVAL : pack_bin(pk, &bins->v[num]);
         if (json_object_size(v) > UINT32_MAX)
             return SB_EINVAL;
         if (msgpack_pack_map(pk, json_object_size(v)))
             return SB_ENOMEM;
         json_object_keylen_foreach((json_t *)v, key, klen, item)
         {
-            if ((rc = pack_str(pk, key, klen)) || (rc = pack_value(pk, item, depth + 1)))
+            if ((rc = pack_str(pk, key, klen)) || (rc = pack_value(pk, item, depth + 1, bins)))
                 return rc;
         }
         return 0;
@@ -702,7 +940,7 @@ static int pack_value(msgpack_packer *pk, const json_t *v, int depth)
         if (msgpack_pack_array(pk, json_array_size(v)))
             return SB_ENOMEM;
         for (size_t i = 0; i < json_array_size(v) && rc == 0; i++)
-            rc = pack_value(pk, json_array_get(v, i), depth + 1);
+            rc = pack_value(pk, json_array_get(v, i), depth + 1, bins);
         return rc;
     case JSON_STRING:
         return pack_str(pk, json_string_value(v), json_string_length(v));
@@ -742,8 +980,8 @@ static int pack_names(msgpack_packer *pk, const char *key, const char *const *na
 }
 
 static int pack_message(msgpack_packer *pk, const char *uid, const char *nsp, const char *event,
-                        const json_t *args, const char *const *rooms, size_t nrooms,
-                        const char *const *except, size_t nexcept)
+                        const json_t *args, const struct packbins *bins, const char *const *rooms,
+                        size_t nrooms, const char *const *except, size_t nexcept)
 {
     size_t nargs = args ? json_array_size(args) : 0;
     int rc;
@@ -768,7 +1006,7 @@ static int pack_message(msgpack_packer *pk, const char *uid, const char *nsp, co
     if ((rc = pack_cstr(pk, event)))
         return rc;
     for (size_t i = 0; i < nargs; i++) {
-        if ((rc = pack_value(pk, json_array_get(args, i), ARG_DEPTH)))
+        if ((rc = pack_value(pk, json_array_get(args, i), ARG_DEPTH, bins)))
             return rc;
     }
     if ((rc = pack_cstr(pk, "nsp")) || (rc = pack_cstr(pk, nsp ? nsp : "/")))
@@ -790,7 +1028,22 @@ int adapter_encode(struct sbuf *out, const char *uid, const char *nsp, const cha
     msgpack_packer pk;
     size_t start = out->len;
     msgpack_packer_init(&pk, out, write_cb);
-    int rc = pack_message(&pk, uid, nsp, event, args, rooms, nrooms, except, nexcept);
+    int rc = pack_message(&pk, uid, nsp, event, args, NULL, rooms, nrooms, except, nexcept);
+    return sbuf_finish(out, start, rc);
+}
+
+int adapter_encode_bins(struct sbuf *out, const char *uid, const char *nsp, const char *event,
+                        const json_t *args, const struct sio_bin *bins, size_t nbins,
+                        const char *const *rooms, size_t nrooms, const char *const *except,
+                        size_t nexcept)
+{
+    if (nbins && !bins)
+        return SB_EINVAL;
+    msgpack_packer pk;
+    size_t start = out->len;
+    struct packbins pb = {bins, nbins};
+    msgpack_packer_init(&pk, out, write_cb);
+    int rc = pack_message(&pk, uid, nsp, event, args, &pb, rooms, nrooms, except, nexcept);
     return sbuf_finish(out, start, rc);
 }
 
@@ -801,7 +1054,7 @@ int adapter_pack_json(struct sbuf *out, const json_t *value)
     if (!value)
         return SB_EINVAL;
     msgpack_packer_init(&pk, out, write_cb);
-    return sbuf_finish(out, start, pack_value(&pk, value, 1));
+    return sbuf_finish(out, start, pack_value(&pk, value, 1, NULL));
 }
 
 /* ------------------------------------------------------------------------------ requests */
@@ -815,5 +1068,5 @@ json_t *adapter_request_decode(const char *buf, size_t len)
     if (buf[0] == '{')
         return proto_json_load(buf, len, PROTO_JSON_FLAGS, NULL);
     json_t *v;
-    return parse(buf, len, &v) == 0 ? v : NULL;
+    return parse(buf, len, NULL, &v) == 0 ? v : NULL;
 }

@@ -362,6 +362,47 @@ int sio_encode_packet(struct sbuf *out, const struct sio_packet *p);
 int sio_encode_event(struct sbuf *out, const char *nsp, int64_t ack_id, const char *event,
                      const json_t *args);
 
+/*
+ * Binary arguments. A packet's arguments stay one JSON tree in which each binary value is a
+ * placeholder object {"_placeholder":true,"num":i}, and the bytes travel beside it as an array
+ * of attachments: attachment i is what every placeholder whose num is i stands for. This is the
+ * form socket.io-parser 4.x puts on the wire (deconstructPacket(): a BINARY_EVENT / BINARY_ACK
+ * whose JSON holds the placeholders, followed by one binary frame per attachment), and the one
+ * adapter_decode_bins() / adapter_encode_bins() translate the Redis adapter's msgpack `bin`
+ * values to and from.
+ */
+struct sio_bin {
+    const unsigned char *data; /* borrowed: the bytes of one attachment (NULL allowed when len 0) */
+    size_t len;
+};
+
+/*
+ * Tells whether `v` is a placeholder as socket.io-parser's reconstructPacket() sees one: an
+ * object whose "_placeholder" is the JSON `true` (false, 1, "true" or a missing key make an
+ * ordinary object, and so does any non-object). A placeholder's "num" must then be a
+ * non-negative integer below `nbins` (a real such as 1.0 or -0.0 counts as that integer, as in
+ * JavaScript); its other keys are ignored. Stricter than socket.io-parser in one case: a
+ * fractional num (0.5) passes its test and turns into `undefined`; here it is refused.
+ * Returns 1 with `*num` (may be NULL) set for a valid placeholder, 0 for a value that is not a
+ * placeholder, or SB_EPROTO for a placeholder whose num is missing or bad (socket.io-parser's
+ * "illegal attachments").
+ */
+int sio_placeholder_num(const json_t *v, size_t nbins, size_t *num);
+
+/*
+ * Checks every placeholder in `data` (borrowed; NULL: no payload, which passes) against
+ * `nbins` attachments with the rules of sio_placeholder_num(), walking the tree as
+ * reconstructPacket() does: into arrays and ordinary objects, never into a placeholder. As in
+ * socket.io-parser, an attachment that no placeholder names is ignored (the caller may drop it)
+ * and one num may appear any number of times (the same bytes in each place). A tree nested
+ * deeper than 4096 levels (more than jansson's parser reads, so only a hand-built one) is
+ * refused too. Call it on the data of a BINARY_EVENT / BINARY_ACK once its attachments have
+ * arrived, with nbins = p->attachments. Note that socket.io-parser 4.2 refuses a binary packet
+ * whose attachment count is 0 or above its maxAttachments (10 by default) before it gets here,
+ * which sio_decode() leaves to its caller. Returns 0 or SB_EPROTO.
+ */
+int sio_placeholders_check(const json_t *data, size_t nbins);
+
 /* --------------------------------------- Socket.IO protocol v4 (socket.io 2.x, over EIO v3) */
 
 /*
@@ -467,6 +508,10 @@ struct adapter_msg {
     char **except; /* owned array of owned strings */
     size_t nexcept;
     json_t *flags; /* new reference: opts.flags as an object ({} when absent) */
+    /* adapter_decode_bins() only (NULL and 0 otherwise): owned array of the attachments that
+     * the placeholders of `args` name, whose bytes are borrowed from the decoded buffer. */
+    struct sio_bin *bins;
+    size_t nbins;
 };
 
 /*
@@ -491,6 +536,24 @@ struct adapter_msg {
  * nothing to free after a failure.
  */
 int adapter_decode(const char *buf, size_t len, struct adapter_msg *out);
+/*
+ * adapter_decode() for a message whose args may hold binary: each msgpack bin inside
+ * packet.data becomes a placeholder {"_placeholder":true,"num":i} in out->args, and
+ * out->bins[i] points at its bytes inside `buf` (valid while `buf` is; out->bins itself is
+ * owned by `out`, freed by adapter_msg_clear()). The nums follow socket.io-parser's
+ * deconstructPacket(), which numbers a Node server's buffers when it sends the packet: a
+ * depth-first walk of the args, an object's keys in JavaScript's order (array-index keys such as
+ * "0" and "7" first, ascending, then the others as they came); so each attachment has exactly
+ * one placeholder, and out->nbins is 0 (out->bins NULL) when there is no binary. A bin that a
+ * repeated map key replaced is dropped, as Node drops it. A bin outside packet.data (in
+ * opts.flags, say) keeps adapter_decode()'s {"type":"Buffer",…} form. One message refused here
+ * that adapter_decode() reads: any map whose "_placeholder" is true, which could not be told
+ * apart from a bin afterwards (only a sender emitting socket.io's own placeholder objects makes
+ * one). Otherwise it decodes exactly what adapter_decode() does. Returns 0, SB_EPROTO or
+ * SB_ENOMEM; `out` holds nothing to free after a failure.
+ */
+int adapter_decode_bins(const char *buf, size_t len, struct adapter_msg *out);
+
 /* Finds the uid of a broadcast message without decoding the rest (an instance skips its own
  * messages this way): points `uid` into `buf`. Returns 0, or SB_EPROTO when `buf` does not
  * start as adapter_decode() requires (an array of 3 or more whose first item is a string). */
@@ -511,6 +574,21 @@ void adapter_msg_clear(struct adapter_msg *m);
 int adapter_encode(struct sbuf *out, const char *uid, const char *nsp, const char *event,
                    const json_t *args, const char *const *rooms, size_t nrooms,
                    const char *const *except, size_t nexcept);
+
+/*
+ * adapter_encode() for args holding placeholders: each placeholder of `args` (borrowed), as
+ * sio_placeholder_num() finds them, is written as a msgpack bin of the bytes of bins[num]
+ * (borrowed; `bins` may be NULL when `nbins` is 0), which a Node server with
+ * @socket.io/redis-adapter reads as a Buffer; an attachment may be named any number of times, or
+ * not at all. With no placeholder in `args` it writes exactly what adapter_encode() does. What it
+ * writes, adapter_decode_bins() reads back to the same args and bytes (renumbered in its order).
+ * Returns as adapter_encode(), and SB_EINVAL for a placeholder whose num is bad (missing, not an
+ * integer below `nbins`), an attachment above 4 GiB or with NULL data and a length.
+ */
+int adapter_encode_bins(struct sbuf *out, const char *uid, const char *nsp, const char *event,
+                        const json_t *args, const struct sio_bin *bins, size_t nbins,
+                        const char *const *rooms, size_t nrooms, const char *const *except,
+                        size_t nexcept);
 
 /* Converts one msgpack value (the whole buffer) to JSON with the rules of adapter_decode().
  * Requests between servers are JSON text or, for broadcasts with acks, msgpack maps: this

@@ -214,6 +214,65 @@ static uint64_t placeholders(const json_t *v, int depth)
     return n;
 }
 
+int sio_placeholder_num(const json_t *v, size_t nbins, size_t *num)
+{
+    /* reconstructPacket() tests `data._placeholder === true`: false, 1 or "true" make an
+     * ordinary object. */
+    if (!json_is_object(v) || !json_is_true(json_object_get(v, "_placeholder")))
+        return 0;
+    /* It then wants `typeof num === "number" && num >= 0 && num < buffers.length`; a fraction
+     * passes that test and yields undefined there, so it is refused here. An integral real
+     * (1.0, -0.0) is the same number as the integer in JavaScript. */
+    const json_t *n = json_object_get(v, "num");
+    size_t i;
+    if (json_is_integer(n)) {
+        json_int_t k = json_integer_value(n);
+        if (k < 0 || (uint64_t)k >= nbins)
+            return SB_EPROTO;
+        i = (size_t)k;
+    } else if (json_is_real(n)) {
+        double d = json_real_value(n);
+        if (!(d >= 0 && d < (double)nbins) || d != (double)(uint64_t)d)
+            return SB_EPROTO;
+        i = (size_t)d;
+        /* (double)nbins may round up past nbins for huge counts. */
+        if (i >= nbins)
+            return SB_EPROTO;
+    } else {
+        return SB_EPROTO;
+    }
+    if (num)
+        *num = i;
+    return 1;
+}
+
+static int check(const json_t *v, size_t nbins, int depth)
+{
+    if (depth > MAX_DEPTH)
+        return SB_EPROTO;
+    int rc = sio_placeholder_num(v, nbins, NULL);
+    if (rc != 0)
+        return rc < 0 ? rc : 0; /* a placeholder is replaced whole: its other keys are not walked */
+    if (json_is_object(v)) {
+        for (void *it = json_object_iter((json_t *)v); it;
+             it = json_object_iter_next((json_t *)v, it)) {
+            if ((rc = check(json_object_iter_value(it), nbins, depth + 1)))
+                return rc;
+        }
+    } else if (json_is_array(v)) {
+        for (size_t i = 0; i < json_array_size(v); i++) {
+            if ((rc = check(json_array_get(v, i), nbins, depth + 1)))
+                return rc;
+        }
+    }
+    return 0;
+}
+
+int sio_placeholders_check(const json_t *data, size_t nbins)
+{
+    return data ? check(data, nbins, 0) : 0;
+}
+
 int sio_encode(struct sbuf *out, enum sio_type type, const char *nsp, int64_t ack_id,
                const json_t *data)
 {
