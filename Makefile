@@ -3,6 +3,7 @@
 #   make test   install, build, check the layering, run every test, then again under ASan+UBSan
 #   make install [PREFIX=/usr/local] [DESTDIR=/staging]   the server, its plugins and the plugin SDK
 #   make build-matrix   gcc and clang at -O0, -O2 and -O3, warnings as errors (tools/build-matrix.sh)
+#   make deb    the Debian package, build-release/switchboard_<version>_<arch>.deb (CPack; README.md)
 #   make bench  install the benchmark tools too (gnuplot, perf, valgrind, strace), build, and run
 #               bench/compare --full (~9 minutes; writes bench/results/)
 
@@ -16,7 +17,7 @@ CMAKE_ARGS ?=
 PREFIX     ?= /usr/local
 
 .PHONY: all deps build build-asan build-release build-matrix build-fuzz run test test-unit \
-        test-integration test-asan test-fuzz format clean install bench
+        test-integration test-asan test-fuzz format clean install bench deb
 
 all: build
 
@@ -32,9 +33,16 @@ build-asan: deps
 	@cmake --build $(ASAN_BUILD) -j $(JOBS)
 
 # The Release type (-O3), as a distribution builds it: its own warnings (gcc's at -O3 differ).
+# It is also the Debian package's build: prefix /usr (the plugin directory compiled into the
+# binary is the package's) and SB_PACKAGE's system files. `make install` uses $(BUILD), not this.
 build-release: deps
-	@cmake -S . -B $(RELEASE_BUILD) -DCMAKE_BUILD_TYPE=Release $(CMAKE_ARGS) >/dev/null
+	@cmake -S . -B $(RELEASE_BUILD) -DCMAKE_BUILD_TYPE=Release -DCMAKE_INSTALL_PREFIX=/usr \
+	  -DSB_PACKAGE=ON $(CMAKE_ARGS) >/dev/null
 	@cmake --build $(RELEASE_BUILD) -j $(JOBS)
+
+# The Debian package of the Release build: $(RELEASE_BUILD)/switchboard_<version>_<arch>.deb.
+deb: build-release
+	cd $(RELEASE_BUILD) && cpack -G DEB
 
 build-matrix: deps
 	@tools/build-matrix.sh
