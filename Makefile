@@ -1,6 +1,7 @@
 # A thin wrapper: CMake builds, this file installs what is missing and runs things.
 #   make run    install, build, start the server with the example gateways and the demo page
-#   make test   install, build, check the layering, run every test, then again under ASan+UBSan
+#   make test   install, build (and the .deb), check the layering, run every test, then again
+#               under ASan+UBSan
 #   make install [PREFIX=/usr/local] [DESTDIR=/staging]   the server, its plugins and the plugin SDK
 #   make build-matrix   gcc and clang at -O0, -O2 and -O3, warnings as errors (tools/build-matrix.sh)
 #   make deb    the Debian package, build-release/switchboard_<version>_<arch>.deb (CPack; README.md)
@@ -68,13 +69,15 @@ install: deps
 	@cmake --build $(BUILD) -j $(JOBS) --target runtime
 	cmake --install $(BUILD)
 
-test: build build-asan build-release
+test: build build-asan deb
 	@echo "== layering (README.md, Source layout)"
 	tools/check-layers.sh
 	@echo "== unit tests and fuzz corpus replays"
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
 	@echo "== integration tests"
-	SWITCHBOARD_BIN=$(CURDIR)/$(BUILD)/switchboard node --test --test-concurrency=2 tests/integration/
+	SWITCHBOARD_BIN=$(CURDIR)/$(BUILD)/switchboard \
+	  SWITCHBOARD_DEB=$$(ls -t $(CURDIR)/$(RELEASE_BUILD)/switchboard_*.deb | head -1) \
+	  node --test --test-concurrency=2 tests/integration/
 	@$(MAKE) --no-print-directory test-asan
 	@$(MAKE) --no-print-directory test-fuzz
 
