@@ -1,8 +1,10 @@
 # A thin wrapper: CMake builds, this file installs what is missing and runs things.
 #   make run    install, build, start the server with the example gateways and the demo page
-#   make test   install, build, check the layering, run every test, then again under ASan+UBSan
+#   make test   install, build (and the .deb), check the layering, run every test, then again
+#               under ASan+UBSan
 #   make install [PREFIX=/usr/local] [DESTDIR=/staging]   the server, its plugins and the plugin SDK
 #   make build-matrix   gcc and clang at -O0, -O2 and -O3, warnings as errors (tools/build-matrix.sh)
+#   make deb    the Debian package, build-release/switchboard_<version>_<arch>.deb (CPack; README.md)
 #   make bench  install the benchmark tools too (gnuplot, perf, valgrind, strace), build, and run
 #               bench/compare --full (~9 minutes; writes bench/results/)
 
@@ -16,7 +18,7 @@ CMAKE_ARGS ?=
 PREFIX     ?= /usr/local
 
 .PHONY: all deps build build-asan build-release build-matrix build-fuzz run test test-unit \
-        test-integration test-asan test-fuzz format clean install bench
+        test-integration test-asan test-fuzz format clean install bench deb
 
 all: build
 
@@ -32,9 +34,16 @@ build-asan: deps
 	@cmake --build $(ASAN_BUILD) -j $(JOBS)
 
 # The Release type (-O3), as a distribution builds it: its own warnings (gcc's at -O3 differ).
+# It is also the Debian package's build: prefix /usr (the plugin directory compiled into the
+# binary is the package's) and SB_PACKAGE's system files. `make install` uses $(BUILD), not this.
 build-release: deps
-	@cmake -S . -B $(RELEASE_BUILD) -DCMAKE_BUILD_TYPE=Release $(CMAKE_ARGS) >/dev/null
+	@cmake -S . -B $(RELEASE_BUILD) -DCMAKE_BUILD_TYPE=Release -DCMAKE_INSTALL_PREFIX=/usr \
+	  -DSB_PACKAGE=ON $(CMAKE_ARGS) >/dev/null
 	@cmake --build $(RELEASE_BUILD) -j $(JOBS)
+
+# The Debian package of the Release build: $(RELEASE_BUILD)/switchboard_<version>_<arch>.deb.
+deb: build-release
+	cd $(RELEASE_BUILD) && cpack -G DEB
 
 build-matrix: deps
 	@tools/build-matrix.sh
@@ -60,13 +69,15 @@ install: deps
 	@cmake --build $(BUILD) -j $(JOBS) --target runtime
 	cmake --install $(BUILD)
 
-test: build build-asan build-release
+test: build build-asan deb
 	@echo "== layering (README.md, Source layout)"
 	tools/check-layers.sh
 	@echo "== unit tests and fuzz corpus replays"
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
 	@echo "== integration tests"
-	SWITCHBOARD_BIN=$(CURDIR)/$(BUILD)/switchboard node --test --test-concurrency=2 tests/integration/
+	SWITCHBOARD_BIN=$(CURDIR)/$(BUILD)/switchboard \
+	  SWITCHBOARD_DEB=$$(ls -t $(CURDIR)/$(RELEASE_BUILD)/switchboard_*.deb | head -1) \
+	  node --test --test-concurrency=2 tests/integration/
 	@$(MAKE) --no-print-directory test-asan
 	@$(MAKE) --no-print-directory test-fuzz
 

@@ -19,6 +19,8 @@ packages=(
   libcurl4-openssl-dev  # auth-http's HTTP(S) client (plugins/auth-http)
   openssl               # the test certificates of tests/integration/auth_https.test.mjs
   redis-server curl
+  dpkg-dev  # make deb: CPack's dpkg-shlibdeps (the package's Depends)
+  lintian   # the package's check (tests/integration/deb.test.mjs)
   chromium  # the demo page's browser test (tests/integration/demo_page.test.mjs)
   nginx     # the load balancer of examples/cluster/run.sh (tests/integration/cluster_example.test.mjs)
   # Debian's Socket.IO client, with what it polls and upgrades with (tests/integration/polling.test.mjs)

@@ -124,7 +124,7 @@ describe("the plugin SDK, installed", { timeout: 6 * STEP_MS }, () => {
     if (tmp) fs.rmSync(tmp, { recursive: true, force: true });
   });
 
-  test("cmake --install lays out the binary, headers, plugins, scripts/lib and the SDK", () => {
+  test("cmake --install lays out the binary, headers, plugins, the gateways and the SDK", () => {
     const root = path.join(stage, prefix);
     const bin = path.join(root, "bin/switchboard");
     assert.ok(fs.statSync(bin).mode & 0o111, "bin/switchboard is executable");
@@ -139,6 +139,9 @@ describe("the plugin SDK, installed", { timeout: 6 * STEP_MS }, () => {
     assert.ok(find(stage, "switchboard-plugin-config.cmake"), "CMake package installed");
     assert.ok(find(stage, "switchboard-plugin-config-version.cmake"));
     assert.ok(find(path.join(root, "share/switchboard/scripts/lib"), "README.md"));
+    // The example gateways beside their lib/: share/switchboard/scripts is a --scripts DIR.
+    for (const f of fs.readdirSync(path.join(ROOT, "scripts")).filter((f) => f.endsWith(".lua")))
+      assert.ok(fs.existsSync(path.join(root, "share/switchboard/scripts", f)), f);
     // Every shipped plugin built next to the binary is installed in the plugin directory.
     const built = fs.readdirSync(path.join(BUILD_DIR, "plugins")).filter((f) => /\.so$/.test(f));
     assert.ok(built.includes("propagate.so"));
