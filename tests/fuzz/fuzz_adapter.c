@@ -8,42 +8,9 @@
 #include <string.h>
 
 #include "../../server/proto/proto.h"
+#include "../json_same.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-/* Numbers compare by value: the encoders write an integral real as an integer, since JavaScript
- * does not tell them apart. */
-static bool same(const json_t *a, const json_t *b)
-{
-    if (json_is_number(a) && json_is_number(b))
-        return json_number_value(a) == json_number_value(b);
-    if (json_typeof(a) != json_typeof(b))
-        return false;
-    if (json_is_array(a)) {
-        if (json_array_size(a) != json_array_size(b))
-            return false;
-        for (size_t i = 0; i < json_array_size(a); i++) {
-            if (!same(json_array_get(a, i), json_array_get(b, i)))
-                return false;
-        }
-        return true;
-    }
-    if (json_is_object(a)) {
-        const char *key;
-        size_t klen;
-        json_t *v;
-        if (json_object_size(a) != json_object_size(b))
-            return false;
-        json_object_keylen_foreach((json_t *)a, key, klen, v)
-        {
-            const json_t *w = json_object_getn(b, key, klen);
-            if (!w || !same(v, w))
-                return false;
-        }
-        return true;
-    }
-    return json_equal(a, b);
-}
 
 static bool same_names(char **a, size_t na, char **b, size_t nb)
 {
@@ -90,8 +57,8 @@ static void check_broadcast(const uint8_t *data, size_t size)
     if (strcmp(m.uid, back.uid) != 0 || strcmp(m.nsp, back.nsp) != 0 ||
         strcmp(m.event, back.event) != 0 || back.type != SIO_EVENT ||
         !same_names(m.rooms, m.nrooms, back.rooms, back.nrooms) ||
-        !same_names(m.except, m.nexcept, back.except, back.nexcept) || !same(m.args, back.args) ||
-        json_object_size(back.flags) != 0)
+        !same_names(m.except, m.nexcept, back.except, back.nexcept) ||
+        !json_same(m.args, back.args) || json_object_size(back.flags) != 0)
         abort();
     /* What the encoder writes is a fixed point: encoding it again gives the same bytes. */
     if (encode(&again, &back) != 0 || again.len != b.len ||
@@ -123,7 +90,7 @@ static void check_request(const uint8_t *data, size_t size)
         /* A bare 123 packs as the byte '{', which reads as JSON: the one value that cannot come
          * back (and a msgpack request is always a map). */
         bool brace = json_is_number(v) && json_number_value(v) == 123;
-        if (!brace && (!back || !same(v, back)))
+        if (!brace && (!back || !json_same(v, back)))
             abort();
         json_decref(back);
     }

@@ -15,6 +15,7 @@
 #include <cmocka.h>
 
 #include "../../server/proto/proto.h"
+#include "../json_same.h"
 
 struct vector {
     const char *name;
@@ -482,40 +483,8 @@ static void assert_hex(const struct sbuf *b, const char *hex)
     sbuf_free(&want);
 }
 
-/* Equality as JavaScript sees it: numbers by value, whether integers or reals (the expected
- * JSON is loaded with JSON_DECODE_INT_AS_REAL, since Node writes integers beyond int64). */
-static bool same(const json_t *a, const json_t *b)
-{
-    if (json_is_number(a) && json_is_number(b))
-        return json_number_value(a) == json_number_value(b);
-    if (json_typeof(a) != json_typeof(b))
-        return false;
-    if (json_is_array(a)) {
-        if (json_array_size(a) != json_array_size(b))
-            return false;
-        for (size_t i = 0; i < json_array_size(a); i++) {
-            if (!same(json_array_get(a, i), json_array_get(b, i)))
-                return false;
-        }
-        return true;
-    }
-    if (json_is_object(a)) {
-        const char *key;
-        size_t klen;
-        json_t *v;
-        if (json_object_size(a) != json_object_size(b))
-            return false;
-        json_object_keylen_foreach((json_t *)a, key, klen, v)
-        {
-            const json_t *w = json_object_getn(b, key, klen);
-            if (!w || !same(v, w))
-                return false;
-        }
-        return true;
-    }
-    return json_equal(a, b);
-}
-
+/* Equality as JavaScript sees it is json_same() (numbers by value): the expected JSON is loaded
+ * with JSON_DECODE_INT_AS_REAL, since Node writes integers beyond int64. */
 static json_t *load(const char *text)
 {
     json_t *v = json_loads(text, JSON_DECODE_ANY | JSON_ALLOW_NUL | JSON_DECODE_INT_AS_REAL, NULL);
@@ -574,14 +543,14 @@ static void check_broadcast(const struct vector *v, const struct sbuf *b)
         assert_string_equal(m.nsp, json_string_value(json_object_get(packet, "nsp")));
         json_t *args = json_deep_copy(json_object_get(packet, "data"));
         assert_int_equal(json_array_remove(args, 0), 0);
-        assert_true(same(m.args, args));
-        assert_true(same(m.flags, json_object_get(opts, "flags")));
+        assert_true(json_same(m.args, args));
+        assert_true(json_same(m.flags, json_object_get(opts, "flags")));
         json_decref(args);
 
         /* The generic conversion reads the same message the same way. */
         json_t *all = request_n(sbuf_data(b), b->len);
         assert_non_null(all);
-        assert_true(same(all, node));
+        assert_true(json_same(all, node));
         json_decref(all);
         json_decref(node);
     }
@@ -608,7 +577,7 @@ static void test_node_vectors(void **state)
             assert_int_equal(decode_n(sbuf_data(&b), b.len, &m), SB_EPROTO);
             json_t *got = request_n(sbuf_data(&b), b.len), *node = load(v->node);
             assert_non_null(got);
-            assert_true(same(got, node));
+            assert_true(json_same(got, node));
             json_decref(got);
             json_decref(node);
         } else {
