@@ -145,6 +145,19 @@ static const char *disconnect_reason(const struct conn *c)
     }
 }
 
+static enum metric_transport transport_metric(const struct conn *c)
+{
+    return c->kind == CONN_POLLING ? MT_POLLING : MT_WEBSOCKET;
+}
+
+void net_conn_established(struct conn *c)
+{
+    c->established = true;
+    metrics.connections[c->proto]++;
+    metrics.connections_total[c->proto]++;
+    metrics.transports[transport_metric(c)]++;
+}
+
 void net_conn_closed(struct net *n, struct lws *wsi, struct conn *c)
 {
     if (wsi)
@@ -158,7 +171,7 @@ void net_conn_closed(struct net *n, struct lws *wsi, struct conn *c)
             net_sock_detach(n, s, reason);
         }
         metrics.connections[c->proto]--;
-        metrics.transports[c->kind == CONN_POLLING ? MT_POLLING : MT_WEBSOCKET]--;
+        metrics.transports[transport_metric(c)]--;
         metrics.closes[c->close_metric == 0xff ? MC_TRANSPORT : c->close_metric]++;
     }
     c->transport = NULL;

@@ -163,6 +163,9 @@ int net_conn_list_session(struct net *n, struct conn *c);
 /* The connection of Engine.IO session `sid` if it began on polling (it may be closing), or
  * NULL. */
 struct conn *net_session_find(struct net *n, const char *sid);
+/* The connection's transport is up (its kind set): it is established and counted in /metrics
+ * (by protocol and transport), until net_conn_closed() uncounts it. */
+void net_conn_established(struct conn *c);
 /* lws closed the connection: its sockets leave (disconnect hooks with the reason its close
  * metric names), pending authentications end, and it is freed. Ends a graceful shutdown when
  * it was the last. */

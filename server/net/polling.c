@@ -1,16 +1,18 @@
 /*
- * The Engine.IO v4 HTTP long-polling transport, and the upgrade of its sessions to WebSocket.
+ * The Engine.IO HTTP long-polling transport (v4, and v3 for socket.io 2.x: conn->eio), and the
+ * upgrade of its sessions to WebSocket.
  *
  * A polling session is a `struct conn` like a WebSocket's, listed under its sid: its
  * `transport` is a struct poll_session, its `ops` the functions below, so the sessions, the
  * registry, the bus and the gateways do not know which transport a socket rides on. Queued
  * frames are Engine.IO packets, the same frames a WebSocket connection of the codec gets (a
- * broadcast is still encoded once): a GET takes everything queued, joined by 0x1e.
+ * broadcast is still encoded once): a GET takes everything queued, joined by 0x1e (v4) or
+ * length-prefixed (v3).
  *
- *   GET  ?EIO=4&transport=polling          a new session: the open packet (handshake.c admits it)
- *   GET  ?…&sid=X                          held until packets are queued, then answered with them
- *   POST ?…&sid=X                          packets from the client: `ok`, then the session reads
- * them GET  ?EIO=4&transport=websocket&sid=X  (an upgrade) the session's probe: 2probe, 3probe, 5
+ *   GET ?EIO=4&transport=polling   a new session: the open packet (handshake.c admits it)
+ *   GET ?…&sid=X                   held until packets are queued, then answered with them
+ *   POST ?…&sid=X                  packets from the client: `ok`, then the session reads them
+ *   GET ?…transport=websocket&sid=X  (an upgrade) the session's probe: 2probe, 3probe, 5
  *
  * One GET and one POST at a time: a second one is answered 400 and closes the session, as
  * engine.io does ("overlap from client"), and so does the end of the TCP connection of a held
@@ -46,6 +48,7 @@ struct poll_session {
     struct lws *probe; /* the WebSocket probing an upgrade, or NULL */
     struct sbuf body;  /* what arrived of the POST */
     bool probe_answer; /* 2probe came: 3probe is due on the probe */
+    bool binary_body;  /* the POST being read is a v3 binary payload (application/octet-stream) */
     bool upgrading;    /* the probe answered: every GET gets a noop at once */
     struct fifo_timer close_timer; /* a closing session's wait for a GET */
 };
@@ -203,10 +206,7 @@ static int open_session(struct net *n, struct lws *wsi, struct query *q, int eio
     c->kind = CONN_POLLING;
     c->ops = &poll_ops;
     c->transport = ps;
-    c->established = true;
-    metrics.connections[c->proto]++;
-    metrics.connections_total[c->proto]++;
-    metrics.transports[MT_POLLING]++;
+    net_conn_established(c);
     ps->get = wsi;
     tag(wsi, c, LWS_COMPAT_OPAQUE_POLL);
     lws_set_timeout(wsi, NO_PENDING_TIMEOUT, 0); /* --auth-timeout bounds it (poll_get) */
@@ -243,9 +243,10 @@ static int poll_post(struct net *n, struct lws *wsi, struct conn *c)
     if (c->closing)
         return refuse(wsi, EIO_HS_SESSION_ID_UNKNOWN, "a POST to a closing session");
     char ct[64];
-    if (lws_hdr_copy(wsi, ct, sizeof(ct), WSI_TOKEN_HTTP_CONTENT_TYPE) > 0 &&
-        strncasecmp(ct, "application/octet-stream", 24) == 0) {
-        /* Engine.IO v4 sends binary as base64 text; a binary body is v3's. */
+    bool binary = lws_hdr_copy(wsi, ct, sizeof(ct), WSI_TOKEN_HTTP_CONTENT_TYPE) > 0 &&
+                  strncasecmp(ct, "application/octet-stream", 24) == 0;
+    if (binary && c->eio != 3) {
+        /* Engine.IO v4 sends binary as base64 text; a binary body is v3's (XHR2 clients). */
         violation(c, "a binary POST body (Engine.IO v3) on a v4 session");
         return refuse(wsi, EIO_HS_BAD_REQUEST, "binary body");
     }
@@ -266,6 +267,7 @@ static int poll_post(struct net *n, struct lws *wsi, struct conn *c)
         return -1;
     }
     ps->post = wsi;
+    ps->binary_body = binary;
     sbuf_reset(&ps->body);
     tag(wsi, c, LWS_COMPAT_OPAQUE_POLL);
     if (expected == 0)
@@ -326,29 +328,41 @@ int polling_body(struct net *n, struct lws *wsi, struct conn *c, const void *in,
     return 0;
 }
 
-int polling_body_end(struct net *n, struct lws *wsi, struct conn *c)
+/* A v3 XHR2 client's binary payload (proto/eio3.c): its text packets are read as any, its
+ * binary ones as binary WebSocket messages. */
+static void read_binary_payload(struct net *n, struct conn *c, const struct sbuf *body)
 {
-    struct poll_session *ps = session_of(c);
-    if (!ps || ps->post != wsi)
-        return -1;
-    ps->post = NULL;
-    tag(wsi, NULL, 0);
-    struct sbuf body = ps->body;
-    sbuf_init(&ps->body, 0);
-    int rc = http_finish(wsi, http_respond(wsi, 200, "text/html", "ok", 2, NULL, NULL));
+    struct eio3_binpayload it;
+    struct eio3_packet p;
+    eio3_binpayload_begin(&it, body->len ? sbuf_data(body) : "", body->len);
+    int more;
+    while (!c->closing && (more = eio3_binpayload_next(&it, &p)) != 0) {
+        if (more < 0) {
+            violation(c, "an invalid binary polling payload");
+            return;
+        }
+        if (p.binary) {
+            sio_session_receive(n, c, p.data, p.len, true);
+        } else {
+            /* The packet's text is its type digit and its data (struct eio_packet.data points
+             * just after that digit, in the body). */
+            sio_session_receive(n, c, p.data - 1, p.len + 1, false);
+        }
+    }
+}
 
-    /* Then the packets, as the session reads a WebSocket's messages. */
-    metrics.bytes_in[c->proto] += body.len;
-    /* v4 joins packets with 0x1e, v3 prefixes each with its length (proto/eio3.c). */
+/* A text payload: v4 joins packets with 0x1e, v3 prefixes each with its length (proto/eio3.c). */
+static void read_text_payload(struct net *n, struct conn *c, const struct sbuf *body)
+{
     struct eio_payload it;
     struct eio3_payload it3;
     const char *pkt;
     size_t len;
-    const char *in = body.len ? sbuf_data(&body) : "";
+    const char *in = body->len ? sbuf_data(body) : "";
     if (c->eio == 3)
-        eio3_payload_begin(&it3, in, body.len);
+        eio3_payload_begin(&it3, in, body->len);
     else
-        eio_payload_begin(&it, in, body.len);
+        eio_payload_begin(&it, in, body->len);
     struct sbuf bin;
     sbuf_init(&bin, 0);
     int more;
@@ -376,6 +390,25 @@ int polling_body_end(struct net *n, struct lws *wsi, struct conn *c)
         sio_session_receive(n, c, pkt, len, false);
     }
     sbuf_free(&bin);
+}
+
+int polling_body_end(struct net *n, struct lws *wsi, struct conn *c)
+{
+    struct poll_session *ps = session_of(c);
+    if (!ps || ps->post != wsi)
+        return -1;
+    ps->post = NULL;
+    tag(wsi, NULL, 0);
+    struct sbuf body = ps->body;
+    sbuf_init(&ps->body, 0);
+    int rc = http_finish(wsi, http_respond(wsi, 200, "text/html", "ok", 2, NULL, NULL));
+
+    /* Then the packets, as the session reads a WebSocket's messages. */
+    metrics.bytes_in[c->proto] += body.len;
+    if (ps->binary_body)
+        read_binary_payload(n, c, &body);
+    else
+        read_text_payload(n, c, &body);
     sbuf_free(&body);
     /* The client said goodbye (`1`) and polls no more: the session ends now. */
     if (c->closing && c->close_metric == MC_CLIENT && !ps->get)

@@ -19,10 +19,7 @@ int ws_established(struct net *n, struct lws *wsi, struct conn *c)
 {
     c->transport = wsi;
     c->fd = (int)lws_get_socket_fd(wsi);
-    c->established = true;
-    metrics.connections[c->proto]++;
-    metrics.connections_total[c->proto]++;
-    metrics.transports[MT_WEBSOCKET]++;
+    net_conn_established(c);
     if (c->authenticating || c->auth_reason) {
         /* The handshake's token is answered later, or was refused (handshake.c). */
         net_handshake_auth_established(n, c);

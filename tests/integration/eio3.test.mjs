@@ -246,6 +246,35 @@ describe("socket.io 2.x: bad input", () => {
     });
   }
 
+  // An XHR2 client's binary payload: <0 = text><length as bytes><0xff><packet>, repeated.
+  const binPost = async (sid, bytes) =>
+    (
+      await fetch(url(sid), {
+        method: "POST",
+        body: Buffer.from(bytes),
+        headers: { "content-type": "application/octet-stream" },
+      })
+    ).text();
+
+  test("a binary payload (application/octet-stream): its text packets are read", async () => {
+    const sid = await open();
+    // a ping, then the event `echo` asking ack 7: 42 7 ["echo","hi"]
+    const event = Buffer.from('427["echo","hi"]');
+    const digits = [...String(event.length)].map(Number);
+    assert.equal(
+      await binPost(sid, [0, 1, 0xff, 0x32, 0, ...digits, 0xff, ...event]),
+      "ok",
+    );
+    // The pong and the ack come back on the next GET, in the v3 text framing.
+    assert.equal(await get(sid), '1:39:437["hi"]');
+  });
+
+  test("a malformed binary payload: ok, then the session closes", async () => {
+    const sid = await open();
+    assert.equal(await binPost(sid, [7, 1, 0xff, 0x32]), "ok");
+    assert.equal(await get(sid), "1:1");
+  });
+
   test("a CONNECT whose namespace does not start with /: the session closes", async () => {
     const sid = await open();
     assert.equal(await post(sid, "8:40admin,"), "ok");
