@@ -55,4 +55,11 @@ void log_vwrite(int level, const char *area, const char *fmt, va_list ap);
             log_write(SB_LOG_DEBUG, area, __VA_ARGS__);                                            \
     } while (0)
 
+/* A line with a "reason" field (--log-format json), when `level` is enabled. */
+#define LOG_REASON(level, area, reason, ...)                                                       \
+    do {                                                                                           \
+        if (log_enabled(level))                                                                    \
+            log_write_reason(level, area, reason, __VA_ARGS__);                                    \
+    } while (0)
+
 #endif

@@ -174,7 +174,7 @@ static const struct conn_transport poll_ops = {
 static int refuse(struct lws *wsi, int code, const char *why)
 {
     metrics.refusals[MR_BAD_HANDSHAKE]++;
-    LOG_DEBUG("poll", "request refused (%s): %s", eio_hs_message(code), why);
+    LOG_REASON(SB_LOG_DEBUG, "poll", why, "request refused (%s): %s", eio_hs_message(code), why);
     http_respond_eio_error(wsi, code);
     return -1;
 }
@@ -183,7 +183,7 @@ static int refuse(struct lws *wsi, int code, const char *why)
 static void violation(struct conn *c, const char *why)
 {
     metrics.invalid_packets[c->proto]++;
-    LOG_DEBUG("poll", "closing a session: %s", why);
+    LOG_REASON(SB_LOG_DEBUG, "poll", why, "closing a session: %s", why);
     conn_close(c, MC_INVALID_PACKET, CLOSE_PROTOCOL_ERROR, why, false);
 }
 

@@ -113,8 +113,7 @@ void sio_session_refuse(struct net *n, struct conn *c, const char *message)
 static void invalid(struct net *n, struct conn *c, const char *why)
 {
     metrics.invalid_packets[MP_SOCKETIO]++;
-    if (log_enabled(SB_LOG_DEBUG))
-        log_write_reason(SB_LOG_DEBUG, "sio", why, "closing: %s", why);
+    LOG_REASON(SB_LOG_DEBUG, "sio", why, "closing: %s", why);
     /* What the valid packets before this one were answered goes out first, then the close. */
     conn_close(c, MC_INVALID_PACKET, CLOSE_PROTOCOL_ERROR, why, true);
 }
@@ -130,8 +129,7 @@ static void connect_accept(struct net *n, struct conn *c, const char *nsp, const
     if (rc == SB_EAUTH) {
         /* Refused by a plugin (ABI 1.4 before_connect): as a refused token, the connection
          * stays open for other namespaces. */
-        if (log_enabled(SB_LOG_INFO))
-            log_write_reason(SB_LOG_INFO, "sio", why, "CONNECT to %s refused: %s", nsp, why);
+        LOG_REASON(SB_LOG_INFO, "sio", why, "CONNECT to %s refused: %s", nsp, why);
         connect_error(c, nsp, why, MR_CONNECT_HOOK);
         return;
     }
@@ -151,8 +149,7 @@ static void connect_accept(struct net *n, struct conn *c, const char *nsp, const
 static void connect_refuse(struct conn *c, const char *nsp, const struct identity_result *id)
 {
     const char *message = id->message ? id->message : "not authorized";
-    if (log_enabled(SB_LOG_INFO))
-        log_write_reason(SB_LOG_INFO, "sio", message, "CONNECT to %s refused: %s", nsp, message);
+    LOG_REASON(SB_LOG_INFO, "sio", message, "CONNECT to %s refused: %s", nsp, message);
     connect_error(c, nsp, message, MR_UNAUTHORIZED);
 }
 
