@@ -145,3 +145,35 @@ int eio_payload_append(struct sbuf *out, const char *pkt, size_t len)
         sbuf_append_char(out, EIO_PAYLOAD_SEPARATOR);
     return sbuf_append(out, pkt, len);
 }
+
+int eio_decode_base64(const char *buf, size_t len, struct sbuf *bin, const char **data,
+                      size_t *dlen)
+{
+    if (len == 0 || buf[0] != 'b')
+        return SB_EPROTO;
+    if (bin->failed)
+        return SB_ENOMEM;
+    size_t start = bin->len;
+    int rc =
+        sbuf_finish(bin, start, proto_base64_decode(bin, (const unsigned char *)buf + 1, len - 1));
+    if (rc)
+        return rc;
+    /* An empty binary message ("b") may leave `bin` unallocated: point at something. */
+    *data = bin->base ? sbuf_data(bin) + start : "";
+    *dlen = bin->len - start;
+    return 0;
+}
+
+int eio_payload_append_binary(struct sbuf *out, const void *data, size_t len)
+{
+    if (!data && len)
+        return SB_EINVAL;
+    if (out->failed)
+        return SB_ENOMEM;
+    size_t start = out->len;
+    if (out->len)
+        sbuf_append_char(out, EIO_PAYLOAD_SEPARATOR);
+    sbuf_append_char(out, 'b');
+    proto_base64_append(out, data, len);
+    return sbuf_finish(out, start, 0);
+}

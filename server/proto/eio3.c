@@ -20,89 +20,6 @@ static bool is_digit(char c)
     return c >= '0' && c <= '9';
 }
 
-/* ------------------------------------------------------------------------------- base64 */
-
-static const char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-
-static int sextet(unsigned char c)
-{
-    if (c >= 'A' && c <= 'Z')
-        return c - 'A';
-    if (c >= 'a' && c <= 'z')
-        return c - 'a' + 26;
-    if (c >= '0' && c <= '9')
-        return c - '0' + 52;
-    if (c == '+')
-        return 62;
-    if (c == '/')
-        return 63;
-    return -1;
-}
-
-static size_t base64_len(size_t n)
-{
-    return (n + 2) / 3 * 4;
-}
-
-/* Appends the padded base64 of data[0..len), a chunk at a time. */
-static void base64_append(struct sbuf *out, const unsigned char *s, size_t len)
-{
-    char chunk[256];
-    size_t n = 0;
-    for (size_t i = 0; i < len; i += 3) {
-        uint32_t v = (uint32_t)s[i] << 16;
-        if (i + 1 < len)
-            v |= (uint32_t)s[i + 1] << 8;
-        if (i + 2 < len)
-            v |= s[i + 2];
-        chunk[n++] = alphabet[v >> 18];
-        chunk[n++] = alphabet[(v >> 12) & 63];
-        chunk[n++] = i + 1 < len ? alphabet[(v >> 6) & 63] : '=';
-        chunk[n++] = i + 2 < len ? alphabet[v & 63] : '=';
-        if (n == sizeof(chunk)) {
-            sbuf_append(out, chunk, n);
-            n = 0;
-        }
-    }
-    sbuf_append(out, chunk, n);
-}
-
-/*
- * Appends the bytes of canonical base64 text: the standard alphabet, a length that is a multiple
- * of 4, '=' only as the padding of the last group, and the spare bits of a padded group zero, so
- * that base64_append() gives back the same text. Returns 0, SB_EPROTO or SB_ENOMEM.
- */
-static int base64_decode(struct sbuf *out, const unsigned char *s, size_t len)
-{
-    if (len % 4)
-        return SB_EPROTO;
-    unsigned char chunk[192];
-    size_t n = 0;
-    for (size_t i = 0; i < len; i += 4) {
-        bool last = i + 4 == len;
-        int pad = last ? (s[i + 3] == '=') + (s[i + 3] == '=' && s[i + 2] == '=') : 0;
-        int a = sextet(s[i]), b = sextet(s[i + 1]);
-        int c = pad < 2 ? sextet(s[i + 2]) : 0;
-        int d = pad < 1 ? sextet(s[i + 3]) : 0;
-        if (a < 0 || b < 0 || c < 0 || d < 0)
-            return SB_EPROTO;
-        if ((pad == 2 && (b & 15)) || (pad == 1 && (c & 3)))
-            return SB_EPROTO;
-        uint32_t v = (uint32_t)a << 18 | (uint32_t)b << 12 | (uint32_t)c << 6 | (uint32_t)d;
-        chunk[n++] = (unsigned char)(v >> 16);
-        if (pad < 2)
-            chunk[n++] = (unsigned char)(v >> 8);
-        if (pad < 1)
-            chunk[n++] = (unsigned char)v;
-        if (n == sizeof(chunk)) {
-            if (sbuf_append(out, chunk, n))
-                return SB_ENOMEM;
-            n = 0;
-        }
-    }
-    return sbuf_append(out, chunk, n) ? SB_ENOMEM : 0;
-}
-
 /* ------------------------------------------------------------------------------ packets */
 
 int eio3_decode(const char *buf, size_t len, struct sbuf *bin, struct eio3_packet *out)
@@ -124,7 +41,8 @@ int eio3_decode(const char *buf, size_t len, struct sbuf *bin, struct eio3_packe
     if (bin->failed)
         return SB_ENOMEM;
     size_t start = bin->len;
-    int rc = sbuf_finish(bin, start, base64_decode(bin, (const unsigned char *)buf + 2, len - 2));
+    int rc =
+        sbuf_finish(bin, start, proto_base64_decode(bin, (const unsigned char *)buf + 2, len - 2));
     if (rc)
         return rc;
     out->type = (enum eio_type)(buf[1] - '0');
@@ -144,7 +62,7 @@ int eio3_encode_base64(struct sbuf *out, enum eio_type type, const void *data, s
     size_t start = out->len;
     sbuf_append_char(out, 'b');
     sbuf_append_char(out, (char)('0' + type));
-    base64_append(out, data, len);
+    proto_base64_append(out, data, len);
     return sbuf_finish(out, start, 0);
 }
 
@@ -300,7 +218,7 @@ int eio3_payload_append_binary(struct sbuf *out, enum eio_type type, const void 
         return SB_ENOMEM;
     size_t start = out->len;
     /* The packet text is ASCII: its length in UTF-16 units is its length in bytes. */
-    sbuf_printf(out, "%zu:", 2 + base64_len(len));
+    sbuf_printf(out, "%zu:", 2 + proto_base64_len(len));
     return sbuf_finish(out, start, eio3_encode_base64(out, type, data, len));
 }
 

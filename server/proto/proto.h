@@ -151,8 +151,8 @@ int eio_hs_negotiate(const char *method, const struct query *q, bool websocket, 
 /*
  * Engine.IO v4 polling payloads: packets joined by the record separator 0x1e. A payload may not
  * be empty, nor hold an empty packet (two separators in a row, one at either end), as
- * engine.io-parser decodes those to an error packet. Text only: binary packets (`b` + base64)
- * come with the binary milestone.
+ * engine.io-parser decodes those to an error packet. A binary packet goes as text:
+ * `b<base64>` (eio_decode_base64(), eio_payload_append_binary()), always a message.
  */
 #define EIO_PAYLOAD_SEPARATOR '\x1e'
 
@@ -167,6 +167,25 @@ int eio_payload_next(struct eio_payload *it, const char **pkt, size_t *len);
 /* Appends one packet to a payload being built, with the separator before it unless it is the
  * first. Returns 0 or SB_ENOMEM. */
 int eio_payload_append(struct sbuf *out, const char *pkt, size_t len);
+
+/* Decodes a v4 binary packet written as text, `b<base64>` (a polling payload's binary
+ * message), appending its bytes to `bin`; `*data` then points at them inside `bin` (valid until
+ * `bin` next changes). The base64 must be canonical, as eio3_decode() wants it. Returns 0,
+ * SB_EPROTO (no `b`, bad base64) or SB_ENOMEM. */
+int eio_decode_base64(const char *buf, size_t len, struct sbuf *bin, const char **data,
+                      size_t *dlen);
+/* Appends a binary message to a v4 payload being built: the separator unless it is the first
+ * packet, then `b<base64 of data>`. Returns 0, SB_EINVAL (NULL data with a length) or
+ * SB_ENOMEM; nothing is appended after a failure. */
+int eio_payload_append_binary(struct sbuf *out, const void *data, size_t len);
+
+/* Base64 (proto/base64.c) as engine.io writes it: the standard alphabet, padded. */
+size_t proto_base64_len(size_t n); /* the text length of n bytes */
+/* Appends the padded base64 of s[0..len) (an sbuf failure shows in out->failed). */
+void proto_base64_append(struct sbuf *out, const unsigned char *s, size_t len);
+/* Appends the bytes of canonical base64 text (standard alphabet, a multiple of 4, zero spare
+ * bits: what proto_base64_append() writes, nothing else). Returns 0, SB_EPROTO or SB_ENOMEM. */
+int proto_base64_decode(struct sbuf *out, const unsigned char *s, size_t len);
 
 /* Appends the JSON body of a handshake error: {"code":N,"message":"…"}. Returns 0, SB_EINVAL
  * (a code outside 0…5) or SB_ENOMEM. */
@@ -361,6 +380,12 @@ int sio_encode_packet(struct sbuf *out, const struct sio_packet *p);
  * socket.io-client would close the connection on it. */
 int sio_encode_event(struct sbuf *out, const char *nsp, int64_t ack_id, const char *event,
                      const json_t *args);
+/* The BINARY_EVENT `5<attachments>-[/nsp,][id]["event",args…]` whose placeholders stand for
+ * the `attachments` binary frames that follow it (1 or more; socket.io-parser counts the frames
+ * it waits for from this number, not from the placeholders). Returns as sio_encode_event(), and
+ * SB_EINVAL for 0 attachments. */
+int sio_encode_binary_event(struct sbuf *out, const char *nsp, int64_t ack_id, const char *event,
+                            const json_t *args, uint32_t attachments);
 
 /*
  * Binary arguments. A packet's arguments stay one JSON tree in which each binary value is a
@@ -375,6 +400,40 @@ struct sio_bin {
     const unsigned char *data; /* borrowed: the bytes of one attachment (NULL allowed when len 0) */
     size_t len;
 };
+
+/* The most attachments of one packet, both ways: socket.io-parser 4.2's maxAttachments, beyond
+ * which its decoder (a server's, and a client's since socket.io-client 4.7) refuses the packet
+ * ("too many attachments"). */
+#define SIO_MAX_ATTACHMENTS 10
+
+/*
+ * The attachments of one message, as the server carries them from where they came (a client's
+ * binary frames, a Redis message, a gateway's sb.binary values) to where they go: an immutable,
+ * refcounted array whose bytes live in the same allocation. bin[i] is what every placeholder
+ * whose num is i stands for. NULL stands for "no attachments" wherever one is passed.
+ */
+struct sio_bins {
+    uint32_t refs;
+    uint32_t n;
+    size_t bytes; /* the sum of the lengths */
+    struct sio_bin bin[];
+};
+
+/* A new array (one reference) holding copies of the `n` attachments `src` (borrowed), or NULL
+ * when out of memory or `n` is 0. */
+struct sio_bins *sio_bins_new(const struct sio_bin *src, size_t n);
+/* Takes a reference (NULL passes through) / drops one, freeing the last. */
+struct sio_bins *sio_bins_ref(struct sio_bins *b);
+void sio_bins_unref(struct sio_bins *b);
+
+/*
+ * A copy of `v` (borrowed) in which each placeholder (sio_placeholder_num() with b->n) is the
+ * object JSON.stringify() makes of a Node Buffer, {"type":"Buffer","data":[bytes…]}: binary
+ * for a client that reads only JSON text (the plain WebSocket protocol, as NestJS's WsAdapter
+ * sends a Buffer). Returns a new reference (`v` itself, referenced, when `b` is NULL), or NULL
+ * when out of memory or a placeholder is bad.
+ */
+json_t *sio_bins_to_buffers(const json_t *v, const struct sio_bins *b);
 
 /*
  * Tells whether `v` is a placeholder as socket.io-parser's reconstructPacket() sees one: an

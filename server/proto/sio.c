@@ -291,8 +291,8 @@ int sio_encode_packet(struct sbuf *out, const struct sio_packet *p)
     return encode(out, p->type, p->attachments, nsp, nsp_len, p->ack_id, p->data);
 }
 
-int sio_encode_event(struct sbuf *out, const char *nsp, int64_t ack_id, const char *event,
-                     const json_t *args)
+static int encode_event(struct sbuf *out, const char *nsp, int64_t ack_id, const char *event,
+                        const json_t *args, uint32_t attachments)
 {
     if (!nsp)
         nsp = "/";
@@ -307,7 +307,7 @@ int sio_encode_event(struct sbuf *out, const char *nsp, int64_t ack_id, const ch
         return SB_ENOMEM;
 
     size_t start = out->len;
-    prefix(out, SIO_EVENT, 0, nsp, nsp_len, ack_id);
+    prefix(out, attachments ? SIO_BINARY_EVENT : SIO_EVENT, attachments, nsp, nsp_len, ack_id);
     sbuf_append_char(out, '[');
     sbuf_append_json_string(out, event, event_len);
     int rc = 0;
@@ -318,4 +318,18 @@ int sio_encode_event(struct sbuf *out, const char *nsp, int64_t ack_id, const ch
     if (rc == 0)
         rc = sbuf_append_char(out, ']');
     return sbuf_finish(out, start, rc);
+}
+
+int sio_encode_event(struct sbuf *out, const char *nsp, int64_t ack_id, const char *event,
+                     const json_t *args)
+{
+    return encode_event(out, nsp, ack_id, event, args, 0);
+}
+
+int sio_encode_binary_event(struct sbuf *out, const char *nsp, int64_t ack_id, const char *event,
+                            const json_t *args, uint32_t attachments)
+{
+    if (attachments == 0)
+        return SB_EINVAL;
+    return encode_event(out, nsp, ack_id, event, args, attachments);
 }

@@ -1,5 +1,6 @@
-/* libFuzzer target: the Engine.IO v4 polling payload (eio_payload_next) on arbitrary bodies, and
- * eio_payload_append on what it split. */
+/* libFuzzer target: the Engine.IO v4 polling payload (eio_payload_next) on arbitrary bodies,
+ * eio_payload_append on what it split, and each binary packet (`b<base64>`) through
+ * eio_decode_base64, whose bytes eio_payload_append_binary writes back as the same text. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -7,6 +8,29 @@
 #include "../../server/proto/proto.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+/* A `b` packet decodes only from canonical base64, so what decodes encodes back to itself. */
+static void binary(const char *pkt, size_t len)
+{
+    struct sbuf bin, again;
+    sbuf_init(&bin, 0);
+    sbuf_init(&again, 0);
+    const char *bytes;
+    size_t n;
+    int rc = eio_decode_base64(pkt, len, &bin, &bytes, &n);
+    if (rc != 0 && rc != SB_EPROTO)
+        abort();
+    if (rc == 0) {
+        if (n !=
+            (len - 1) / 4 * 3 - (len > 1 && pkt[len - 1] == '=') - (len > 2 && pkt[len - 2] == '='))
+            abort();
+        if (eio_payload_append_binary(&again, bytes, n) || again.len != len ||
+            memcmp(sbuf_data(&again), pkt, len))
+            abort();
+    }
+    sbuf_free(&bin);
+    sbuf_free(&again);
+}
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -25,6 +49,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             abort();
         if (eio_payload_append(&b, pkt, len))
             abort();
+        if (pkt[0] == 'b')
+            binary(pkt, len);
         total += len;
         count++;
     }

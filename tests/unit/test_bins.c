@@ -664,13 +664,92 @@ static void test_encode_rules(void **state)
     sbuf_free(&out);
 }
 
+/* The attachments' container: copies in one allocation, shared by reference. */
+static void test_bins_container(void **state)
+{
+    (void)state;
+    const struct sio_bin src[] = {
+        {(const unsigned char *)"ab", 2}, {NULL, 0}, {(const unsigned char *)"\xff", 1}};
+    assert_null(sio_bins_new(src, 0));
+    struct sio_bins *b = sio_bins_new(src, 3);
+    assert_non_null(b);
+    assert_int_equal(b->n, 3);
+    assert_int_equal(b->bytes, 3);
+    assert_memory_equal(b->bin[0].data, "ab", 2);
+    assert_ptr_not_equal(b->bin[0].data, src[0].data);
+    assert_int_equal(b->bin[1].len, 0);
+    assert_int_equal(b->bin[2].data[0], 0xff);
+    assert_ptr_equal(sio_bins_ref(b), b);
+    sio_bins_unref(b);
+    sio_bins_unref(b);
+    assert_null(sio_bins_ref(NULL));
+    sio_bins_unref(NULL);
+}
+
+/* What a plain JSON client gets: JSON.stringify(Buffer.from([1, 255])) is
+ * {"type":"Buffer","data":[1,255]}. */
+static void test_bins_to_buffers(void **state)
+{
+    (void)state;
+    const struct sio_bin src[] = {{(const unsigned char *)"\x01\xff", 2}, {NULL, 0}};
+    struct sio_bins *b = sio_bins_new(src, 2);
+    json_t *v = json("[{\"f\":{\"_placeholder\":true,\"num\":0}},{\"_placeholder\":true,\"num\":1},"
+                     "{\"_placeholder\":false},3]");
+    json_t *out = sio_bins_to_buffers(v, b);
+    json_t *want = json("[{\"f\":{\"type\":\"Buffer\",\"data\":[1,255]}},"
+                        "{\"type\":\"Buffer\",\"data\":[]},{\"_placeholder\":false},3]");
+    assert_true(json_equal(out, want));
+    json_decref(out);
+    json_decref(want);
+    /* Without attachments the value is the same; a bad num refuses. */
+    out = sio_bins_to_buffers(v, NULL);
+    assert_ptr_equal(out, v);
+    json_decref(out);
+    json_t *bad = json("[{\"_placeholder\":true,\"num\":2}]");
+    assert_null(sio_bins_to_buffers(bad, b));
+    json_decref(bad);
+    json_decref(v);
+    sio_bins_unref(b);
+}
+
+/* A BINARY_EVENT's header counts the frames that follow (socket.io-parser waits for that many). */
+static void test_binary_event_encode(void **state)
+{
+    (void)state;
+    struct sbuf out;
+    sbuf_init(&out, 0);
+    json_t *args = json("[{\"_placeholder\":true,\"num\":0},\"x\"]");
+    assert_int_equal(sio_encode_binary_event(&out, "/chat", 7, "up", args, 1), 0);
+    assert_string_equal(sbuf_data(&out),
+                        "51-/chat,7[\"up\",{\"_placeholder\":true,\"num\":0},\"x\"]");
+    sbuf_reset(&out);
+    assert_int_equal(sio_encode_binary_event(&out, NULL, -1, "up", args, 2), 0);
+    assert_string_equal(sbuf_data(&out), "52-[\"up\",{\"_placeholder\":true,\"num\":0},\"x\"]");
+    assert_int_equal(sio_encode_binary_event(&out, NULL, -1, "up", args, 0), SB_EINVAL);
+    assert_int_equal(sio_encode_binary_event(&out, NULL, -1, "connect", args, 1), SB_EINVAL);
+    /* What it writes decodes back with its count. */
+    sbuf_reset(&out);
+    assert_int_equal(sio_encode_binary_event(&out, NULL, 3, "up", args, 1), 0);
+    struct sio_packet p;
+    assert_int_equal(sio_decode(sbuf_data(&out), out.len, &p), 0);
+    assert_int_equal(p.type, SIO_BINARY_EVENT);
+    assert_int_equal(p.attachments, 1);
+    assert_int_equal(p.ack_id, 3);
+    assert_int_equal(sio_placeholders_check(p.data, p.attachments), 0);
+    sio_packet_clear(&p);
+    json_decref(args);
+    sbuf_free(&out);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_placeholder_num),   cmocka_unit_test(test_placeholders_check),
-        cmocka_unit_test(test_placeholders_deep), cmocka_unit_test(test_placeholders_decoded),
-        cmocka_unit_test(test_vectors_decode),    cmocka_unit_test(test_vectors_encode),
-        cmocka_unit_test(test_decode_rules),      cmocka_unit_test(test_encode_rules),
+        cmocka_unit_test(test_bins_container),       cmocka_unit_test(test_bins_to_buffers),
+        cmocka_unit_test(test_binary_event_encode),  cmocka_unit_test(test_placeholder_num),
+        cmocka_unit_test(test_placeholders_check),   cmocka_unit_test(test_placeholders_deep),
+        cmocka_unit_test(test_placeholders_decoded), cmocka_unit_test(test_vectors_decode),
+        cmocka_unit_test(test_vectors_encode),       cmocka_unit_test(test_decode_rules),
+        cmocka_unit_test(test_encode_rules),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

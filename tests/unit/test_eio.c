@@ -253,6 +253,42 @@ static void test_hs_check_order(void **state)
     assert_int_equal(check("GET", "EIO=3&transport=websocket", false), EIO_HS_BAD_REQUEST);
 }
 
+/* v4 binary over polling: `b<base64>`, as engine.io-parser 4 writes and reads it
+ * (encodePacket() of a Buffer with supportsBinary false: "b" + base64). */
+static void test_binary_base64(void **state)
+{
+    (void)state;
+    struct sbuf bin, out;
+    sbuf_init(&bin, 0);
+    sbuf_init(&out, 0);
+    const char *data;
+    size_t len;
+    assert_int_equal(eio_decode_base64("bAQID", 5, &bin, &data, &len), 0);
+    assert_int_equal(len, 3);
+    assert_memory_equal(data, "\x01\x02\x03", 3);
+    assert_int_equal(eio_decode_base64("b", 1, &bin, &data, &len), 0); /* an empty Buffer */
+    assert_int_equal(len, 0);
+    assert_int_equal(eio_decode_base64("b/w==", 5, &bin, &data, &len), 0);
+    assert_int_equal(len, 1);
+    assert_int_equal((unsigned char)data[0], 0xff);
+    /* Not canonical, not base64, not a `b` packet. */
+    static const char *const bad[] = {"bAQI", "b/x==", "b!!!!", "bAQ=D", "4AQID", ""};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(*bad); i++)
+        assert_int_equal(eio_decode_base64(bad[i], strlen(bad[i]), &bin, &data, &len), SB_EPROTO);
+
+    /* Written with the separator after the first packet; read back. */
+    const char *text = "451-[{\"_placeholder\":true,\"num\":0}]";
+    assert_int_equal(eio_payload_append(&out, text, strlen(text)), 0);
+    assert_int_equal(eio_payload_append_binary(&out, "\x01\x02\x03", 3), 0);
+    assert_int_equal(eio_payload_append_binary(&out, NULL, 0), 0);
+    assert_string_equal(sbuf_data(&out), "451-[{\"_placeholder\":true,\"num\":0}]\x1e"
+                                         "bAQID\x1e"
+                                         "b");
+    assert_int_equal(eio_payload_append_binary(&out, NULL, 1), SB_EINVAL);
+    sbuf_free(&bin);
+    sbuf_free(&out);
+}
+
 static void test_payload(void **state)
 {
     const char *buf = "4hello\x1e"
@@ -344,6 +380,7 @@ int main(void)
         cmocka_unit_test(test_hs_check_session),
         cmocka_unit_test(test_hs_check_order),
         cmocka_unit_test(test_payload),
+        cmocka_unit_test(test_binary_base64),
         cmocka_unit_test(test_hs_messages),
         cmocka_unit_test(test_hs_encode_error),
     };
