@@ -8,24 +8,23 @@
 
 struct deliver {
     const struct bus_msg *m;
-    struct frame *frames[CONN__PROTOS]; /* encoded on first use, one per codec */
-    bool failed;
+    struct conn_frames frames[CONN__PROTOS]; /* encoded on first use, one set per codec */
+    int err[CONN__PROTOS];                   /* the codec's encoding failed: its sockets skip */
 };
 
 static void deliver_cb(struct sock *s, void *ud)
 {
     struct deliver *d = ud;
     unsigned proto = s->conn->proto;
-    if (!d->frames[proto]) {
-        if (d->failed)
+    if (!d->frames[proto].n) {
+        if (d->err[proto])
             return;
-        d->frames[proto] = conn_frame_event(proto, s->nsp_name, -1, d->m->event, d->m->args);
-        if (!d->frames[proto]) {
-            d->failed = true;
+        d->err[proto] = conn_frames_event(&d->frames[proto], proto, s->nsp_name, -1, d->m->event,
+                                          d->m->args, d->m->bins);
+        if (d->err[proto])
             return;
-        }
     }
-    conn_send(s->conn, d->frames[proto]);
+    conn_send_frames(s->conn, &d->frames[proto]);
 }
 
 int bus_deliver_local(struct bus *b, const struct bus_msg *m)
@@ -36,9 +35,23 @@ int bus_deliver_local(struct bus *b, const struct bus_msg *m)
     struct deliver d = {.m = m};
     size_t n =
         registry_each(b->reg, nsp, m->rooms, m->nrooms, m->except, m->nexcept, deliver_cb, &d);
-    for (int i = 0; i < CONN__PROTOS; i++)
-        frame_unref(d.frames[i]);
-    if (d.failed) {
+    int rc = 0;
+    for (int i = 0; i < CONN__PROTOS; i++) {
+        conn_frames_clear(&d.frames[i]);
+        if (d.err[i] == SB_ETOOBIG)
+            LOG_WARN("bus",
+                     "event '%s' has %u attachments, more than socket.io clients read "
+                     "(%d): not sent to them",
+                     m->event, m->bins->n, SIO_MAX_ATTACHMENTS);
+        else if (d.err[i] == SB_EINVAL)
+            LOG_WARN(
+                "bus",
+                "event '%s' cannot be encoded (a reserved name, or a bad placeholder): not sent",
+                m->event);
+        else if (d.err[i])
+            rc = d.err[i];
+    }
+    if (rc) {
         LOG_ERROR("bus", "out of memory encoding event '%s'", m->event);
         return SB_ENOMEM;
     }

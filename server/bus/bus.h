@@ -30,7 +30,9 @@ struct bus_msg {
     size_t nexcept;
     const char *event;  /* borrowed */
     const json_t *args; /* borrowed JSON array; NULL = no arguments */
-    bool local;         /* deliver on this instance only */
+    /* borrowed: the attachments the placeholders of `args` stand for; NULL = none */
+    const struct sio_bins *bins;
+    bool local; /* deliver on this instance only */
 };
 
 struct bus;
@@ -127,7 +129,9 @@ void bus_close(struct bus *b);
 int bus_emit(struct bus *b, const struct bus_msg *m);
 
 /* Delivers on this instance only: encodes the event at most once per codec and queues the same
- * frame on every target socket. Returns the number of sockets reached or SB_ENOMEM. */
+ * frames on every target socket. Returns the number of sockets reached or SB_ENOMEM. A message
+ * no socket.io client would read (more than SIO_MAX_ATTACHMENTS attachments, which only another
+ * server can send) reaches the plain JSON sockets only, with a warning. */
 int bus_deliver_local(struct bus *b, const struct bus_msg *m);
 
 bool bus_ready(const struct bus *b);

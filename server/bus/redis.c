@@ -407,8 +407,10 @@ static int publish(struct bus *b, const struct bus_msg *m)
         n = snprintf(channel, sizeof(channel), "%s#%s#", e->prefix, nsp);
     struct sbuf buf;
     sbuf_init(&buf, 0);
-    int rc = adapter_encode(&buf, e->uid, nsp, m->event, m->args, m->rooms, m->nrooms, m->except,
-                            m->nexcept);
+    int rc = m->bins ? adapter_encode_bins(&buf, e->uid, nsp, m->event, m->args, m->bins->bin,
+                                           m->bins->n, m->rooms, m->nrooms, m->except, m->nexcept)
+                     : adapter_encode(&buf, e->uid, nsp, m->event, m->args, m->rooms, m->nrooms,
+                                      m->except, m->nexcept);
     if (!rc)
         rc = redis_publish_raw(e, channel, sbuf_data(&buf), buf.len);
     sbuf_free(&buf);
@@ -432,14 +434,17 @@ void redis_broadcast_received(struct redis_engine *e, const struct chan *c, cons
     if (adapter_peek_uid(data, len, &uid, &uid_len) == 0 && uid_len == strlen(e->uid) &&
         memcmp(uid, e->uid, uid_len) == 0)
         return;
-    if (adapter_decode(data, len, &m)) {
+    /* A Node server's Buffers arrive as msgpack bins: attachments, as a client's would be. */
+    if (adapter_decode_bins(data, len, &m)) {
         LOG_DEBUG("redis", "ignoring a malformed message on %s", c->name);
         return;
     }
     if (strcmp(m.uid, e->uid) != 0) {
         metrics.bus_received++;
         struct nsp *nsp = registry_nsp(e->bus->reg, m.nsp, false);
-        bool wanted = nsp && m.type == SIO_EVENT;
+        /* socket.io's packets are EVENTs before its encoder makes BINARY_EVENTs of them; take
+         * both, for an emitter that sends the binary type. */
+        bool wanted = nsp && (m.type == SIO_EVENT || m.type == SIO_BINARY_EVENT);
         if (wanted && c->kind == CHAN_ROOM) {
             /* A room channel is `<prefix>#<nsp>#<room>#`: is the room still here? */
             char room[1024];
@@ -447,6 +452,11 @@ void redis_broadcast_received(struct redis_engine *e, const struct chan *c, cons
             memcpy(room, c->name + c->room_off, rlen);
             room[rlen] = '\0';
             wanted = registry_room_size(nsp, room) > 0;
+        }
+        struct sio_bins *bins = NULL;
+        if (wanted && m.nbins && !(bins = sio_bins_new(m.bins, m.nbins))) {
+            LOG_ERROR("redis", "out of memory reading a message on %s", c->name);
+            wanted = false;
         }
         if (wanted) {
             struct bus_msg bm = {
@@ -457,10 +467,12 @@ void redis_broadcast_received(struct redis_engine *e, const struct chan *c, cons
                 .nexcept = m.nexcept,
                 .event = m.event,
                 .args = m.args,
+                .bins = bins,
                 .local = true,
             };
             bus_deliver_local(e->bus, &bm);
         }
+        sio_bins_unref(bins);
     }
     adapter_msg_clear(&m);
 }

@@ -47,7 +47,19 @@ void conn_free(struct conn *c)
     free(c->query);
     free(c->headers);
     sbuf_free(&c->rx);
+    conn_bin_rx_free(c->bin_rx);
     free(c);
+}
+
+void conn_bin_rx_free(struct conn_bin_rx *rx)
+{
+    if (!rx)
+        return;
+    fifo_timer_disarm(&rx->deadline);
+    json_decref(rx->data);
+    for (uint32_t i = 0; i < rx->n; i++)
+        free((void *)rx->bin[i].data);
+    free(rx);
 }
 
 static int grow_queue(struct conn *c)
@@ -144,23 +156,68 @@ struct frame *conn_frame_text(const char *text, size_t len)
     return frame_new(text, len, CONN_HEADROOM, FRAME_TEXT);
 }
 
-struct frame *conn_frame_event(enum conn_proto proto, const char *nsp, int64_t ack_id,
-                               const char *event, const json_t *args)
+/* The binary frames of `bins`, after the text frame in out->f[0]. */
+static int add_bins(struct conn_frames *out, const struct sio_bins *bins)
 {
+    for (uint32_t i = 0; i < bins->n; i++) {
+        struct frame *f =
+            frame_new(bins->bin[i].data, bins->bin[i].len, CONN_HEADROOM + 1, FRAME_BINARY);
+        if (!f)
+            return SB_ENOMEM;
+        out->f[out->n++] = f;
+    }
+    return 0;
+}
+
+int conn_frames_event(struct conn_frames *out, enum conn_proto proto, const char *nsp,
+                      int64_t ack_id, const char *event, const json_t *args,
+                      const struct sio_bins *bins)
+{
+    out->n = 0;
+    if (bins && bins->n > SIO_MAX_ATTACHMENTS)
+        return SB_ETOOBIG;
     struct sbuf b;
     int rc;
     frame_sbuf_init(&b, CONN_HEADROOM);
     if (proto == CONN_SIO) {
         sbuf_append_char(&b, '4');
-        rc = sio_encode_event(&b, nsp, ack_id, event, args);
+        rc = bins && sio_placeholders_check(args, bins->n) ? SB_EINVAL
+             : bins ? sio_encode_binary_event(&b, nsp, ack_id, event, args, bins->n)
+                    : sio_encode_event(&b, nsp, ack_id, event, args);
     } else {
-        const json_t *data = args && json_array_size(args) ? json_array_get(args, 0) : NULL;
-        rc = wsjson_encode(&b, event, data);
+        json_t *plain = bins ? sio_bins_to_buffers(args, bins) : json_incref((json_t *)args);
+        const json_t *data = plain && json_array_size(plain) ? json_array_get(plain, 0) : NULL;
+        rc = bins && !plain ? SB_EINVAL : wsjson_encode(&b, event, data);
+        json_decref(plain);
     }
     /* The encoders refuse what no client could decode (a reserved event name, say). */
     struct frame *f = rc ? NULL : frame_from_sbuf(&b, FRAME_TEXT);
     sbuf_free(&b);
-    return f;
+    if (!f)
+        return rc ? (rc == SB_ENOMEM ? rc : SB_EINVAL) : SB_ENOMEM;
+    out->f[out->n++] = f;
+    if (proto == CONN_SIO && bins && add_bins(out, bins)) {
+        conn_frames_clear(out);
+        return SB_ENOMEM;
+    }
+    return 0;
+}
+
+int conn_send_frames(struct conn *c, const struct conn_frames *fs)
+{
+    for (uint32_t i = 0; i < fs->n; i++) {
+        int rc = conn_send(c, fs->f[i]);
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
+void conn_frames_clear(struct conn_frames *fs)
+{
+    for (uint32_t i = 0; i < fs->n; i++)
+        frame_unref(fs->f[i]);
+    fs->n = 0;
 }
 
 /* ---- sockets ---- */
@@ -190,7 +247,7 @@ static void unlink_sock(struct sock *s)
     while (s->acks) {
         struct ack_wait *w = s->acks;
         s->acks = w->next;
-        w->cb(w->ud, NULL, SB_ECLOSED);
+        w->cb(w->ud, NULL, NULL, SB_ECLOSED);
         free(w);
     }
 }
@@ -271,15 +328,17 @@ const char *sock_claims_text(struct sock *s)
     return s->claims_text ? s->claims_text : "{}";
 }
 
-int sock_emit(struct sock *s, const char *event, const json_t *args, int64_t ack_id)
+int sock_emit(struct sock *s, const char *event, const json_t *args, const struct sio_bins *bins,
+              int64_t ack_id)
 {
     if (!s->conn)
         return SB_ECLOSED;
-    struct frame *f = conn_frame_event(s->conn->proto, s->nsp_name, ack_id, event, args);
-    if (!f)
-        return SB_ENOMEM;
-    int rc = conn_send(s->conn, f);
-    frame_unref(f);
+    struct conn_frames fs;
+    int rc = conn_frames_event(&fs, s->conn->proto, s->nsp_name, ack_id, event, args, bins);
+    if (rc)
+        return rc;
+    rc = conn_send_frames(s->conn, &fs);
+    conn_frames_clear(&fs);
     return rc;
 }
 
@@ -294,15 +353,39 @@ static int send_sbuf(struct sock *s, struct sbuf *b)
     return rc;
 }
 
-int sock_send_ack(struct sock *s, int64_t ack_id, const json_t *args)
+int sock_send_ack(struct sock *s, int64_t ack_id, const json_t *args, const struct sio_bins *bins)
 {
     if (!s->conn)
         return SB_ECLOSED;
+    if (bins && (bins->n > SIO_MAX_ATTACHMENTS || sio_placeholders_check(args, bins->n)))
+        return SB_EINVAL;
     struct sbuf b;
     frame_sbuf_init(&b, CONN_HEADROOM);
     sbuf_append_char(&b, '4');
-    sio_encode(&b, SIO_ACK, s->nsp_name, ack_id, args);
-    return send_sbuf(s, &b);
+    if (!bins) {
+        sio_encode(&b, SIO_ACK, s->nsp_name, ack_id, args);
+        return send_sbuf(s, &b);
+    }
+    struct sio_packet p = {
+        .type = SIO_BINARY_ACK,
+        .attachments = bins->n,
+        .nsp = s->nsp_name,
+        .nsp_len = strlen(s->nsp_name),
+        .ack_id = ack_id,
+        .data = (json_t *)args,
+    };
+    struct conn_frames fs = {0};
+    int rc = sio_encode_packet(&b, &p);
+    struct frame *f = rc ? NULL : frame_from_sbuf(&b, FRAME_TEXT);
+    sbuf_free(&b);
+    if (!f)
+        return rc ? rc : SB_ENOMEM;
+    fs.f[fs.n++] = f;
+    rc = add_bins(&fs, bins);
+    if (rc == 0)
+        rc = conn_send_frames(s->conn, &fs);
+    conn_frames_clear(&fs);
+    return rc;
 }
 
 int sock_send_json(struct sock *s, const json_t *value)
@@ -321,7 +404,7 @@ int sock_exception(struct sock *s, const char *message)
     if (!args)
         return SB_ENOMEM;
     metrics.exceptions++;
-    int rc = sock_emit(s, "exception", args, -1);
+    int rc = sock_emit(s, "exception", args, NULL, -1);
     json_decref(args);
     return rc;
 }
@@ -334,13 +417,13 @@ int sock_exception_value(struct sock *s, const char *message, const json_t *data
     if (!args)
         return SB_ENOMEM;
     metrics.exceptions++;
-    int rc = sock_emit(s, "exception", args, -1);
+    int rc = sock_emit(s, "exception", args, NULL, -1);
     json_decref(args);
     return rc;
 }
 
-int sock_ack_add(struct sock *s, void (*cb)(void *ud, json_t *args, int err), void *ud,
-                 uint64_t *id)
+int sock_ack_add(struct sock *s, void (*cb)(void *ud, json_t *args, struct sio_bins *bins, int err),
+                 void *ud, uint64_t *id)
 {
     struct ack_wait *w = malloc(sizeof(*w));
     if (!w)
@@ -366,12 +449,12 @@ static struct ack_wait *take_ack(struct sock *s, uint64_t id)
     return NULL;
 }
 
-int sock_ack_complete(struct sock *s, uint64_t id, json_t *args)
+int sock_ack_complete(struct sock *s, uint64_t id, json_t *args, struct sio_bins *bins)
 {
     struct ack_wait *w = take_ack(s, id);
     if (!w)
         return SB_ENOTFOUND;
-    w->cb(w->ud, args, 0);
+    w->cb(w->ud, args, bins, 0);
     free(w);
     return 0;
 }
@@ -380,7 +463,7 @@ void sock_ack_fail(struct sock *s, uint64_t id, int err)
 {
     struct ack_wait *w = take_ack(s, id);
     if (w) {
-        w->cb(w->ud, NULL, err);
+        w->cb(w->ud, NULL, NULL, err);
         free(w);
     }
 }

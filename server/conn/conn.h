@@ -18,6 +18,7 @@
 #include <jansson.h>
 
 #include "../metrics/metrics.h"
+#include "../proto/proto.h"
 #include "../util/util.h"
 
 /* The codec of a connection, fixed at its handshake. Same numbering as enum metric_proto. */
@@ -52,6 +53,26 @@ struct conn;
 struct sock;
 struct auth_wait;
 
+/*
+ * A BINARY_EVENT or BINARY_ACK whose attachments are still coming (net/session_sio.c fills it,
+ * conn_free() frees it): the packet as decoded, and the attachments received so far.
+ */
+struct conn_bin_rx {
+    struct conn *conn;          /* borrowed: the connection that owns it */
+    uint8_t type;               /* enum sio_type */
+    uint32_t expected;          /* attachments announced, 1…SIO_MAX_ATTACHMENTS */
+    uint32_t n;                 /* received */
+    int64_t ack_id;             /* -1 when absent */
+    size_t bytes;               /* the packet's text plus its attachments, against max-payload */
+    json_t *data;               /* new reference: the packet's payload, placeholders included */
+    struct fifo_timer deadline; /* the attachments must come before it (net/timers.c) */
+    struct sio_bin bin[SIO_MAX_ATTACHMENTS]; /* data owned (malloc), each */
+    char nsp[];                              /* the namespace */
+};
+
+/* Frees `rx` (NULL passes): its packet, its attachments, its deadline. */
+void conn_bin_rx_free(struct conn_bin_rx *rx);
+
 /* The network layer's functions, called by conn to reach the transport of a connection. */
 struct conn_transport {
     /* The queue became non-empty: the transport writes it soon (end of the loop iteration). */
@@ -79,9 +100,10 @@ struct conn_host {
 struct ack_wait {
     struct ack_wait *next;
     uint64_t id;
-    /* Called once: with the client's answer (`args` borrowed, err 0), or with args NULL and err
-     * SB_ECLOSED (the socket went away) or SB_ETIMEOUT. */
-    void (*cb)(void *ud, json_t *args, int err);
+    /* Called once: with the client's answer (`args` borrowed, err 0; `bins` borrowed, the
+     * attachments of a BINARY_ACK or NULL), or with args NULL and err SB_ECLOSED (the socket
+     * went away) or SB_ETIMEOUT. */
+    void (*cb)(void *ud, json_t *args, struct sio_bins *bins, int err);
     void *ud;
 };
 
@@ -125,10 +147,10 @@ struct conn {
     bool close_sent;      /* our close frame is written: the client's close ends it */
     uint8_t close_metric; /* enum metric_close once known, else 0xff */
     uint16_t close_code;
-    const char *close_reason; /* static string, sent with the close frame */
-    uint32_t skip_binary;     /* binary frames still to discard (refused attachments) */
-    uint32_t flush_slot;      /* the network layer's: 1 + index in its flush list, 0 = not in it */
-    int fd;                   /* the transport's socket, written directly; -1 until established */
+    const char *close_reason;   /* static string, sent with the close frame */
+    struct conn_bin_rx *bin_rx; /* owned: a binary packet waiting for its attachments, or NULL */
+    uint32_t flush_slot; /* the network layer's: 1 + index in its flush list, 0 = not in it */
+    int fd;              /* the transport's socket, written directly; -1 until established */
 
     /* Outbound queue: a ring of frame references, in q_inline while it holds at most
      * CONN_QUEUE_INLINE of them (no allocation, and on the cache line the writer reads anyway),
@@ -182,13 +204,29 @@ void conn_queue_clear(struct conn *c);
  * sent). */
 void conn_close(struct conn *c, enum metric_close why, int code, const char *reason, bool flush);
 
+/* The frames of one message for one codec, queued together: a text frame, then (Socket.IO with
+ * binary) one binary frame per attachment. Each holds a reference. */
+struct conn_frames {
+    uint32_t n;
+    struct frame *f[1 + SIO_MAX_ATTACHMENTS];
+};
+
 /*
- * Encodes an event for one codec: Socket.IO `42[/nsp,][id]["event",…args]` or plain JSON
- * `{"event":…,"data":args[0]}`. `args` is a JSON array (borrowed; NULL = none). Returns a frame
- * with one reference, or NULL when out of memory or the event cannot be encoded (reserved name).
+ * Encodes an event for one codec: Socket.IO `42[/nsp,][id]["event",…args]` (with attachments
+ * `45<n>-…` and the n binary frames) or plain JSON `{"event":…,"data":args[0]}` (attachments as
+ * {"type":"Buffer","data":[…]}, sio_bins_to_buffers()). `args` is a JSON array (borrowed; NULL =
+ * none) whose placeholders stand for `bins` (borrowed; NULL = none). Returns 0 with `out`
+ * filled, SB_ETOOBIG (more than SIO_MAX_ATTACHMENTS), SB_EINVAL (the event cannot be encoded: a
+ * reserved name, a bad placeholder) or SB_ENOMEM; `out` holds nothing after a failure.
  */
-struct frame *conn_frame_event(enum conn_proto proto, const char *nsp, int64_t ack_id,
-                               const char *event, const json_t *args);
+int conn_frames_event(struct conn_frames *out, enum conn_proto proto, const char *nsp,
+                      int64_t ack_id, const char *event, const json_t *args,
+                      const struct sio_bins *bins);
+/* Queues every frame of `fs` (conn_send()), stopping at the first refusal. Returns as
+ * conn_send(). */
+int conn_send_frames(struct conn *c, const struct conn_frames *fs);
+/* Drops the references of `fs` and empties it. */
+void conn_frames_clear(struct conn_frames *fs);
 /* Encodes a text frame from raw bytes. */
 struct frame *conn_frame_text(const char *text, size_t len);
 
@@ -216,10 +254,14 @@ int sock_set_identity(struct sock *s, const char *user, json_t *claims);
 /* The claims as JSON text ("{}" when none), cached; borrowed. */
 const char *sock_claims_text(struct sock *s);
 
-/* Encodes and queues one event for this socket only. Returns as conn_send(). */
-int sock_emit(struct sock *s, const char *event, const json_t *args, int64_t ack_id);
-/* Sends the Socket.IO ACK `3[/nsp,]<id>[args…]` (`args` a JSON array, borrowed). */
-int sock_send_ack(struct sock *s, int64_t ack_id, const json_t *args);
+/* Encodes and queues one event for this socket only (`bins` borrowed, NULL = none). Returns as
+ * conn_send(), or as conn_frames_event(). */
+int sock_emit(struct sock *s, const char *event, const json_t *args, const struct sio_bins *bins,
+              int64_t ack_id);
+/* Sends the Socket.IO ACK `3[/nsp,]<id>[args…]` (`args` a JSON array, borrowed), or with
+ * attachments (`bins` borrowed, NULL = none) the BINARY_ACK `6<n>-[/nsp,]<id>[args…]` and its
+ * binary frames. */
+int sock_send_ack(struct sock *s, int64_t ack_id, const json_t *args, const struct sio_bins *bins);
 /* Sends `value` as one raw JSON text frame (the plain JSON protocol's answer to a plain return
  * value, as NestJS's WsAdapter does). */
 int sock_send_json(struct sock *s, const json_t *value);
@@ -230,10 +272,11 @@ int sock_exception_value(struct sock *s, const char *message, const json_t *data
 int sock_exception(struct sock *s, const char *message);
 
 /* Registers a wait for the client's ACK; returns the ack id to put in the packet. */
-int sock_ack_add(struct sock *s, void (*cb)(void *ud, json_t *args, int err), void *ud,
-                 uint64_t *id);
-/* Completes the wait `id` with `args` (borrowed). Returns 0 or SB_ENOTFOUND. */
-int sock_ack_complete(struct sock *s, uint64_t id, json_t *args);
+int sock_ack_add(struct sock *s, void (*cb)(void *ud, json_t *args, struct sio_bins *bins, int err),
+                 void *ud, uint64_t *id);
+/* Completes the wait `id` with `args` and `bins` (borrowed; NULL = none). Returns 0 or
+ * SB_ENOTFOUND. */
+int sock_ack_complete(struct sock *s, uint64_t id, json_t *args, struct sio_bins *bins);
 /* Fails the wait `id` with `err` if it is still pending. */
 void sock_ack_fail(struct sock *s, uint64_t id, int err);
 

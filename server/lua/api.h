@@ -203,14 +203,21 @@ void luah_require_open(lua_State *L);
 
 /* ---- api_json.c: conversion and the sb.json module ---- */
 
-/* Pushes `v` as a Lua value; JSON null is sb.null inside tables and nil at the top. */
-void json_push(lua_State *L, const json_t *v, bool top);
+/* Pushes `v` as a Lua value; JSON null is sb.null inside tables and nil at the top. With
+ * `bins` (borrowed, NULL = none) each placeholder of `v` that names one of them becomes an
+ * sb.binary holding a copy of its bytes. */
+void json_push(lua_State *L, const json_t *v, bool top, const struct sio_bins *bins);
 /* Converts the Lua value at `idx` to JSON. Returns a new reference, or NULL with a reason in
- * `err` (functions, NaN, cycles, invalid UTF-8). */
-json_t *json_from_lua(lua_State *L, int idx, char *err, size_t errlen);
-/* Converts the values at stack positions [from, to] to a JSON array (error: NULL + err). */
-json_t *json_array_from_lua(lua_State *L, int from, int to, char *err, size_t errlen);
-void api_json_open(lua_State *L); /* adds sb.json, sb.null, sb.array to the table on top */
+ * `err` (functions, NaN, cycles, invalid UTF-8). With `bins` non-NULL, each sb.binary becomes a
+ * placeholder and *bins the new array of their bytes (NULL when there was none; at most
+ * SIO_MAX_ATTACHMENTS); with `bins` NULL an sb.binary is an error. */
+json_t *json_from_lua(lua_State *L, int idx, struct sio_bins **bins, char *err, size_t errlen);
+/* Converts the values at stack positions [from, to] to a JSON array (error: NULL + err), with
+ * binary as json_from_lua() does. */
+json_t *json_array_from_lua(lua_State *L, int from, int to, struct sio_bins **bins, char *err,
+                            size_t errlen);
+/* Adds sb.json, sb.null, sb.array, sb.binary and sb.is_binary to the table on top. */
+void api_json_open(lua_State *L);
 
 /* ---- api_socket.c: the socket object ---- */
 

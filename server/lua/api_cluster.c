@@ -100,7 +100,7 @@ static void call_back(struct lua_cb *cb, json_t *value, int err, const char *wha
         else
             lua_pushnil(co);
         if (value)
-            json_push(co, value, false);
+            json_push(co, value, false, NULL);
         else
             lua_pushnil(co);
         luah_run_go(r, 2, NULL, NULL);
@@ -194,7 +194,7 @@ static int l_server_emit(lua_State *L)
     int top = lua_gettop(L);
     bool with_ack = top > 1 && lua_isfunction(L, top);
     char err[128];
-    json_t *args = json_array_from_lua(L, 2, with_ack ? top - 1 : top, err, sizeof(err));
+    json_t *args = json_array_from_lua(L, 2, with_ack ? top - 1 : top, NULL, err, sizeof(err));
     if (!args)
         return luaL_error(L, "server_emit('%s'): %s", event, err);
     struct lua_cb *cb = with_ack ? keep_fn(L, top) : NULL;
@@ -223,7 +223,7 @@ static void server_event_done(struct lua_run *r, int status, int nres)
         return;
     }
     char err[128];
-    json_t *value = json_from_lua(r->co, 1, err, sizeof(err));
+    json_t *value = json_from_lua(r->co, 1, NULL, err, sizeof(err));
     if (!value)
         LOG_ERROR("lua", "%s returned a value that cannot be sent: %s", r->what, err);
     bus_reply(reply, value);
@@ -251,7 +251,7 @@ static void server_event(void *ud, const char *nsp, const char *event, json_t *a
     luaL_checkstack(r->co, (int)n + 2, "server event arguments");
     lua_rawgeti(r->co, LUA_REGISTRYINDEX, h->ref);
     for (size_t i = 0; i < n; i++)
-        json_push(r->co, json_array_get(args, i), true);
+        json_push(r->co, json_array_get(args, i), true, NULL);
     luah_run_go(r, (int)n, reply ? server_event_done : NULL, reply);
 }
 

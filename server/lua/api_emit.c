@@ -65,7 +65,8 @@ static int l_broadcast(lua_State *L)
     if (strings(L, 2, rooms, nrooms) < 0 || strings(L, 3, except, nexcept) < 0)
         return luaL_error(L, "emit: a room must be a string");
     char err[128];
-    json_t *args = json_array_from_lua(L, 5, top, err, sizeof(err));
+    struct sio_bins *bins;
+    json_t *args = json_array_from_lua(L, 5, top, &bins, err, sizeof(err));
     if (!args)
         return luaL_error(L, "emit('%s'): %s", event, err);
     struct bus_msg m = {
@@ -76,9 +77,11 @@ static int l_broadcast(lua_State *L)
         .nexcept = (size_t)nexcept,
         .event = event,
         .args = args,
+        .bins = bins,
     };
     int rc = bus_emit(lh->bus, &m);
     json_decref(args);
+    sio_bins_unref(bins);
     if (rc == SB_EINVAL)
         return luaL_error(L, "emit: '%s' is not a valid event name (empty or reserved)", event);
     if (rc < 0)

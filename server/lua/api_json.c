@@ -3,6 +3,12 @@
  * in arrays) and a plain nil for a handler's top-level arguments. A Lua table is an array when
  * its keys are exactly 1..n, an object otherwise; an empty table is an object unless it carries
  * the sb.array marker (setmetatable(t, sb.array_mt) or sb.array{}).
+ *
+ * Binary (a socket.io client's Buffer or ArrayBuffer, a Node server's Buffer through Redis) is
+ * a full userdata, sb.binary: `sb.is_binary(v)` tells it from a string, `tostring(v)` gives its
+ * bytes as a Lua string, `#v` their number, and `sb.binary(s)` makes one from a string. In the
+ * JSON trees the rest of the server carries it is a placeholder {"_placeholder":true,"num":i}
+ * beside a struct sio_bins, the form socket.io's parser uses (proto.h).
  */
 #include "api.h"
 
@@ -15,18 +21,52 @@
 
 #define MAX_DEPTH 100
 #define ARRAY_MT  "sb.array"
+#define BINARY_MT "sb.binary"
 
-void json_push(lua_State *L, const json_t *v, bool top)
+/* The bytes of an sb.binary userdata. */
+struct lbin {
+    size_t len;
+    unsigned char data[];
+};
+
+static void push_binary(lua_State *L, const void *data, size_t len)
+{
+    struct lbin *b = lua_newuserdata(L, sizeof(*b) + len);
+    b->len = len;
+    if (len)
+        memcpy(b->data, data, len);
+    luaL_getmetatable(L, BINARY_MT);
+    lua_setmetatable(L, -2);
+}
+
+/* The sb.binary at `idx`, or NULL. */
+static struct lbin *to_binary(lua_State *L, int idx)
+{
+    struct lbin *b = lua_touserdata(L, idx);
+    if (!b || lua_type(L, idx) != LUA_TUSERDATA || !lua_getmetatable(L, idx))
+        return NULL;
+    luaL_getmetatable(L, BINARY_MT);
+    bool eq = lua_rawequal(L, -1, -2);
+    lua_pop(L, 2);
+    return eq ? b : NULL;
+}
+
+void json_push(lua_State *L, const json_t *v, bool top, const struct sio_bins *bins)
 {
     switch (json_typeof(v)) {
     case JSON_OBJECT: {
+        size_t num;
+        if (bins && sio_placeholder_num(v, bins->n, &num) == 1) {
+            push_binary(L, bins->bin[num].data, bins->bin[num].len);
+            return;
+        }
         lua_createtable(L, 0, (int)json_object_size(v));
         const char *k;
         json_t *item;
         json_object_foreach((json_t *)v, k, item)
         {
             lua_pushstring(L, k);
-            json_push(L, item, false);
+            json_push(L, item, false, bins);
             lua_rawset(L, -3);
         }
         return;
@@ -35,7 +75,7 @@ void json_push(lua_State *L, const json_t *v, bool top)
         size_t n = json_array_size(v);
         lua_createtable(L, (int)n, 0);
         for (size_t i = 0; i < n; i++) {
-            json_push(L, json_array_get(v, i), false);
+            json_push(L, json_array_get(v, i), false, bins);
             lua_rawseti(L, -2, (int)i + 1);
         }
         /* Keep the array-ness of an empty array across a round trip. */
@@ -108,9 +148,19 @@ static bool has_array_mt(lua_State *L, int idx)
     return eq;
 }
 
-static json_t *convert(lua_State *L, int idx, int depth, char *err, size_t errlen);
+/* The binary values met while converting one message, in order: placeholder i is bin[i],
+ * whose bytes are borrowed from the userdata (alive on the stack while the conversion runs).
+ * NULL where binary cannot go. */
+struct bins_builder {
+    struct sio_bin bin[SIO_MAX_ATTACHMENTS];
+    size_t n;
+};
 
-static json_t *convert_table(lua_State *L, int idx, int depth, char *err, size_t errlen)
+static json_t *convert(lua_State *L, int idx, int depth, struct bins_builder *bb, char *err,
+                       size_t errlen);
+
+static json_t *convert_table(lua_State *L, int idx, int depth, struct bins_builder *bb, char *err,
+                             size_t errlen)
 {
     if (depth > MAX_DEPTH) {
         snprintf(err, errlen, "table nested more than %d levels (a cycle?)", MAX_DEPTH);
@@ -122,7 +172,7 @@ static json_t *convert_table(lua_State *L, int idx, int depth, char *err, size_t
         json_t *a = json_array();
         for (long i = 1; a && i <= n; i++) {
             lua_rawgeti(L, idx, (int)i);
-            json_t *item = convert(L, lua_gettop(L), depth + 1, err, errlen);
+            json_t *item = convert(L, lua_gettop(L), depth + 1, bb, err, errlen);
             lua_pop(L, 1);
             if (!item || json_array_append_new(a, item)) {
                 json_decref(a);
@@ -152,7 +202,7 @@ static json_t *convert_table(lua_State *L, int idx, int depth, char *err, size_t
             json_decref(o);
             return NULL;
         }
-        json_t *item = convert(L, lua_gettop(L), depth + 1, err, errlen);
+        json_t *item = convert(L, lua_gettop(L), depth + 1, bb, err, errlen);
         lua_pop(L, 1);
         if (!item) {
             lua_pop(L, 1);
@@ -169,7 +219,31 @@ static json_t *convert_table(lua_State *L, int idx, int depth, char *err, size_t
     return o;
 }
 
-static json_t *convert(lua_State *L, int idx, int depth, char *err, size_t errlen)
+/* A placeholder for the sb.binary `b`, which joins the message's attachments. */
+static json_t *placeholder(struct lbin *b, struct bins_builder *bb, char *err, size_t errlen)
+{
+    if (!bb) {
+        snprintf(err, errlen, "binary values cannot be sent here");
+        return NULL;
+    }
+    if (bb->n == SIO_MAX_ATTACHMENTS) {
+        snprintf(err, errlen,
+                 "more than %d binary values in one message (socket.io clients "
+                 "refuse more)",
+                 SIO_MAX_ATTACHMENTS);
+        return NULL;
+    }
+    bb->bin[bb->n] = (struct sio_bin){.data = b->data, .len = b->len};
+    json_t *v = json_pack("{s:b,s:I}", "_placeholder", 1, "num", (json_int_t)bb->n);
+    if (v)
+        bb->n++;
+    else
+        snprintf(err, errlen, "out of memory");
+    return v;
+}
+
+static json_t *convert(lua_State *L, int idx, int depth, struct bins_builder *bb, char *err,
+                       size_t errlen)
 {
     switch (lua_type(L, idx)) {
     case LUA_TNIL:
@@ -195,33 +269,66 @@ static json_t *convert(lua_State *L, int idx, int depth, char *err, size_t errle
         return v;
     }
     case LUA_TTABLE:
-        return convert_table(L, idx, depth, err, errlen);
+        return convert_table(L, idx, depth, bb, err, errlen);
     case LUA_TLIGHTUSERDATA:
         if (is_null(L, idx))
             return json_null();
-        /* fall through */
-    default:
-        snprintf(err, errlen, "cannot encode a value of type %s", luaL_typename(L, idx));
-        return NULL;
+        break;
+    case LUA_TUSERDATA: {
+        struct lbin *b = to_binary(L, idx);
+        if (b)
+            return placeholder(b, bb, err, errlen);
+        break;
     }
+    default:
+        break;
+    }
+    snprintf(err, errlen, "cannot encode a value of type %s", luaL_typename(L, idx));
+    return NULL;
 }
 
-json_t *json_from_lua(lua_State *L, int idx, char *err, size_t errlen)
+/* The attachments of a finished conversion into *bins (NULL when there were none). Returns 0,
+ * or -1 with `err` set. */
+static int finish_bins(struct bins_builder *bb, struct sio_bins **bins, char *err, size_t errlen)
+{
+    *bins = NULL;
+    if (!bb->n)
+        return 0;
+    if (!(*bins = sio_bins_new(bb->bin, bb->n))) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    return 0;
+}
+
+json_t *json_from_lua(lua_State *L, int idx, struct sio_bins **bins, char *err, size_t errlen)
 {
     if (idx < 0)
         idx = lua_gettop(L) + idx + 1;
-    return convert(L, idx, 0, err, errlen);
+    struct bins_builder bb = {.n = 0};
+    json_t *v = convert(L, idx, 0, bins ? &bb : NULL, err, errlen);
+    if (v && bins && finish_bins(&bb, bins, err, errlen)) {
+        json_decref(v);
+        return NULL;
+    }
+    return v;
 }
 
-json_t *json_array_from_lua(lua_State *L, int from, int to, char *err, size_t errlen)
+json_t *json_array_from_lua(lua_State *L, int from, int to, struct sio_bins **bins, char *err,
+                            size_t errlen)
 {
+    struct bins_builder bb = {.n = 0};
     json_t *a = json_array();
     for (int i = from; a && i <= to; i++) {
-        json_t *v = convert(L, i, 0, err, errlen);
+        json_t *v = convert(L, i, 0, bins ? &bb : NULL, err, errlen);
         if (!v || json_array_append_new(a, v)) {
             json_decref(a);
             return NULL;
         }
+    }
+    if (a && bins && finish_bins(&bb, bins, err, errlen)) {
+        json_decref(a);
+        return NULL;
     }
     return a;
 }
@@ -230,7 +337,7 @@ static int l_encode(lua_State *L)
 {
     luaL_checkany(L, 1);
     char err[128];
-    json_t *v = json_from_lua(L, 1, err, sizeof(err));
+    json_t *v = json_from_lua(L, 1, NULL, err, sizeof(err));
     if (!v)
         return luaL_error(L, "sb.json.encode: %s", err);
     char *s = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
@@ -253,7 +360,7 @@ static int l_decode(lua_State *L)
         lua_pushfstring(L, "invalid JSON at position %d: %s", e.position, e.text);
         return 2;
     }
-    json_push(L, v, false);
+    json_push(L, v, false, NULL);
     json_decref(v);
     return 1;
 }
@@ -269,8 +376,63 @@ static int l_array(lua_State *L)
     return 1;
 }
 
+/* sb.binary(s): the bytes of string `s` as a binary value. */
+static int l_binary(lua_State *L)
+{
+    size_t len;
+    const char *s = luaL_checklstring(L, 1, &len);
+    push_binary(L, s, len);
+    return 1;
+}
+
+static int l_is_binary(lua_State *L)
+{
+    lua_pushboolean(L, to_binary(L, 1) != NULL);
+    return 1;
+}
+
+static int bin_tostring(lua_State *L)
+{
+    struct lbin *b = to_binary(L, 1);
+    if (!b)
+        return luaL_argerror(L, 1, "sb.binary expected");
+    lua_pushlstring(L, (const char *)b->data, b->len);
+    return 1;
+}
+
+static int bin_len(lua_State *L)
+{
+    struct lbin *b = to_binary(L, 1);
+    if (!b)
+        return luaL_argerror(L, 1, "sb.binary expected");
+    lua_pushinteger(L, (lua_Integer)b->len);
+    return 1;
+}
+
+static int bin_eq(lua_State *L)
+{
+    struct lbin *a = to_binary(L, 1), *b = to_binary(L, 2);
+    lua_pushboolean(L, a && b && a->len == b->len && memcmp(a->data, b->data, a->len) == 0);
+    return 1;
+}
+
 void api_json_open(lua_State *L)
 {
+    luaL_newmetatable(L, BINARY_MT);
+    lua_pushliteral(L, "locked");
+    lua_setfield(L, -2, "__metatable");
+    lua_pushcfunction(L, bin_tostring);
+    lua_setfield(L, -2, "__tostring");
+    lua_pushcfunction(L, bin_len);
+    lua_setfield(L, -2, "__len");
+    lua_pushcfunction(L, bin_eq);
+    lua_setfield(L, -2, "__eq");
+    lua_pop(L, 1);
+    lua_pushcfunction(L, l_binary);
+    lua_setfield(L, -2, "binary");
+    lua_pushcfunction(L, l_is_binary);
+    lua_setfield(L, -2, "is_binary");
+
     /* Locked: it is one table for every gateway (lua_setmetatable from C ignores the lock). */
     luaL_newmetatable(L, ARRAY_MT);
     lua_pushliteral(L, "locked");

@@ -102,7 +102,7 @@ static void cached(lua_State *L, const char *key, struct sock *s,
 static void make_claims(lua_State *L, struct sock *s)
 {
     if (s && s->claims)
-        json_push(L, s->claims, false);
+        json_push(L, s->claims, false, NULL);
     else
         lua_newtable(L);
 }
@@ -112,7 +112,7 @@ static void make_claims(lua_State *L, struct sock *s)
 static void make_auth(lua_State *L, struct sock *s)
 {
     if (s && s->auth)
-        json_push(L, s->auth, false);
+        json_push(L, s->auth, false, NULL);
     else
         lua_newtable(L);
 }
@@ -221,7 +221,7 @@ static void timer_closed_cb(uv_handle_t *h)
     free(h);
 }
 
-static void ack_cb(void *ud, json_t *args, int err)
+static void ack_cb(void *ud, json_t *args, struct sio_bins *bins, int err)
 {
     struct lua_ack *a = ud;
     struct lua_host *lh = a->lh;
@@ -241,7 +241,7 @@ static void ack_cb(void *ud, json_t *args, int err)
         else
             lua_pushnil(co);
         for (size_t i = 0; i < n; i++)
-            json_push(co, json_array_get(args, i), true);
+            json_push(co, json_array_get(args, i), true, bins);
         luah_run_go(r, 1 + (int)n, NULL, NULL);
     }
     luaL_unref(lh->L, LUA_REGISTRYINDEX, a->fn);
@@ -273,7 +273,8 @@ static int emit_impl(lua_State *L, int self, int first, uint64_t timeout_ms)
         return 1;
     }
     char err[128];
-    json_t *args = json_array_from_lua(L, first + 1, last, err, sizeof(err));
+    struct sio_bins *bins;
+    json_t *args = json_array_from_lua(L, first + 1, last, &bins, err, sizeof(err));
     if (!args)
         return luaL_error(L, "socket:emit('%s'): %s", event, err);
     int64_t ack_id = -1;
@@ -283,6 +284,7 @@ static int emit_impl(lua_State *L, int self, int first, uint64_t timeout_ms)
         if (!a || sock_ack_add(s, ack_cb, a, &id)) {
             free(a);
             json_decref(args);
+            sio_bins_unref(bins);
             return luaL_error(L, "socket:emit: out of memory");
         }
         a->lh = luah_from(L);
@@ -303,8 +305,9 @@ static int emit_impl(lua_State *L, int self, int first, uint64_t timeout_ms)
         }
         ack_id = (int64_t)id;
     }
-    int rc = sock_emit(s, event, args, ack_id);
+    int rc = sock_emit(s, event, args, bins, ack_id);
     json_decref(args);
+    sio_bins_unref(bins);
     lua_pushboolean(L, rc == 0);
     return 1;
 }

@@ -84,7 +84,7 @@ char *luah_error_message(lua_State *L, json_t **data)
             msg = strdup(lua_tostring(L, -1));
         } else {
             char err[128];
-            *data = json_from_lua(L, -1, err, sizeof(err));
+            *data = json_from_lua(L, -1, NULL, err, sizeof(err));
             msg = strdup(*data ? "exception" : "Internal server error");
         }
         lua_pop(L, 1);
@@ -101,9 +101,11 @@ void lua_result_clear(struct lua_result *r)
     for (size_t i = 0; i < r->nreplies; i++) {
         free(r->replies[i].event);
         json_decref(r->replies[i].args);
+        sio_bins_unref(r->replies[i].bins);
     }
     free(r->replies);
     json_decref(r->ack);
+    sio_bins_unref(r->ack_bins);
     free(r->error);
     json_decref(r->error_data);
     memset(r, 0, sizeof(*r));
@@ -131,6 +133,7 @@ static int take_reply(lua_State *L, int idx, struct lua_result *out, char *err, 
     char *event = strdup(lua_tostring(L, -1));
     lua_pop(L, 1);
     json_t *args;
+    struct sio_bins *bins = NULL;
     luah_rawfield(L, idx, "args");
     if (lua_istable(L, -1)) {
         int top = lua_gettop(L);
@@ -138,12 +141,13 @@ static int take_reply(lua_State *L, int idx, struct lua_result *out, char *err, 
         luaL_checkstack(L, n + 1, "reply args");
         for (int i = 1; i <= n; i++)
             lua_rawgeti(L, top, i);
-        args = json_array_from_lua(L, top + 1, top + n, err, errlen);
+        args = json_array_from_lua(L, top + 1, top + n, &bins, err, errlen);
         lua_settop(L, top);
     } else {
         luah_rawfield(L, idx, "data");
-        args = lua_isnil(L, -1) ? json_array()
-                                : json_array_from_lua(L, lua_gettop(L), lua_gettop(L), err, errlen);
+        args = lua_isnil(L, -1)
+                   ? json_array()
+                   : json_array_from_lua(L, lua_gettop(L), lua_gettop(L), &bins, err, errlen);
         lua_pop(L, 1);
     }
     lua_pop(L, 1);
@@ -153,6 +157,7 @@ static int take_reply(lua_State *L, int idx, struct lua_result *out, char *err, 
             out->replies = r;
         free(event);
         json_decref(args);
+        sio_bins_unref(bins);
         if (!err[0])
             snprintf(err, errlen, "out of memory");
         return -1;
@@ -160,6 +165,7 @@ static int take_reply(lua_State *L, int idx, struct lua_result *out, char *err, 
     out->replies = r;
     r[out->nreplies].event = event;
     r[out->nreplies].args = args;
+    r[out->nreplies].bins = bins;
     out->nreplies++;
     return 0;
 }
@@ -174,7 +180,7 @@ static int collect(lua_State *L, int first, int last, struct lua_result *out, ch
 {
     if (last < first || (last == first && lua_isnil(L, first))) {
         out->ack_empty = true;
-        out->ack = json_array_from_lua(L, first, last, err, errlen);
+        out->ack = json_array_from_lua(L, first, last, &out->ack_bins, err, errlen);
         return out->ack ? 0 : -1;
     }
     if (is_reply(L, first))
@@ -195,7 +201,7 @@ static int collect(lua_State *L, int first, int last, struct lua_result *out, ch
             return 0;
         }
     }
-    out->ack = json_array_from_lua(L, first, last, err, errlen);
+    out->ack = json_array_from_lua(L, first, last, &out->ack_bins, err, errlen);
     return out->ack ? 0 : -1;
 }
 
@@ -227,7 +233,7 @@ static void handler_done(struct lua_run *r, int status, int nres)
 }
 
 void luah_call_handler(struct lua_host *lh, struct handler *h, struct sock *s, const json_t *args,
-                       luah_handler_done done, void *ud)
+                       const struct sio_bins *bins, luah_handler_done done, void *ud)
 {
     char what[256];
     snprintf(what, sizeof(what), "gateway %s, event '%s'", h->gw->name, h->event);
@@ -248,7 +254,7 @@ void luah_call_handler(struct lua_host *lh, struct handler *h, struct sock *s, c
     lua_rawgeti(co, LUA_REGISTRYINDEX, h->ref);
     api_socket_push(lh, co, s);
     for (size_t i = 0; i < nargs; i++)
-        json_push(co, json_array_get(args, i), true);
+        json_push(co, json_array_get(args, i), true, bins);
     luah_run_go(r, 1 + (int)nargs, handler_done, hc);
 }
 

@@ -28,8 +28,9 @@ struct lua_host;
 
 /* One reply a handler returned: sent to the calling socket after the after-interceptors. */
 struct reply {
-    char *event;  /* owned */
-    json_t *args; /* new reference: a JSON array */
+    char *event;           /* owned */
+    json_t *args;          /* new reference: a JSON array */
+    struct sio_bins *bins; /* owned reference: the attachments of its placeholders, or NULL */
 };
 
 /* What one handler call produced. */
@@ -37,6 +38,7 @@ struct lua_result {
     struct reply *replies; /* owned */
     size_t nreplies;
     json_t *ack; /* new reference: the ack arguments (an array), or NULL (replies, an error) */
+    struct sio_bins *ack_bins; /* owned reference: the attachments of the ack, or NULL */
     /* The handler returned no value (ack []) or one nil (ack [null]): a Socket.IO client that
      * asked for an ack gets it, plain JSON gets no frame. */
     bool ack_empty;
@@ -105,11 +107,12 @@ struct handler *luah_find(const struct lua_host *lh, const char *nsp, const char
  * waited; `res` is borrowed (cleared after the call). */
 typedef void (*luah_handler_done)(void *ud, struct sock *s, struct lua_result *res);
 
-/* Runs a handler with the socket and `args` (borrowed JSON array) in a coroutine of its own.
+/* Runs a handler with the socket and `args` (borrowed JSON array, whose placeholders stand for
+ * `bins`, borrowed, NULL = none: they reach Lua as sb.binary values) in a coroutine of its own.
  * `done` is called exactly once: before this returns when the handler did not wait, or later
  * (it waited for Redis). The handler's gateway stays alive until then (gateway_ref). */
 void luah_call_handler(struct lua_host *lh, struct handler *h, struct sock *s, const json_t *args,
-                       luah_handler_done done, void *ud);
+                       const struct sio_bins *bins, luah_handler_done done, void *ud);
 
 /* Keeps a gateway (and its interceptor list) alive across a reload, until the matching unref. */
 void gateway_ref(struct gateway *gw);

@@ -144,6 +144,8 @@ void net_handshake_auth_established(struct net *n, struct conn *c);
 /* ---- session_sio.c, session_json.c: the two codecs ---- */
 
 void sio_session_open(struct net *n, struct conn *c);
+/* One Engine.IO message of the session: a text packet, or (`binary`) the bytes of a binary
+ * message, without v3's type byte: an attachment of the binary packet before it. */
 void sio_session_receive(struct net *n, struct conn *c, const char *data, size_t len, bool binary);
 void sio_sock_disconnect(struct net *n, struct sock *s, const char *reason);
 /* Refuses a connection whose handshake token was refused after the upgrade: the open packet,
@@ -237,6 +239,9 @@ void net_ping_schedule(struct net *n, struct conn *c);
 void net_heartbeat_expect(struct net *n, struct conn *c);
 /* Arms the connect deadline of a new Socket.IO connection. */
 void net_connect_deadline(struct net *n, struct conn *c);
+/* Arms the deadline of a binary packet's attachments (ping-interval + ping-timeout ms): the
+ * connection closes with 1008 "binary attachments timed out" when they have not all come. */
+void net_attachments_deadline(struct net *n, struct conn_bin_rx *rx);
 
 /* ---- write.c: the write path ---- */
 

@@ -53,6 +53,7 @@ struct net {
     struct fifo_timer_list pong_list;      /* pong deadline */
     struct fifo_timer_list heartbeat_list; /* Engine.IO v3: the client's next ping is due */
     struct fifo_timer_list connect_list;   /* Socket.IO namespace deadline */
+    struct fifo_timer_list attach_list;    /* Socket.IO: a binary packet's attachments are due */
     uv_timer_t timer;
     uint64_t timer_due;
     uv_check_t reaper;

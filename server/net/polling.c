@@ -376,11 +376,14 @@ static void read_text_payload(struct net *n, struct conn *c, const struct sbuf *
             violation(c, "a polling payload that is not UTF-8");
             break;
         }
-        if (c->eio == 3 && pkt[0] == 'b') {
-            /* A v3 binary packet as base64 text (`b4…`): a binary message, as over WebSocket. */
+        if (pkt[0] == 'b') {
+            /* A binary packet as base64 text (v4 `b…`, v3 `b4…`): a binary message, as over
+             * WebSocket. */
             struct eio3_packet bp;
             sbuf_reset(&bin);
-            if (eio3_decode(pkt, len, &bin, &bp) || bp.type != EIO_MESSAGE) {
+            int rc = c->eio == 3 ? eio3_decode(pkt, len, &bin, &bp)
+                                 : eio_decode_base64(pkt, len, &bin, &bp.data, &bp.len);
+            if (rc || (c->eio == 3 && bp.type != EIO_MESSAGE)) {
                 violation(c, "an invalid base64 packet");
                 break;
             }
@@ -416,8 +419,26 @@ int polling_body_end(struct net *n, struct lws *wsi, struct conn *c)
     return rc;
 }
 
-/* Appends a packet to a GET's answer in the session's framing. */
-static void append(const struct conn *c, struct sbuf *b, const char *pkt, size_t len)
+/* Appends a frame to a GET's answer in the session's framing: a text packet as it is, a
+ * binary message (an attachment) as base64 text, which every client of either version reads. A
+ * v3 client with XHR2 would take a binary payload (eio3_binpayload_*) a third smaller; the text
+ * form is what engine.io sends a client that asked for `b64`, and it keeps one framing per
+ * version. */
+static void append(const struct conn *c, struct sbuf *b, const struct frame *f)
+{
+    const char *pkt = f->data + f->headroom;
+    if (f->kind == FRAME_BINARY && c->eio == 3)
+        eio3_payload_append_binary(b, EIO_MESSAGE, pkt, f->len);
+    else if (f->kind == FRAME_BINARY)
+        eio_payload_append_binary(b, pkt, f->len);
+    else if (c->eio == 3)
+        eio3_payload_append(b, pkt, f->len);
+    else
+        eio_payload_append(b, pkt, f->len);
+}
+
+/* A control packet ("1", "6") in the session's framing. */
+static void append_text(const struct conn *c, struct sbuf *b, const char *pkt, size_t len)
 {
     if (c->eio == 3)
         eio3_payload_append(b, pkt, len);
@@ -434,16 +455,16 @@ int polling_writable(struct net *n, struct lws *wsi, struct conn *c)
     sbuf_init(&b, 0);
     size_t count = 0;
     for (struct frame *f; (f = conn_queue_peek(c)); conn_queue_pop(c)) {
-        if (f->kind != FRAME_TEXT)
-            continue; /* a Socket.IO session queues text packets only */
-        append(c, &b, frame_payload(f), f->len);
+        if (f->kind != FRAME_TEXT && f->kind != FRAME_BINARY)
+            continue; /* a Socket.IO session queues no WebSocket pings or closes */
+        append(c, &b, f);
         metrics.bytes_out[c->proto] += f->len;
         count++;
     }
     if (c->closing)
-        append(c, &b, "1", 1);
+        append_text(c, &b, "1", 1);
     else if (!b.len && ps->upgrading)
-        append(c, &b, "6", 1); /* releases the client for its upgrade */
+        append_text(c, &b, "6", 1); /* releases the client for its upgrade */
     if (!b.len) {
         sbuf_free(&b);
         return 0; /* nothing to say yet: the GET stays held */

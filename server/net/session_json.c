@@ -53,7 +53,7 @@ void json_session_receive(struct net *n, struct conn *c, const char *data, size_
     }
     json_t *args = m.data ? json_pack("[O]", m.data) : json_array();
     if (args)
-        pipeline_event(n->pipe, s, m.event, args, PIPELINE_RAW_ACK);
+        pipeline_event(n->pipe, s, m.event, args, NULL, PIPELINE_RAW_ACK);
     json_decref(args);
     wsjson_msg_clear(&m);
 }

@@ -7,6 +7,13 @@
  * the client pings and the server answers, the client is in `/` without asking (the server sends
  * `40` after the open packet), and a namespace's CONNECT carries a query instead of an auth
  * object, its reply no sid, a refusal a string. Events, acks and DISCONNECT are the same bytes.
+ *
+ * Binary: a BINARY_EVENT or BINARY_ACK announces n attachments (1 to SIO_MAX_ATTACHMENTS, as
+ * socket.io-parser 4.2 allows), which come next as n binary messages; the packet then goes on
+ * as an EVENT or ACK with its attachments. As in socket.io-parser, a text packet before the
+ * last attachment, or a binary message with no packet waiting for it, is a protocol error.
+ * Unlike it, the packet and its attachments together may not pass --max-payload, and the
+ * attachments must come within ping-interval + ping-timeout (net/timers.c).
  */
 #include "internal.h"
 
@@ -303,8 +310,97 @@ static int v4_connect(struct sio_packet *p)
     return p->data ? 0 : SB_ENOMEM;
 }
 
+/* The event name and the arguments of a complete EVENT or BINARY_EVENT, to the pipeline. */
+static void dispatch_event(struct net *n, struct sock *s, const json_t *data, int64_t ack_id,
+                           struct sio_bins *bins)
+{
+    char name[1024];
+    json_t *args = event_args(data, name, sizeof(name));
+    if (args)
+        pipeline_event(n->pipe, s, name, args, bins, ack_id >= 0 ? ack_id : PIPELINE_NO_ACK);
+    json_decref(args);
+}
+
+/* A BINARY_EVENT or BINARY_ACK (`len` bytes of text): it waits for its attachments. */
+static void binary_begin(struct net *n, struct conn *c, struct sio_packet *p, const char *nsp,
+                         size_t len)
+{
+    if (p->attachments < 1 || p->attachments > SIO_MAX_ATTACHMENTS) {
+        invalid(n, c, p->attachments ? "too many attachments" : "invalid attachment count");
+        return;
+    }
+    size_t nlen = strlen(nsp);
+    struct conn_bin_rx *rx = calloc(1, sizeof(*rx) + nlen + 1);
+    if (!rx) {
+        conn_close(c, MC_TRANSPORT, CLOSE_INTERNAL, "out of memory", false);
+        return;
+    }
+    rx->conn = c;
+    rx->type = (uint8_t)p->type;
+    rx->expected = p->attachments;
+    rx->ack_id = p->ack_id;
+    rx->bytes = len;
+    rx->data = p->data; /* taken */
+    p->data = NULL;
+    memcpy(rx->nsp, nsp, nlen + 1);
+    c->bin_rx = rx;
+    net_attachments_deadline(n, rx);
+}
+
+/* One attachment of the binary packet waiting on `c`; the last one sends the packet on. */
+static void binary_take(struct net *n, struct conn *c, const char *data, size_t len)
+{
+    struct conn_bin_rx *rx = c->bin_rx;
+    if (!rx) {
+        invalid(n, c, "a binary message with no binary packet before it");
+        return;
+    }
+    if (len > n->cfg->max_payload || rx->bytes > n->cfg->max_payload - len) {
+        LOG_INFO("sio", "closing a connection whose binary packet passed %llu bytes",
+                 (unsigned long long)n->cfg->max_payload);
+        conn_close(c, MC_TOO_BIG, CLOSE_TOO_BIG, "message too big", true);
+        return;
+    }
+    unsigned char *copy = malloc(len ? len : 1);
+    if (!copy) {
+        conn_close(c, MC_TRANSPORT, CLOSE_INTERNAL, "out of memory", false);
+        return;
+    }
+    if (len)
+        memcpy(copy, data, len);
+    rx->bin[rx->n++] = (struct sio_bin){.data = copy, .len = len};
+    rx->bytes += len;
+    if (rx->n < rx->expected)
+        return;
+
+    c->bin_rx = NULL;
+    struct sio_bins *bins = NULL;
+    if (sio_placeholders_check(rx->data, rx->n)) {
+        invalid(n, c, "invalid placeholder in a binary packet");
+    } else if (!(bins = sio_bins_new(rx->bin, rx->n))) {
+        conn_close(c, MC_TRANSPORT, CLOSE_INTERNAL, "out of memory", false);
+    } else {
+        struct sock *s = conn_sock_find(c, rx->nsp);
+        if (rx->type == SIO_BINARY_EVENT) {
+            if (s)
+                dispatch_event(n, s, rx->data, rx->ack_id, bins);
+            else
+                LOG_DEBUG("sio", "EVENT for namespace %s which is not connected: ignored", rx->nsp);
+        } else if (s && rx->ack_id >= 0 &&
+                   sock_ack_complete(s, (uint64_t)rx->ack_id, rx->data, bins)) {
+            LOG_DEBUG("sio", "ACK %lld matches no pending ack: ignored", (long long)rx->ack_id);
+        }
+    }
+    sio_bins_unref(bins);
+    conn_bin_rx_free(rx);
+}
+
 static void handle_message(struct net *n, struct conn *c, const char *data, size_t len)
 {
+    if (c->bin_rx) {
+        invalid(n, c, "a text packet while binary attachments were expected");
+        return;
+    }
     struct sio_packet p;
     int rc = sio_decode(data, len, &p);
     if (rc) {
@@ -345,25 +441,17 @@ static void handle_message(struct net *n, struct conn *c, const char *data, size
         if (!s) {
             LOG_DEBUG("sio", "EVENT for namespace %s which is not connected: ignored", nsp);
             break;
-        } else {
-            char name[1024];
-            json_t *args = event_args(p.data, name, sizeof(name));
-            if (args)
-                pipeline_event(n->pipe, s, name, args, p.ack_id >= 0 ? p.ack_id : PIPELINE_NO_ACK);
-            json_decref(args);
         }
+        dispatch_event(n, s, p.data, p.ack_id, NULL);
         break;
     case SIO_ACK:
-        if (s && p.ack_id >= 0 && sock_ack_complete(s, (uint64_t)p.ack_id, p.data))
+        if (s && p.ack_id >= 0 && sock_ack_complete(s, (uint64_t)p.ack_id, p.data, NULL))
             LOG_DEBUG("sio", "ACK %lld matches no pending ack: ignored", (long long)p.ack_id);
         break;
     case SIO_BINARY_EVENT:
     case SIO_BINARY_ACK:
-        /* Refused cleanly until binary support lands: skip the attachments that follow and
-         * tell the client why. */
-        c->skip_binary += p.attachments;
-        if (s)
-            sock_exception(s, "binary attachments are not supported by this server");
+        /* Read whatever the namespace: its attachments follow, and are checked, either way. */
+        binary_begin(n, c, &p, nsp, len);
         break;
     case SIO_CONNECT_ERROR:
     default:
@@ -377,13 +465,9 @@ void sio_session_receive(struct net *n, struct conn *c, const char *data, size_t
 {
     metrics.messages_in[MP_SOCKETIO]++;
     if (binary) {
-        if (c->skip_binary) {
-            c->skip_binary--;
-            return;
-        }
-        metrics.invalid_packets[MP_SOCKETIO]++;
-        conn_close(c, MC_INVALID_PACKET, CLOSE_UNSUPPORTED, "binary messages are not supported",
-                   true);
+        if (c->eio == 3)
+            net_heartbeat_expect(n, c); /* a sign of life, as any packet of a v3 client */
+        binary_take(n, c, data, len);
         return;
     }
     struct eio_packet e;

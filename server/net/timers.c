@@ -1,7 +1,8 @@
 /*
- * The connection timers: the next ping, the pong deadline, and the Socket.IO connect deadline.
- * Each delay has one FIFO list (every timer of a list has the same delay, so arming is an
- * append), and one uv timer serves all three lists, armed for the earliest due.
+ * The connection timers: the next ping, the pong deadline, the Socket.IO connect deadline and
+ * the deadline of a binary packet's attachments. Each delay has one FIFO list (every timer of a
+ * list has the same delay, so arming is an append), and one uv timer serves every list, armed
+ * for the earliest due.
  */
 #include "internal.h"
 
@@ -16,6 +17,9 @@ static void timer_reschedule(struct net *n)
     uint64_t d2 = fifo_timer_next_due(&n->pong_list);
     uint64_t d3 = fifo_timer_next_due(&n->connect_list);
     uint64_t d4 = fifo_timer_next_due(&n->heartbeat_list);
+    uint64_t d5 = fifo_timer_next_due(&n->attach_list);
+    if (d5 < due)
+        due = d5;
     if (d2 < due)
         due = d2;
     if (d3 < due)
@@ -56,6 +60,11 @@ void net_connect_deadline(struct net *n, struct conn *c)
     arm(n, &n->connect_list, &c->connect_timer);
 }
 
+void net_attachments_deadline(struct net *n, struct conn_bin_rx *rx)
+{
+    arm(n, &n->attach_list, &rx->deadline);
+}
+
 static void send_ping(struct net *n, struct conn *c)
 {
     /* Engine.IO's ping is a text packet; a WebSocket ping carries a payload (lws_compat.h, 4). */
@@ -93,6 +102,13 @@ static void timer_cb(uv_timer_t *t)
         LOG_DEBUG("net", "ping timeout: an Engine.IO v3 client sent nothing in time");
         conn_close(c, MC_PING_TIMEOUT, CLOSE_POLICY, "ping timeout", false);
     }
+    while ((ft = fifo_timer_expired(&n->attach_list, now))) {
+        fifo_timer_disarm(ft);
+        struct conn *c = container_of(ft, struct conn_bin_rx, deadline)->conn;
+        LOG_DEBUG("net", "the attachments of a binary packet did not come in time");
+        metrics.invalid_packets[MP_SOCKETIO]++;
+        conn_close(c, MC_INVALID_PACKET, CLOSE_POLICY, "binary attachments timed out", false);
+    }
     while ((ft = fifo_timer_expired(&n->connect_list, now))) {
         fifo_timer_disarm(ft);
         struct conn *c = container_of(ft, struct conn, connect_timer);
@@ -111,6 +127,10 @@ void net_timers_init(struct net *n)
     fifo_timer_list_init(&n->connect_list, n->cfg->connect_timeout_ms);
     /* engine.io 3.x closes a session that sent nothing for pingInterval + pingTimeout. */
     fifo_timer_list_init(&n->heartbeat_list,
+                         (uint64_t)n->cfg->ping_interval_ms + n->cfg->ping_timeout_ms);
+    /* A binary packet's attachments get the same time as any packet of a v3 client: they follow
+     * their packet at once from every socket.io client, so only a broken or hostile one waits. */
+    fifo_timer_list_init(&n->attach_list,
                          (uint64_t)n->cfg->ping_interval_ms + n->cfg->ping_timeout_ms);
     uv_timer_init(n->loop, &n->timer);
     n->timer.data = n;

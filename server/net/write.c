@@ -57,6 +57,15 @@ static size_t ws_header(unsigned char *h, uint8_t kind, size_t len)
     return 10;
 }
 
+/* The bytes a frame puts on the wire after its WebSocket header: a binary message of Engine.IO
+ * v3 starts with its packet type byte (4, a message; proto/eio3.c), which goes into the
+ * frame's headroom (binary frames keep one byte more of it, conn.c), the same for every v3
+ * connection. */
+static size_t wire_prefix(const struct conn *c, const struct frame *f)
+{
+    return f->kind == FRAME_BINARY && c->eio == 3;
+}
+
 static void count_out(const struct conn *c, const struct frame *f)
 {
     metrics.messages_out[c->proto]++;
@@ -92,21 +101,27 @@ int net_write_queued(struct net *n, struct lws *wsi, struct conn *c)
         if (lws_partial_buffered(wsi))
             return 0; /* lws asked for POLLOUT itself and writes its bytes first */
         struct frame *f = conn_queue_peek(c);
-        if (c->q_len == 1 || f->len + 10 > NET_COALESCE_MAX) {
+        if (c->q_len == 1 || f->len + 11 > NET_COALESCE_MAX) {
             /* One frame: its header goes into the frame's headroom (CONN_HEADROOM bytes, the same
-             * header for every connection the frame goes to), no copy. */
-            unsigned char *payload = (unsigned char *)frame_payload(f), h[10];
-            size_t hlen = ws_header(h, f->kind, f->len);
+             * header for every connection of its kind the frame goes to), no copy. */
+            size_t pre = wire_prefix(c, f);
+            unsigned char *payload = (unsigned char *)frame_payload(f) - pre, h[10];
+            size_t hlen = ws_header(h, f->kind, f->len + pre);
+            if (pre)
+                payload[0] = EIO_MESSAGE;
             memcpy(payload - hlen, h, hlen);
-            if (send_frames(wsi, c, payload - hlen, hlen + f->len) < 0)
+            if (send_frames(wsi, c, payload - hlen, hlen + pre + f->len) < 0)
                 return -1;
             count_out(c, f);
             conn_queue_pop(c);
             continue;
         }
         size_t used = 0;
-        while ((f = conn_queue_peek(c)) && used + 10 + f->len <= NET_COALESCE_MAX) {
-            used += ws_header(n->wbuf + used, f->kind, f->len);
+        while ((f = conn_queue_peek(c)) && used + 11 + f->len <= NET_COALESCE_MAX) {
+            size_t pre = wire_prefix(c, f);
+            used += ws_header(n->wbuf + used, f->kind, f->len + pre);
+            if (pre)
+                n->wbuf[used++] = EIO_MESSAGE;
             memcpy(n->wbuf + used, frame_payload(f), f->len);
             used += f->len;
             count_out(c, f);

@@ -65,6 +65,29 @@ static bool text_valid(struct conn *c, const char *data, size_t len)
     return false;
 }
 
+/* Hands a complete message to the session. A binary message of Engine.IO v3 starts with its
+ * packet type byte (proto/eio3.c), which only the message type (4) may be here. */
+static void deliver(struct net *n, struct conn *c, const char *in, size_t len, bool binary)
+{
+    if (c->proto != CONN_SIO) {
+        json_session_receive(n, c, in, len, binary);
+        return;
+    }
+    if (binary && c->eio == 3) {
+        struct eio3_packet p;
+        if (eio3_decode_binary(in, len, &p) || p.type != EIO_MESSAGE) {
+            metrics.invalid_packets[c->proto]++;
+            LOG_DEBUG("net", "closing: an invalid Engine.IO v3 binary packet");
+            conn_close(c, MC_INVALID_PACKET, CLOSE_PROTOCOL_ERROR, "invalid Engine.IO packet",
+                       true);
+            return;
+        }
+        in = p.data;
+        len = p.len;
+    }
+    sio_session_receive(n, c, in, len, binary);
+}
+
 /* Reassembles a message spanning callbacks and hands complete ones to the session. */
 int ws_receive(struct net *n, struct lws *wsi, struct conn *c, const char *in, size_t len)
 {
@@ -94,10 +117,7 @@ int ws_receive(struct net *n, struct lws *wsi, struct conn *c, const char *in, s
         /* The common case: the whole message in one callback, no copy. */
         if (!binary && !text_valid(c, in, len))
             return 0;
-        if (c->proto == CONN_SIO)
-            sio_session_receive(n, c, in, len, binary);
-        else
-            json_session_receive(n, c, in, len, binary);
+        deliver(n, c, in, len, binary);
         return 0;
     }
     if (first)
@@ -108,12 +128,8 @@ int ws_receive(struct net *n, struct lws *wsi, struct conn *c, const char *in, s
     }
     if (!last)
         return 0;
-    if (binary || text_valid(c, sbuf_data(&c->rx), c->rx.len)) {
-        if (c->proto == CONN_SIO)
-            sio_session_receive(n, c, sbuf_data(&c->rx), c->rx.len, binary);
-        else
-            json_session_receive(n, c, sbuf_data(&c->rx), c->rx.len, binary);
-    }
+    if (binary || text_valid(c, sbuf_data(&c->rx), c->rx.len))
+        deliver(n, c, sbuf_data(&c->rx), c->rx.len, binary);
     /* Keep big buffers only while they are needed: an idle connection should stay small. */
     if (c->rx.cap > 1024)
         sbuf_free(&c->rx);

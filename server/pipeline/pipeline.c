@@ -60,6 +60,16 @@ struct pcall {
     int64_t ack_id;
 };
 
+/* A plain return value as a raw JSON frame; binary in it as Node's JSON.stringify writes a
+ * Buffer. */
+static void send_raw(struct sock *s, const json_t *value, const struct sio_bins *bins)
+{
+    json_t *plain = sio_bins_to_buffers(value, bins);
+    if (plain)
+        sock_send_json(s, plain);
+    json_decref(plain);
+}
+
 static void handler_done(void *ud, struct sock *s, struct lua_result *res)
 {
     struct pcall *pc = ud;
@@ -71,13 +81,14 @@ static void handler_done(void *ud, struct sock *s, struct lua_result *res)
         } else {
             for (size_t i = 0; i < res->nreplies; i++)
                 if (after(pc->gw, &pc->ev, &res->replies[i]))
-                    sock_emit(s, res->replies[i].event, res->replies[i].args, -1);
+                    sock_emit(s, res->replies[i].event, res->replies[i].args, res->replies[i].bins,
+                              -1);
             /* Once: a handler ends once, and replies and errors have no ack. */
             if (res->ack && pc->ack_id >= 0)
-                sock_send_ack(s, pc->ack_id, res->ack);
+                sock_send_ack(s, pc->ack_id, res->ack, res->ack_bins);
             else if (res->ack && pc->ack_id == PIPELINE_RAW_ACK && !res->ack_empty &&
                      json_array_size(res->ack))
-                sock_send_json(s, json_array_get(res->ack, 0));
+                send_raw(s, json_array_get(res->ack, 0), res->ack_bins);
         }
     }
     gateway_unref(pc->p->lua, pc->gw);
@@ -86,7 +97,7 @@ static void handler_done(void *ud, struct sock *s, struct lua_result *res)
 }
 
 static void run_event(struct pipeline *p, struct sock *s, const char *event, const json_t *args,
-                      int64_t ack_id);
+                      struct sio_bins *bins, int64_t ack_id);
 
 /* What runs for a socket logs in its name (--log-format json): the plugins' hooks, the handler
  * up to its first wait (lua/run.c names it again when it resumes). */
@@ -98,18 +109,19 @@ static struct log_context for_sock(const struct sock *s)
 }
 
 void pipeline_event(struct pipeline *p, struct sock *s, const char *name, const json_t *args,
-                    int64_t ack_id)
+                    struct sio_bins *bins, int64_t ack_id)
 {
     struct log_context outer = for_sock(s);
-    run_event(p, s, name, args, ack_id);
+    run_event(p, s, name, args, bins, ack_id);
     log_context_set(&outer);
 }
 
 static void run_event(struct pipeline *p, struct sock *s, const char *event, const json_t *args,
-                      int64_t ack_id)
+                      struct sio_bins *bins, int64_t ack_id)
 {
     struct handler *h = luah_find(p->lua, s->nsp_name, event);
-    struct sb_event ev = {.sock = s, .name = event, .args = json_incref((json_t *)args)};
+    struct sb_event ev = {
+        .sock = s, .name = event, .args = json_incref((json_t *)args), .bins = sio_bins_ref(bins)};
     if (!h) {
         /* Global interceptors see every event, handled or not (a rate limit counts them all). */
         bool go_on = before(p->plugins->global, p->plugins->nglobal, &ev);
@@ -137,7 +149,7 @@ static void run_event(struct pipeline *p, struct sock *s, const char *event, con
     gateway_ref(h->gw);
     /* The event name must outlive this call when the handler waits. */
     pc->ev.name = h->event;
-    luah_call_handler(p->lua, h, s, pc->ev.args, handler_done, pc);
+    luah_call_handler(p->lua, h, s, pc->ev.args, pc->ev.bins, handler_done, pc);
 }
 
 void pipeline_connect(struct pipeline *p, struct sock *s)

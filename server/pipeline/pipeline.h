@@ -21,13 +21,14 @@ struct pipeline {
 #define PIPELINE_RAW_ACK (-2) /* plain JSON: the value is sent as a raw JSON text frame */
 
 /*
- * Runs one incoming event of socket `s`. `args` is the JSON array of its arguments (borrowed).
+ * Runs one incoming event of socket `s`. `args` is the JSON array of its arguments (borrowed),
+ * whose placeholders stand for `bins` (borrowed; NULL = no attachments).
  * `ack_id` is the Socket.IO ack id, PIPELINE_NO_ACK or PIPELINE_RAW_ACK. Every outcome reaches
  * the client: replies, the ack, or an `exception` event (no handler, refused, handler error),
  * now or, when the handler waits (Redis), later; replies to a socket that left are dropped.
  */
 void pipeline_event(struct pipeline *p, struct sock *s, const char *event, const json_t *args,
-                    int64_t ack_id);
+                    struct sio_bins *bins, int64_t ack_id);
 
 /* A socket joined its namespace: tells the plugins and runs the gateways' on_connect hooks (a
  * hook that raises refuses the socket: exception, then a server disconnect). */

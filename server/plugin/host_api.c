@@ -125,7 +125,7 @@ static int socket_emit(sb_socket_t *s, const char *event, const char *args_json)
     json_t *args = parse_args(args_json);
     if (!args)
         return SB_EJSON;
-    int rc = sock_emit(SOCK(s), event, args, -1);
+    int rc = sock_emit(SOCK(s), event, args, NULL, -1);
     json_decref(args);
     return rc;
 }
@@ -208,6 +208,11 @@ static int event_set_args(sb_event_t *ev, const char *args_json)
     json_t *args = parse_args(args_json);
     if (!args)
         return SB_EJSON;
+    /* The event's attachments stay; a placeholder must name one of them. */
+    if (ev->bins && sio_placeholders_check(args, ev->bins->n)) {
+        json_decref(args);
+        return SB_EJSON;
+    }
     json_decref(ev->args);
     ev->args = args;
     free(ev->args_text);
@@ -512,8 +517,10 @@ void auth_req_clear(struct sb_auth_req *req)
 void sb_event_clear(struct sb_event *ev)
 {
     json_decref(ev->args);
+    sio_bins_unref(ev->bins);
     free(ev->args_text);
     free(ev->error);
+    ev->bins = NULL;
     ev->args = NULL;
     ev->args_text = NULL;
     ev->error = NULL;

@@ -113,8 +113,10 @@ struct sb_event {
     const char *name;    /* borrowed */
     const char *gateway; /* borrowed: the handler's gateway name, NULL when there is none */
     json_t *args;        /* new reference: the arguments (an array), replaceable */
-    char *args_text;     /* owned cache */
-    char *error;         /* owned: message of a refusal */
+    /* owned reference: the attachments the placeholders of `args` stand for, or NULL */
+    struct sio_bins *bins;
+    char *args_text; /* owned cache */
+    char *error;     /* owned: message of a refusal */
 };
 
 /* One reply through the after-interceptors (sb_reply_t). */

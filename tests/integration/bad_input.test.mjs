@@ -1,7 +1,7 @@
 // Bad input on a connection closes that connection with the right code, is counted, and never
-// disturbs anyone else: Socket.IO parse errors (1002), binary frames nobody announced (1003),
-// binary attachments (refused with an `exception`, skipped), and RFC 6455 framing errors built
-// by hand (a one-byte close payload, invalid UTF-8, an unmasked client frame).
+// disturbs anyone else: Socket.IO parse errors (1002), binary attachments that break the rules
+// (1002, 1009), binary frames on plain JSON (1003), and RFC 6455 framing errors built by hand (a
+// one-byte close payload, invalid UTF-8, an unmasked client frame).
 import assert from "node:assert/strict";
 import path from "node:path";
 import { after, before, describe, test } from "node:test";
@@ -21,10 +21,6 @@ import { OP, closePayload, rawSocket } from "./wire.mjs";
 const SCRIPTS = path.join(GATEWAYS, "bad_input");
 const SIO_PATH = "/socket.io/?EIO=4&transport=websocket";
 const INVALID = 'switchboard_invalid_packets_total{protocol="socketio"}';
-const EXCEPTION = JSON.stringify([
-  "exception",
-  { status: "error", message: "binary attachments are not supported by this server" },
-]);
 
 let server;
 let witness; // a well-behaved client that must keep working through every test
@@ -131,52 +127,53 @@ describe("invalid Socket.IO / Engine.IO packets close with 1002", () => {
   });
 });
 
-describe("binary frames", () => {
-  test("a binary frame with no announced attachment closes with 1003", async () => {
+describe("binary packets and their attachments", () => {
+  const PH = (n) => `{"_placeholder":true,"num":${n}}`;
+
+  // Sends `packets` (strings are text frames, Buffers binary ones) and expects the connection
+  // to close with `code`, counted as an invalid packet, the witness unaffected.
+  async function closesWith(packets, code, { counted = true, reason } = {}) {
     const before = await metric(server, INVALID);
     const ws = await session();
-    ws.send(Buffer.from([1, 2, 3]));
+    for (const p of packets) ws.send(p);
     const closed = await ws.closed();
-    assert.equal((await metric(server, INVALID)) - before, 1);
+    if (counted) assert.equal((await metric(server, INVALID)) - before, 1);
     await witnessStillServed("binary");
-    assert.equal(closed.code, 1003, `close ${JSON.stringify(closed)}`);
-  });
+    assert.equal(closed.code, code, `close ${JSON.stringify(closed)}`);
+    if (reason) assert.equal(closed.reason, reason);
+  }
 
-  test("a BINARY_EVENT gets an exception, its attachment is skipped, it stays open", async () => {
+  test("a BINARY_EVENT and its attachment are one event; the ack is a BINARY_ACK", async () => {
     const ws = await session();
-    ws.send('451-["up",{"_placeholder":true,"num":0}]');
+    ws.send(`451-["echo",{"f":${PH(0)}}]`);
     ws.send(Buffer.from([0xde, 0xad, 0xbe, 0xef]));
-    assert.equal(await ws.next(), `42${EXCEPTION}`);
+    ws.send(`451-1["echo",${PH(0)}]`);
+    ws.send(Buffer.from([7]));
+    assert.equal(await ws.next(), `461-1[${PH(0)}]`);
+    assert.deepEqual(await ws.next(), Buffer.from([7]));
     ws.send('421["echo","after binary"]');
     assert.equal(await ws.next(), '431["after binary"]');
     assert.equal(ws.closeInfo, null);
     ws.close();
   });
 
-  test("two attachments are both skipped; a third binary frame closes with 1003", async () => {
-    const ws = await session();
-    ws.send('452-["up",{"_placeholder":true,"num":0},{"_placeholder":true,"num":1}]');
-    ws.send(Buffer.from([1]));
-    ws.send(Buffer.from([2]));
-    assert.equal(await ws.next(), `42${EXCEPTION}`);
-    ws.send('421["echo",2]');
-    assert.equal(await ws.next(), "431[2]");
-    ws.send(Buffer.from([3]));
-    const closed = await ws.closed();
-    assert.equal(closed.code, 1003, `close ${JSON.stringify(closed)}`);
+  test("a binary frame with no binary packet before it closes with 1002", () =>
+    closesWith([Buffer.from([1, 2, 3])], 1002));
+
+  test("a text packet while attachments are expected closes with 1002", () =>
+    closesWith([`452-["echo",${PH(0)},${PH(1)}]`, Buffer.from([1]), '421["echo",2]'], 1002));
+
+  test("more than 10 attachments, or none, close with 1002", async () => {
+    await closesWith([`4511-["echo",${PH(0)}]`], 1002, { reason: "too many attachments" });
+    await closesWith(['450-["echo"]'], 1002, { reason: "invalid attachment count" });
   });
 
-  test("socket.io-client emitting a Buffer gets the exception and stays connected", async () => {
-    const s = await connected(sio(server));
-    const got = new Promise((resolve) => s.once("exception", resolve));
-    s.emit("up", Buffer.from("binary payload"));
-    assert.deepEqual(await got, {
-      status: "error",
-      message: "binary attachments are not supported by this server",
-    });
-    assert.equal(await s.timeout(5000).emitWithAck("echo", "fine"), "fine");
-    assert.equal(s.connected, true);
-    s.close();
+  test("a placeholder naming no attachment closes with 1002 once they came", () =>
+    closesWith([`451-["echo",${PH(1)}]`, Buffer.from([1])], 1002));
+
+  test("attachments over --max-payload in all close with 1009", async () => {
+    const half = Buffer.alloc(600_000, 1); // each under the 1 MB default, both over it
+    await closesWith([`452-["echo",${PH(0)},${PH(1)}]`, half, half], 1009, { counted: false });
   });
 
   test("plain JSON: a binary frame closes with 1003", async () => {

@@ -393,11 +393,40 @@ describe("payloads and rooms cross the msgpack boundary unchanged", () => {
     assert.equal(got.n[0][0].date, "2023-11-14T22:13:20.123Z", "Node's own client sees the ISO date");
     assert.deepEqual(got.sb1, got.n);
 
-    // A Buffer (msgpack bin) becomes what JSON.stringify makes of a Node Buffer.
-    const bin = record(sb1, "bin");
-    await peer.call("emit", { event: "bin", args: [{ b: "$buffer:0102ff" }] });
-    await settle({ bin }, ["bin"]);
-    assert.deepEqual(bin, [{ b: { type: "Buffer", data: [1, 2, 255] } }]);
+    // A Buffer (msgpack bin) reaches a socket.io client as a Buffer with the same bytes (a
+    // BINARY_EVENT and its attachment), as Node's own client gets it.
+    const bin = { sb1: record(sb1, "bin"), n: record(n, "bin") };
+    await peer.call("emit", { event: "bin", args: [{ b: "$buffer:0102ff" }, "$buffer:", 7] });
+    await settle(bin, ["sb1", "n"]);
+    assert.ok(Buffer.isBuffer(bin.sb1[0][0].b), "a Buffer, not its JSON form");
+    assert.deepEqual(bin.sb1, [[{ b: Buffer.from([1, 2, 255]) }, Buffer.alloc(0), 7]]);
+    assert.deepEqual(bin.sb1, bin.n);
+    await closeAll();
+  });
+
+  test("a Buffer emitted by @socket.io/redis-emitter reaches switchboard's clients as a Buffer", async () => {
+    const sb1 = await client(s1);
+    const json = await jsonClient(s2);
+    const got = { sb1: record(sb1, "ebin"), json: recordJson(json, "ebin") };
+    const bytes = Buffer.from(Array.from({ length: 300 }, (_, i) => i % 256));
+    emitter.emit("ebin", bytes, { nested: [bytes.subarray(0, 2)] });
+    await settle(got, ["sb1", "json"]);
+    assert.deepEqual(got.sb1, [[bytes, { nested: [Buffer.from([0, 1])] }]]);
+    // A plain JSON client reads JSON text: the Buffer as JSON.stringify writes it.
+    assert.deepEqual(got.json, [{ type: "Buffer", data: [...bytes] }]);
+    await closeAll();
+  });
+
+  test("a switchboard client's binary, broadcast by a gateway, reaches Node's clients as a Buffer", async () => {
+    const sender = await client(s1);
+    const other = await client(s2);
+    const n = await nodeClient();
+    const got = { other: record(other, "news"), n: record(n, "news") };
+    const bytes = Buffer.from("binary \u0000\xff through redis", "latin1");
+    await ack(sender, "all", { file: bytes, name: "f.bin" });
+    await settle(got, ["other", "n"]);
+    assert.deepEqual(got.n, [{ file: bytes, name: "f.bin" }]);
+    assert.deepEqual(got.other, got.n);
     await closeAll();
   });
 

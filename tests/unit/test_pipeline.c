@@ -386,7 +386,7 @@ static void event(struct fixture *f, int i, const char *name, const char *args, 
 {
     json_t *a = json_loads(args, 0, NULL);
     assert_non_null(a);
-    pipeline_event(&f->pipe, f->s[i], name, a, ack_id);
+    pipeline_event(&f->pipe, f->s[i], name, a, NULL, ack_id);
     json_decref(a);
 }
 
@@ -711,7 +711,7 @@ static void a_waiting_handler_answers_later(void **state)
     gate.rewrite_replies = true;
     char name[] = "wait_reply";
     json_t *args = json_pack("[s]", "k2");
-    pipeline_event(&f->pipe, f->s[0], name, args, PIPELINE_NO_ACK);
+    pipeline_event(&f->pipe, f->s[0], name, args, NULL, PIPELINE_NO_ACK);
     json_decref(args);
     memset(name, 'x', sizeof(name) - 1);
     answer("v2");
