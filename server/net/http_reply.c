@@ -97,11 +97,9 @@ static const char *request_path(struct lws *wsi, char *buf, size_t size)
     return "";
 }
 
-/* The CORS headers of an answer to a request of the polling transport (below /socket.io) from
- * an origin --cors-origin names: that origin (echoed, never `*`, so that credentials can be
- * allowed), `vary: origin`, and the credentials header with --cors-credentials. `origin` holds
- * the echoed value. Returns how many headers it wrote into `out` (at most 3). */
-static size_t cors_headers(struct lws *wsi, struct http_header *out, char *origin, size_t size)
+/* The origin of a request of the polling transport (below /socket.io) that --cors-origin
+ * names, into `origin` (`size` bytes): its length, or 0 when its answer gets no CORS headers. */
+static int cors_origin(struct lws *wsi, char *origin, size_t size)
 {
     const struct net *n = lws_context_user(lws_get_context(wsi));
     char path[256];
@@ -111,12 +109,39 @@ static size_t cors_headers(struct lws *wsi, struct http_header *out, char *origi
     int len = request_origin(wsi, origin, size);
     if (len <= 0 || !origin_listed(n->cfg->cors_origin, origin, (size_t)len))
         return 0;
+    return len;
+}
+
+/* The CORS headers for a listed `origin` (NULL: none): that origin (echoed, never `*`, so that
+ * credentials can be allowed), `vary: origin`, and the credentials header with
+ * --cors-credentials. Returns how many headers it wrote into `out` (at most 3). */
+static size_t cors_headers(struct lws *wsi, const char *origin, struct http_header *out)
+{
+    const struct net *n = lws_context_user(lws_get_context(wsi));
+    if (!origin)
+        return 0;
     size_t k = 0;
     out[k++] = (struct http_header){"access-control-allow-origin:", origin};
     out[k++] = (struct http_header){"vary:", "Origin"};
     if (n->cfg->cors_credentials)
         out[k++] = (struct http_header){"access-control-allow-credentials:", "true"};
     return k;
+}
+
+int http_answer_capture(struct lws *wsi, struct http_answer *a)
+{
+    char origin[CONFIG_ORIGIN_MAX + 1];
+    a->keep = http_keeps_alive(wsi);
+    a->origin = NULL;
+    if (cors_origin(wsi, origin, sizeof(origin)) > 0 && !(a->origin = strdup(origin)))
+        return SB_ENOMEM;
+    return 0;
+}
+
+void http_answer_clear(struct http_answer *a)
+{
+    free(a->origin);
+    a->origin = NULL;
 }
 
 int http_cors_preflight(struct lws *wsi)
@@ -143,8 +168,31 @@ int http_cors_preflight(struct lws *wsi)
  * the CORS headers when the request is a polling one from a --cors-origin origin.
  * Returns 0 (the caller then completes or refuses the transaction) or -1 to drop the
  * connection. */
+static int respond(struct lws *wsi, const struct http_answer *a, unsigned status, const char *ctype,
+                   const char *body, size_t len, const struct http_header *extra, size_t nextra,
+                   bool close);
+
 int http_respond_headers(struct lws *wsi, unsigned status, const char *ctype, const char *body,
                          size_t len, const struct http_header *extra, size_t nextra, bool close)
+{
+    char origin[CONFIG_ORIGIN_MAX + 1];
+    struct http_answer a = {
+        .keep = http_keeps_alive(wsi),
+        .origin = cors_origin(wsi, origin, sizeof(origin)) > 0 ? origin : NULL,
+    };
+    return respond(wsi, &a, status, ctype, body, len, extra, nextra, close);
+}
+
+int http_respond_held(struct lws *wsi, const struct http_answer *a, unsigned status,
+                      const char *ctype, const char *body, size_t len)
+{
+    return respond(wsi, a, status, ctype, body, len, NULL, 0, false);
+}
+
+/* The response itself, from what `a` kept of the request's headers. */
+static int respond(struct lws *wsi, const struct http_answer *a, unsigned status, const char *ctype,
+                   const char *body, size_t len, const struct http_header *extra, size_t nextra,
+                   bool close)
 {
     unsigned char hdr[LWS_PRE + 2048];
     unsigned char *start = hdr + LWS_PRE, *p = start, *end = hdr + sizeof(hdr) - 1;
@@ -154,8 +202,7 @@ int http_respond_headers(struct lws *wsi, unsigned status, const char *ctype, co
                                     (const unsigned char *)"no-store", 8, &p, end))
         return -1;
     struct http_header cors[3];
-    char origin[CONFIG_ORIGIN_MAX + 1];
-    size_t ncors = cors_headers(wsi, cors, origin, sizeof(origin));
+    size_t ncors = cors_headers(wsi, a->origin, cors);
     for (size_t i = 0; i < ncors; i++)
         if (lws_add_http_header_by_name(wsi, (const unsigned char *)cors[i].name,
                                         (const unsigned char *)cors[i].value,
@@ -166,7 +213,7 @@ int http_respond_headers(struct lws *wsi, unsigned status, const char *ctype, co
                                         (const unsigned char *)extra[i].value,
                                         (int)strlen(extra[i].value), &p, end))
             return -1;
-    if ((close || !http_keeps_alive(wsi)) &&
+    if ((close || !a->keep) &&
         lws_add_http_header_by_name(
             wsi, (const unsigned char *)"connection:", (const unsigned char *)"close", 5, &p, end))
         return -1;
@@ -294,7 +341,13 @@ int http_refuse_framing(struct lws *wsi, const char *why)
  * when the answer said `connection: close` (closing here rather than trusting lws to agree). */
 int http_finish(struct lws *wsi, int rc)
 {
-    if (rc < 0 || !http_keeps_alive(wsi))
+    struct http_answer a = {.keep = http_keeps_alive(wsi)};
+    return http_finish_held(wsi, &a, rc);
+}
+
+int http_finish_held(struct lws *wsi, const struct http_answer *a, int rc)
+{
+    if (rc < 0 || !a->keep)
         return -1;
     return lws_http_transaction_completed(wsi) ? -1 : 0;
 }

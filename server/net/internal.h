@@ -272,6 +272,23 @@ struct http_header {
 
 /* True when the connection stays open for another request after this one's answer. */
 bool http_keeps_alive(struct lws *wsi);
+
+/*
+ * What answering a request needs of its headers (whether the connection is kept, the CORS
+ * origin to echo), read while lws still has them: a request held for long (a polling GET) keeps
+ * this and gives its header table back to lws (lws_http_headers_detach()), ~8 KiB a session.
+ */
+struct http_answer {
+    bool keep;    /* http_keeps_alive() */
+    char *origin; /* the listed Origin to echo, or NULL (owned when captured) */
+};
+/* Fills `a` from the request's headers. Returns 0 or SB_ENOMEM. */
+int http_answer_capture(struct lws *wsi, struct http_answer *a);
+void http_answer_clear(struct http_answer *a);
+/* http_respond() and http_finish() for a held request, from what `a` kept. */
+int http_respond_held(struct lws *wsi, const struct http_answer *a, unsigned status,
+                      const char *ctype, const char *body, size_t len);
+int http_finish_held(struct lws *wsi, const struct http_answer *a, int rc);
 /* Writes a complete response with a body and `nextra` extra headers, with `connection: close`
  * when `close` is set or the connection would not be kept anyway (http_keeps_alive()).
  * Returns 0 (the caller then completes or refuses the transaction) or -1 to drop the

@@ -44,12 +44,13 @@
 struct poll_session {
     struct conn *conn; /* borrowed: the session's connection (whose `transport` this is) */
     struct lws *get;   /* the GET held until packets exist, or NULL */
-    struct lws *post;  /* the POST being read, or NULL */
-    struct lws *probe; /* the WebSocket probing an upgrade, or NULL */
-    struct sbuf body;  /* what arrived of the POST */
-    bool probe_answer; /* 2probe came: 3probe is due on the probe */
-    bool binary_body;  /* the POST being read is a v3 binary payload (application/octet-stream) */
-    bool upgrading;    /* the probe answered: every GET gets a noop at once */
+    struct http_answer get_answer; /* what answering the held GET needs of its headers */
+    struct lws *post;              /* the POST being read, or NULL */
+    struct lws *probe;             /* the WebSocket probing an upgrade, or NULL */
+    struct sbuf body;              /* what arrived of the POST */
+    bool probe_answer;             /* 2probe came: 3probe is due on the probe */
+    bool binary_body; /* the POST being read is a v3 binary payload (application/octet-stream) */
+    bool upgrading;   /* the probe answered: every GET gets a noop at once */
     struct fifo_timer close_timer; /* a closing session's wait for a GET */
 };
 
@@ -94,6 +95,7 @@ static void session_end(struct net *n, struct conn *c)
     if (ps->probe)
         cut(ps->probe);
     sbuf_free(&ps->body);
+    http_answer_clear(&ps->get_answer);
     free(ps);
     c->transport = NULL;
     net_conn_closed(n, NULL, c);
@@ -187,6 +189,23 @@ static void violation(struct conn *c, const char *why)
     conn_close(c, MC_INVALID_PACKET, CLOSE_PROTOCOL_ERROR, why, false);
 }
 
+/* `wsi` becomes the session's held GET. Returns 0 or SB_ENOMEM. */
+static int hold_get(struct poll_session *ps, struct lws *wsi)
+{
+    http_answer_clear(&ps->get_answer); /* a GET before, whose connection closed */
+    if (http_answer_capture(wsi, &ps->get_answer))
+        return SB_ENOMEM;
+    ps->get = wsi;
+    tag(wsi, ps->conn, LWS_COMPAT_OPAQUE_POLL);
+    /* lws would cut a request left unanswered for timeout_secs (10 s, net.c); a held GET waits
+     * up to the ping interval, and the session's own timers bound it. */
+    lws_set_timeout(wsi, NO_PENDING_TIMEOUT, 0);
+    /* Nothing more is read of its headers: their table (max_http_header_data, 8 KiB, most of
+     * an idle session's memory) goes back to lws's pool while the GET waits. */
+    lws_http_headers_detach(wsi);
+    return 0;
+}
+
 static int open_session(struct net *n, struct lws *wsi, struct query *q, int eio)
 {
     struct conn *c;
@@ -207,9 +226,11 @@ static int open_session(struct net *n, struct lws *wsi, struct query *q, int eio
     c->ops = &poll_ops;
     c->transport = ps;
     net_conn_established(c);
-    ps->get = wsi;
-    tag(wsi, c, LWS_COMPAT_OPAQUE_POLL);
-    lws_set_timeout(wsi, NO_PENDING_TIMEOUT, 0); /* --auth-timeout bounds it (poll_get) */
+    /* --auth-timeout bounds it, as the session's timers bound a later GET. */
+    if (hold_get(ps, wsi)) {
+        conn_close(c, MC_TRANSPORT, CLOSE_INTERNAL, "out of memory", false);
+        return -1;
+    }
     /* The open packet, unless a token is still being checked (handshake.c opens it then). */
     if (!c->authenticating)
         sio_session_open(n, c);
@@ -223,11 +244,10 @@ static int poll_get(struct net *n, struct lws *wsi, struct conn *c)
         violation(c, "overlap from client (a second GET)");
         return refuse(wsi, EIO_HS_BAD_REQUEST, "a GET while another is held");
     }
-    ps->get = wsi;
-    tag(wsi, c, LWS_COMPAT_OPAQUE_POLL);
-    /* lws would cut a request left unanswered for timeout_secs (10 s, net.c); a held GET waits
-     * up to the ping interval, and the session's own timers bound it. */
-    lws_set_timeout(wsi, NO_PENDING_TIMEOUT, 0);
+    if (hold_get(ps, wsi)) {
+        conn_close(c, MC_TRANSPORT, CLOSE_INTERNAL, "out of memory", false);
+        return -1;
+    }
     if (c->q_len || c->closing || ps->upgrading)
         lws_callback_on_writable(wsi);
     return 0; /* held until polling_writable() */
@@ -481,8 +501,12 @@ int polling_writable(struct net *n, struct lws *wsi, struct conn *c)
     metrics.writes[c->proto]++;
     ps->get = NULL;
     tag(wsi, NULL, 0);
-    int rc = http_finish(
-        wsi, http_respond(wsi, 200, "text/plain; charset=UTF-8", sbuf_data(&b), b.len, NULL, NULL));
+    struct http_answer a = ps->get_answer;
+    ps->get_answer = (struct http_answer){0};
+    int rc = http_finish_held(
+        wsi, &a,
+        http_respond_held(wsi, &a, 200, "text/plain; charset=UTF-8", sbuf_data(&b), b.len));
+    http_answer_clear(&a);
     sbuf_free(&b);
     if (c->closing)
         session_end(n, c);
@@ -539,6 +563,7 @@ static void upgrade(struct net *n, struct lws *wsi, struct conn *c)
         cut(ps->post);
     fifo_timer_disarm(&ps->close_timer);
     sbuf_free(&ps->body);
+    http_answer_clear(&ps->get_answer);
     free(ps);
     c->kind = CONN_WEBSOCKET;
     c->ops = c->host->transport;
