@@ -362,6 +362,7 @@ static const struct good goods[] = {
     {"ping-timeout", "777", 777, NULL, NULL},
     {"connect-timeout", "1000", 1000, NULL, NULL},
     {"auth-timeout", "250", 250, NULL, NULL},
+    {"auth-refresh-grace", "1500", 1500, NULL, NULL},
     {"max-payload", "4096", 4096, NULL, NULL},
     {"max-queue", "65536", 65536, NULL, NULL},
     {"write-delay", "5", 5, NULL, NULL},
