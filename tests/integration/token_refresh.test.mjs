@@ -10,11 +10,14 @@
 // file runs in a few seconds.
 import assert from "node:assert/strict";
 import { createHmac } from "node:crypto";
+import fs from "node:fs";
 import path from "node:path";
 import { after, before, test } from "node:test";
 
 import {
+  BIN,
   GATEWAYS,
+  ROOT,
   connected,
   io,
   once,
@@ -27,6 +30,12 @@ import {
 } from "./helpers.mjs";
 
 const SCRIPTS = path.join(GATEWAYS, "token_refresh");
+// tests/fixtures/plugins/expiring.c, built next to the binary under test (build/ or build-asan/),
+// else build/'s: `exp:<user>:<ms>` expires in <ms>, `slow:…` the same answered 300 ms later.
+const EXPIRING = [
+  path.join(path.dirname(BIN), "tests/fixtures/expiring.so"),
+  path.join(ROOT, "build/tests/fixtures/expiring.so"),
+].find((f) => fs.existsSync(f));
 const SECRET = "token-refresh-test-secret-0123456789-abcdef";
 const GRACE_MS = 1000;
 
@@ -42,20 +51,26 @@ const token = (sub, secs, extra = {}) => sign({ sub, exp: now() + secs, ...extra
 let refreshing; // auth-jwt refresh=true, leeway=0, --auth-refresh-grace 1000
 let plain; // auth-jwt leeway=0, refresh off (the default)
 let lingering; // a socket left connected through the shutdown
+let pending; // the expiring fixture plugin (asynchronous answers), grace 1000
 
 before(async () => {
-  [refreshing, plain] = await Promise.all([
+  [refreshing, plain, pending] = await Promise.all([
     startServer({
       scripts: SCRIPTS,
       plugins: [`auth-jwt=secret=${SECRET},leeway=0,refresh=true`],
       args: ["--auth-refresh-grace", String(GRACE_MS), "--log-level", "debug"],
     }),
     startServer({ scripts: SCRIPTS, plugins: [`auth-jwt=secret=${SECRET},leeway=0`] }),
+    startServer({
+      scripts: SCRIPTS,
+      plugins: [EXPIRING],
+      args: ["--auth-refresh-grace", String(GRACE_MS)],
+    }),
   ]);
 });
 
 after(async (t) => {
-  for (const s of [refreshing, plain]) if (s) await stopClean(t, s);
+  for (const s of [refreshing, plain, pending]) if (s) await stopClean(t, s);
   lingering?.close();
 });
 
@@ -207,4 +222,64 @@ test("a socket whose token has not expired is connected at shutdown: the server 
   // expiry timer leaks.
   lingering = await connected(sio(refreshing, { auth: { token: token("henry", 600) } }));
   assert.equal((await whoami(lingering)).user, "henry");
+});
+
+test("an auth plugin that answers later: at connect and at refresh; a client leaving meanwhile", async () => {
+  // Accepted 300 ms after the answer, past nothing: the grace stops at the answer.
+  const ivy = sio(pending, { auth: { token: "slow:ivy:800" } });
+  const ivyAsked = record(ivy, "refresh");
+  ivy.on("refresh", (ack) => ack("slow:ivy:60000"));
+  await connected(ivy);
+  // Refused later: the plugin's message.
+  const jill = sio(pending, { auth: { token: "exp:jill:800" } });
+  const jillExc = record(jill, "exception");
+  jill.on("refresh", (ack) => ack("deny"));
+  await connected(jill);
+  // Leaves while its new token is being checked: the check is cancelled, the plugin's late
+  // answer changes nothing.
+  const jack = sio(pending, { auth: { token: "exp:jack:800" } });
+  jack.on("refresh", (ack) => {
+    ack("slow:jack:60000");
+    setTimeout(() => jack.close(), 50);
+  });
+  await connected(jack);
+  const [reason] = await once(jill, "disconnect", 800 + 3000);
+  assert.equal(reason, "io server disconnect");
+  assert.deepEqual(
+    jillExc.map((e) => e.message),
+    ["denied"],
+  );
+  await sleep(800 + 300 + GRACE_MS - 500);
+  assert.equal(ivyAsked.length, 1);
+  assert.ok(ivy.connected, "accepted later: still connected past the grace");
+  assert.equal((await whoami(ivy)).user, "ivy");
+  ivy.close();
+  jill.close();
+  const reasons = Object.fromEntries((await gone(pending)).map((g) => [g.user, g.reason]));
+  assert.equal(reasons.jill, "token refused");
+  assert.equal(reasons.jack, "client namespace disconnect");
+});
+
+test("a shutdown while refreshes are asked, checked and armed ends cleanly", async () => {
+  const server = await startServer({
+    scripts: SCRIPTS,
+    plugins: [EXPIRING],
+    args: ["--auth-refresh-grace", "5000"],
+  });
+  const asked = sio(server, { auth: { token: "exp:kate:300" } }); // never answers
+  const checked = sio(server, { auth: { token: "exp:leo:300" } }); // answers slowly
+  const armed = sio(server, { auth: { token: "exp:max:600000" } });
+  const got = [];
+  asked.on("refresh", () => got.push("kate"));
+  checked.on("refresh", (ack) => {
+    got.push("leo");
+    ack("slow:leo:60000");
+  });
+  await Promise.all([asked, checked, armed].map((s) => connected(s)));
+  while (got.length < 2) await sleep(20);
+  await sleep(50);
+  // SIGTERM now: the ack wait, the pending check and the armed timer end with their sockets
+  // (exit 0, and under ASan no leak and no use after free).
+  await stopClean(undefined, server);
+  for (const s of [asked, checked, armed]) s.close();
 });
