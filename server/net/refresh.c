@@ -167,10 +167,13 @@ static void ask(struct sock_refresh *r)
     if (!c || c->closing)
         return;
     if (c->proto != CONN_SIO) {
-        /* A plain WebSocket cannot answer an ack: it reconnects with a new token. */
+        /* A plain WebSocket cannot answer an ack: it reconnects with a new token. The close
+         * comes first, so that the socket's own disconnect (which gives the gateways the
+         * reason) finds the connection closing with 4401 already. */
         LOG_REASON(SB_LOG_INFO, "net", EXPIRED, "WebSocket of %s closed: %s",
                    s->user ? s->user : "?", EXPIRED);
         conn_close(c, MC_SERVER_DISCONNECT, CLOSE_UNAUTHORIZED, EXPIRED, true);
+        sock_disconnect(s, EXPIRED);
         return;
     }
     uint64_t id;

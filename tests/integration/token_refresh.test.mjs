@@ -204,6 +204,8 @@ test("a plain WebSocket is closed with 4401 \"token expired\" at its token's exp
   });
   await ws.opened();
   assert.deepEqual(await ws.closed(4000), { code: 4401, reason: "token expired" });
+  const reasons = Object.fromEntries((await gone(refreshing)).map((g) => [g.user, g.reason]));
+  assert.equal(reasons.frank, "token expired");
 });
 
 test("without refresh=true an expired token changes nothing (backwards compatibility)", async () => {
