@@ -4,8 +4,11 @@
 // the new token's expiry; one that does not answer within --auth-refresh-grace, or answers a
 // bad token, an expired one or one for another user, gets `exception` with the reason and a
 // server disconnect (on_disconnect sees "token expired" / "token refused"). Each namespace of a
-// connection has its own expiry; a plain WebSocket is closed with 4401 "token expired"; without
-// refresh=true (the default) an expired token changes nothing. Gateways:
+// connection has its own expiry; a handshake (query) token is refreshed the same way, also for a
+// socket.io 2.x client; an auth plugin that answers later (the fixture expiring.so) works at
+// refresh time, also when the client leaves or the server stops meanwhile; a plain WebSocket is
+// closed with 4401 "token expired"; without refresh=true (the default) an expired token changes
+// nothing. Gateways:
 // tests/integration/gateways/token_refresh/. Exp times are 1-2 s ahead and the grace 1 s, so the
 // file runs in a few seconds.
 import assert from "node:assert/strict";
@@ -13,6 +16,7 @@ import { createHmac } from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
 import { after, before, test } from "node:test";
+import io2 from "socket.io-client-v2";
 
 import {
   BIN,
@@ -184,6 +188,35 @@ test("each namespace of a connection has its own token and expiry", async () => 
   assert.ok(root.connected, "the other namespace stays");
   assert.equal((await whoami(root)).claims.again, true);
   root.close();
+});
+
+test("a token from the handshake query, with a socket.io 2.x client: refreshed the same way", async () => {
+  // socket.io-client 2.x (Engine.IO v3) has no auth object: the token is the query's, the
+  // identity of the connection, and its "/" socket is the one asked.
+  const s = io2(refreshing.url, {
+    query: { token: token("ida", 1, { n: 1 }) },
+    reconnection: false,
+    forceNew: true,
+    transports: ["websocket"],
+  });
+  const asked = [];
+  s.on("refresh", (ack) => {
+    asked.push(1);
+    ack(token("ida", 60, { n: 2 }));
+  });
+  await new Promise((resolve, reject) => {
+    s.once("connect", resolve);
+    s.once("connect_error", reject);
+    s.once("error", reject);
+  });
+  const t0 = Date.now();
+  while (!asked.length && Date.now() - t0 < 4000) await sleep(20);
+  await sleep(GRACE_MS + 200);
+  assert.equal(asked.length, 1);
+  assert.ok(s.connected);
+  const me = await new Promise((resolve) => s.emit("whoami", resolve));
+  assert.deepEqual([me.user, me.claims.n], ["ida", 2]);
+  s.close();
 });
 
 test("a client that leaves while it is asked: nothing is left behind", async () => {
