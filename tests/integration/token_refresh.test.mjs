@@ -43,10 +43,13 @@ const EXPIRING = [
 const SECRET = "token-refresh-test-secret-0123456789-abcdef";
 const GRACE_MS = 1000;
 
+const used = new Set(); // every token made here: none may reach the log
 const b64url = (v) => Buffer.from(JSON.stringify(v)).toString("base64url");
 function sign(payload, secret = SECRET) {
   const input = `${b64url({ alg: "HS256", typ: "JWT" })}.${b64url(payload)}`;
-  return `${input}.${createHmac("sha256", secret).update(input).digest("base64url")}`;
+  const t = `${input}.${createHmac("sha256", secret).update(input).digest("base64url")}`;
+  used.add(t);
+  return t;
 }
 const now = () => Math.floor(Date.now() / 1000);
 // A token for `sub` that expires `secs` seconds from now (whole seconds, as `exp` is).
@@ -250,6 +253,13 @@ test("without refresh=true an expired token changes nothing (backwards compatibi
   assert.equal((await whoami(s)).user, "grace");
   assert.deepEqual(asked, []);
   s.close();
+});
+
+test("no refreshed token reaches the log (debug level)", () => {
+  const log = refreshing.log();
+  assert.match(log, /token refreshed/);
+  for (const t of used) assert.ok(!log.includes(t), "a token is in the log");
+  assert.ok(!log.includes(SECRET));
 });
 
 test("a socket whose token has not expired is connected at shutdown: the server stops cleanly", async () => {
