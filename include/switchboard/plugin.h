@@ -1,5 +1,5 @@
 /*
- * switchboard plugin ABI, version 1 (minor 4).
+ * switchboard plugin ABI, version 1 (minor 5).
  *
  * A plugin is a shared object that exports exactly one symbol, the descriptor named by
  * SB_PLUGIN_SYMBOL ("sb_plugin_entry"), of type sb_plugin_t. The server loads it with
@@ -38,7 +38,7 @@ extern "C" {
 
 #define SB_PLUGIN_MAGIC     0x5342504cu /* "SBPL" */
 #define SB_PLUGIN_ABI_MAJOR 1
-#define SB_PLUGIN_ABI_MINOR 4
+#define SB_PLUGIN_ABI_MINOR 5
 #define SB_PLUGIN_SYMBOL    "sb_plugin_entry"
 
 #if defined(__GNUC__)
@@ -220,6 +220,29 @@ typedef struct sb_host_api {
      * socket).
      */
     int (*socket_set_error)(sb_socket_t *sock, const char *message);
+
+    /* ---- ABI 1.5 ---- */
+
+    /*
+     * Sets when the identity of an accepted token stops being valid: `unix_ms`, wall-clock
+     * milliseconds since the Unix epoch (a JWT's `exp` times 1000), or 0 for never, the
+     * default. Call it beside auth_set_user(), inside authenticate() or before auth_resume();
+     * an identity forgotten by SB_AUTH_DECLINE forgets its expiry too.
+     *
+     * When that time comes the host asks a Socket.IO client for a new token: the event
+     * `refresh` with an ack, which the client answers with the token (a string, or an object
+     * with a string `token`). The token goes through the auth plugins again, for the socket's
+     * namespace, as a CONNECT's would; an accepted one must name the same user id, and its
+     * expiry (this function again, or 0) replaces the old one. A socket whose client does not
+     * answer within --auth-refresh-grace, answers a token that is refused or for another
+     * user, or whose new token has expired already, gets the `exception` event with the
+     * reason, then a server DISCONNECT (reason "token expired" / "token refused" for the
+     * gateways' on_disconnect). A plain WebSocket, which has no acks, is closed with 4401
+     * "token expired" at that time. Nothing is asked when the expiry is never set.
+     *
+     * Returns 0 or SB_EINVAL (NULL request).
+     */
+    int (*auth_set_expiry)(sb_auth_req_t *req, uint64_t unix_ms);
 } sb_host_api_t;
 
 /* True when the host's table, which may be older than the plugin, has the function `fn`:

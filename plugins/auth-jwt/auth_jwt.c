@@ -12,6 +12,9 @@
  *                               algorithm of its type for a public key)
  *   iss=<issuer>  aud=<audience>  user_claim=<claim> (default sub)  required_claims=<c>|<c>...
  *   leeway=<seconds>            0..60, default 30
+ *   refresh=true|false          give the identity the token's `exp` as its expiry (ABI 1.5), so
+ *                               that the server asks for a new token then (default false: the
+ *                               token is checked at connect only)
  *
  * A token that is not shaped like a JWT is declined, so another auth plugin may know it; a JWT
  * that fails any check is refused with the reason; a valid one becomes the user named by the user
@@ -58,7 +61,7 @@
 
 #define CONFIG_KEYS                                                                                \
     "secret, secret_env, secret_file, key_file, jwks_file, jwks_hmac, algs, iss, aud, "            \
-    "user_claim, required_claims, leeway"
+    "user_claim, required_claims, leeway, refresh"
 
 enum source { SRC_DEFAULT, SRC_TEXT, SRC_ENV, SRC_FILE };
 
@@ -79,6 +82,7 @@ struct options {
     size_t nkey_files;
     const char *jwks_file;
     bool jwks_hmac, has_jwks_hmac;
+    bool refresh, has_refresh;
     bool has_jwks_file;
     const char *iss, *aud, *user_claim;
     bool has_iss, has_aud, has_user_claim;
@@ -109,6 +113,7 @@ struct state {
     struct file_id jwks_failed; /* the last version that failed to load: not retried */
     bool jwks_missing;          /* the file could not be stat()ed: said once */
     uint64_t jwks_next_check;   /* ms, on now_ms()'s clock */
+    bool refresh;               /* refresh=true: `exp` becomes the identity's expiry */
 };
 
 /* A claim name: printable ASCII without spaces, as the verifier wants it (it appears in refusal
@@ -233,6 +238,14 @@ static int parse_item(const struct sb_cfg *c, const struct sb_cfg_pair *p, struc
             sb_cfg_enum(c, key, value, booleans, &v, err, errlen))
             return SB_EINVAL;
         o->jwks_hmac = v == 1;
+        return 0;
+    }
+    if (strcmp(key, "refresh") == 0) {
+        unsigned v = 0;
+        if (sb_cfg_once(c, key, &o->has_refresh, err, errlen) ||
+            sb_cfg_enum(c, key, value, booleans, &v, err, errlen))
+            return SB_EINVAL;
+        o->refresh = v == 1;
         return 0;
     }
     if (strcmp(key, "iss") == 0 || strcmp(key, "aud") == 0) {
@@ -706,6 +719,13 @@ static int jwt_init(const sb_host_api_t *api, sb_host_t *host, const char *confi
     st->host = host;
     if ((rc = parse_config(&c, &o, err, errlen)) < 0 || (rc = load_keys(st, &o, err, errlen)) < 0)
         goto fail;
+    if (o.refresh && !SB_HOST_HAS(api, auth_set_expiry)) {
+        rc = sb_init_error(err, errlen, SB_EABI,
+                           "refresh=true needs a host of plugin ABI 1.5 (this one is %u.%u)",
+                           (unsigned)api->abi_major, (unsigned)api->abi_minor);
+        goto fail;
+    }
+    st->refresh = o.refresh;
     struct jwt_options vo = {
         .algs = o.has_algs ? o.algs : JWT_ALGS_ALL,
         .leeway = o.leeway,
@@ -743,6 +763,20 @@ static sb_auth_verdict_t refuse(struct state *st, sb_auth_req_t *req, const char
     return SB_AUTH_REFUSE;
 }
 
+/* The expiry of a verified token (Unix ms) from its `exp` claim, or 0 when it has none: a
+ * token without `exp` never expires, at connect as here. An `exp` past year 9999 is "never"
+ * too, so that the milliseconds cannot overflow. */
+static uint64_t expiry_ms(const json_t *claims)
+{
+    const json_t *exp = json_object_get(claims, "exp");
+    if (!json_is_number(exp))
+        return 0;
+    double v = json_number_value(exp);
+    if (!(v > 0) || v >= 253402300800.0)
+        return 0;
+    return (uint64_t)(v * 1000.0);
+}
+
 static sb_auth_verdict_t jwt_authenticate(void *state, sb_auth_req_t *req)
 {
     struct state *st = state;
@@ -763,6 +797,8 @@ static sb_auth_verdict_t jwt_authenticate(void *state, sb_auth_req_t *req)
     sb_auth_verdict_t verdict = SB_AUTH_ACCEPT;
     char *claims = json_dumps(id.claims, JSON_COMPACT);
     rc = claims ? st->api->auth_set_user(req, id.user, claims) : SB_ENOMEM;
+    if (rc == 0 && st->refresh)
+        rc = st->api->auth_set_expiry(req, expiry_ms(id.claims));
     if (rc < 0) {
         st->api->log_msg(st->host, SB_LOG_ERROR, "cannot set the identity of a valid JWT: %s",
                          st->api->strerror(rc));

@@ -91,6 +91,10 @@ static const struct opt opts[] = {
     {"auth-timeout", "SWITCHBOARD_AUTH_TIMEOUT", "MS", OT_U32, OFF(auth_timeout_ms), 10, 600000,
      "refuse a connection whose token an auth plugin has not answered in time\n"
      "(\"authentication timed out\"; default 5000)"},
+    {"auth-refresh-grace", "SWITCHBOARD_AUTH_REFRESH_GRACE", "MS", OT_U32,
+     OFF(auth_refresh_grace_ms), 10, 3600000,
+     "when a token an auth plugin gave an expiry expires, how long the client has to\n"
+     "answer the `refresh` event with a new one (\"token expired\"; default 30000)"},
     {"max-payload", "SWITCHBOARD_MAX_PAYLOAD", "BYTES", OT_U64, OFF(max_payload), 64, 1u << 30,
      "largest inbound message; larger closes with 1009 (default 1000000)"},
     {"max-queue", "SWITCHBOARD_MAX_QUEUE", "BYTES", OT_U64, OFF(max_queue), 1024, 1u << 30,
@@ -154,6 +158,7 @@ static void set_defaults(struct config *c)
     c->allow_eio3 = true;
     c->connect_timeout_ms = 45000;
     c->auth_timeout_ms = 5000;
+    c->auth_refresh_grace_ms = 30000;
     c->max_payload = 1000000;
     c->max_queue = 1048576;
     c->max_connections = 0;

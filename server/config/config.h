@@ -44,6 +44,8 @@ struct config {
     uint32_t ping_timeout_ms;
     uint32_t connect_timeout_ms;
     uint32_t auth_timeout_ms; /* how long an auth plugin may leave a token pending */
+    /* how long a client has to answer `refresh` once its token expired (ABI 1.5 expiry) */
+    uint32_t auth_refresh_grace_ms;
     uint64_t max_payload;     /* largest inbound message, bytes */
     uint64_t max_queue;       /* largest outbound queue per connection, bytes */
     uint32_t write_delay_ms;  /* outbound coalescing delay; 0 = end of the loop iteration */

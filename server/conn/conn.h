@@ -35,7 +35,8 @@ enum conn_close_code {
     CLOSE_TOO_BIG = 1009,         /* inbound message over max-payload */
     CLOSE_INTERNAL = 1011,        /* out of memory */
     CLOSE_SLOW_CONSUMER = 1008,   /* outbound queue over max-queue (reason "outbound queue full") */
-    CLOSE_UNAUTHORIZED = 4401,    /* a handshake token refused after the upgrade (async auth) */
+    CLOSE_UNAUTHORIZED = 4401,    /* a handshake token refused after the upgrade (async auth),
+                                     a plain WebSocket's token expired (ABI 1.5) */
 };
 
 /* How a connection reaches its client (Lua's socket.transport, the /metrics gauges). */
@@ -52,6 +53,7 @@ enum conn_kind { CONN_WEBSOCKET = 0, CONN_POLLING = 1, CONN__KINDS };
 struct conn;
 struct sock;
 struct auth_wait;
+struct sock_refresh;
 
 /*
  * A BINARY_EVENT or BINARY_ACK whose attachments are still coming (net/session_sio.c fills it,
@@ -125,6 +127,10 @@ struct sock {
     /* The Lua host's slot for this socket (lua/api_socket.c keeps its proxy object's registry
      * reference there). conn only zeroes it: 0 is empty. */
     int host_slot;
+    /* Owned by the network layer (net/refresh.c), released when the socket leaves its
+     * namespace: the expiry of its identity and the refresh asked at that time, or NULL when
+     * its auth plugin set none (ABI 1.5 auth_set_expiry). */
+    struct sock_refresh *refresh;
     bool connected; /* in the registry and announced to the gateways */
     char id[SB_ID_LEN + 1];
 };
@@ -164,10 +170,11 @@ struct conn {
     struct sock *socks; /* owned: the namespace sockets of this connection */
 
     /* Identity from the handshake's query or Authorization header; NULL = anonymous. */
-    char *user;     /* owned */
-    json_t *claims; /* new reference */
-    char *query;    /* owned: the handshake query without its token, packed (pairs_to_json) */
-    char *headers;  /* owned: the kept handshake headers (--handshake-headers), packed, or NULL */
+    char *user;          /* owned */
+    json_t *claims;      /* new reference */
+    uint64_t expires_ms; /* when that identity expires (Unix ms, ABI 1.5), 0 = never */
+    char *query;         /* owned: the handshake query without its token, packed (pairs_to_json) */
+    char *headers; /* owned: the kept handshake headers (--handshake-headers), packed, or NULL */
     /* Owned by the network layer (net/auth.c, net/conns.c), released in its teardown: the
      * authentications still pending, and the reason of a close after a refused handshake token. */
     struct auth_wait *auth_waits;

@@ -224,6 +224,8 @@ void api_json_open(lua_State *L);
 void api_socket_open(lua_State *L);
 /* Pushes the Lua object of `s`, creating it on first use. */
 void api_socket_push(struct lua_host *lh, lua_State *L, struct sock *s);
+/* Drops the claims the Lua object of `s` cached, if it has one: its identity changed. */
+void api_socket_identity(struct lua_host *lh, struct sock *s);
 /* Detaches the Lua object from a socket that is going away: later use sees a closed socket. */
 void api_socket_forget(struct lua_host *lh, struct sock *s);
 

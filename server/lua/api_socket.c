@@ -84,6 +84,18 @@ void api_socket_forget(struct lua_host *lh, struct sock *s)
     s->host_slot = 0;
 }
 
+void api_socket_identity(struct lua_host *lh, struct sock *s)
+{
+    if (!s->host_slot)
+        return;
+    lua_State *L = lh->L;
+    lua_rawgeti(L, LUA_REGISTRYINDEX, slot_ref(s));
+    lua_getfenv(L, -1);
+    lua_pushnil(L);
+    lua_setfield(L, -2, "claims");
+    lua_pop(L, 2);
+}
+
 /* Pushes env[key], creating it with `make` when absent and the socket is live. */
 static void cached(lua_State *L, const char *key, struct sock *s,
                    void (*make)(lua_State *L, struct sock *s))

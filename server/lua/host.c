@@ -301,6 +301,11 @@ void luah_call_connect(struct lua_host *lh, struct sock *s)
     }
 }
 
+void luah_sock_identity(struct lua_host *lh, struct sock *s)
+{
+    api_socket_identity(lh, s);
+}
+
 void luah_call_disconnect(struct lua_host *lh, struct sock *s, const char *reason)
 {
     struct lua_nsp *n = s->nsp_name ? sb_map_get(&lh->nsps, s->nsp_name) : NULL;

@@ -121,6 +121,8 @@ void gateway_unref(struct lua_host *lh, struct gateway *gw);
 /* Runs every on_connect hook of the socket's namespace. A hook that raises (now or after
  * waiting) refuses the socket: it gets the `exception` event, then a server disconnect. */
 void luah_call_connect(struct lua_host *lh, struct sock *s);
+/* The socket's identity changed: its Lua object forgets the claims it cached. */
+void luah_sock_identity(struct lua_host *lh, struct sock *s);
 /* Runs every on_disconnect hook and forgets the socket's Lua object. */
 void luah_call_disconnect(struct lua_host *lh, struct sock *s, const char *reason);
 

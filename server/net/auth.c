@@ -41,6 +41,7 @@ static void identity_take(struct identity_result *out, struct sb_auth_req *req, 
         out->outcome = AUTH_ACCEPTED;
         out->user = req->user;
         out->claims = req->claims;
+        out->expires_ms = req->expires_ms;
         req->user = NULL;
         req->claims = NULL;
         return;

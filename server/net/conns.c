@@ -60,7 +60,7 @@ struct conn *net_session_find(struct net *n, const char *sid)
 }
 
 int net_sock_attach(struct net *n, struct conn *c, const char *nsp_name, const char *user,
-                    json_t *claims, json_t *auth, struct sock **out, char *why)
+                    json_t *claims, uint64_t expires_ms, json_t *auth, struct sock **out, char *why)
 {
     *out = NULL;
     why[0] = '\0';
@@ -104,6 +104,12 @@ int net_sock_attach(struct net *n, struct conn *c, const char *nsp_name, const c
             return SB_ENOMEM;
         }
     }
+    /* An identity that cannot be made to expire must not be let in without its expiry. */
+    if (net_refresh_arm(n, s, expires_ms)) {
+        registry_sock_remove(n->reg, s);
+        sock_free(s);
+        return SB_ENOMEM;
+    }
     s->connected = true;
     fifo_timer_disarm(&c->connect_timer);
     *out = s;
@@ -119,6 +125,7 @@ void net_sock_detach(struct net *n, struct sock *s, const char *reason)
 {
     if (!s->connected)
         return;
+    net_refresh_cancel(s);
     pipeline_disconnect(n->pipe, s, reason);
     s->connected = false;
     registry_sock_remove(n->reg, s);

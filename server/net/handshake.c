@@ -172,6 +172,7 @@ int net_admit(struct net *n, struct lws *wsi, struct query *q, enum conn_proto p
         c->authenticating = o == AUTH_PENDING;
         c->user = id.user;
         c->claims = id.claims;
+        c->expires_ms = id.expires_ms;
         id.user = NULL;
         id.claims = NULL;
         identity_result_clear(&id);
@@ -208,6 +209,7 @@ void net_handshake_auth_done(struct net *n, struct conn *c, const char *nsp, jso
     if (id->outcome == AUTH_ACCEPTED) {
         c->user = id->user;
         c->claims = id->claims;
+        c->expires_ms = id->expires_ms;
         id->user = NULL;
         id->claims = NULL;
     } else {

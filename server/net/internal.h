@@ -15,7 +15,8 @@
  *           handshake.c  a new connection: admission, its token (answered now or later)
  *             session_sio.c, session_json.c   the two codecs' sessions
  *               conns.c  the connection list, sessions by sid, namespace sockets, teardown
- *                 auth.c       tokens through the auth plugins
+ *                 refresh.c    token lifetimes: a new token when one expires
+ *                   auth.c       tokens through the auth plugins
  *                 timers.c     ping, pong and connect deadlines
  *                 write.c      the WebSocket write path: coalescing, fd order, lws for the rest
  *                 http_reply.c responses and the request checks they share
@@ -172,14 +173,16 @@ void net_conn_established(struct conn *c);
  * metric names), pending authentications end, and it is freed. Ends a graceful shutdown when
  * it was the last. */
 void net_conn_closed(struct net *n, struct lws *wsi, struct conn *c);
-/* Creates a namespace socket on `c` with an identity, asks the plugins that guard the
+/* Creates a namespace socket on `c` with an identity (which expires at `expires_ms`, Unix ms,
+ * or never: 0; see refresh.c), asks the plugins that guard the
  * namespace (ABI 1.4 before_connect), and puts it in the registry (with its user:<id> and
  * authenticated rooms). `auth` (borrowed, or NULL) is the CONNECT's auth object without its
  * token; the socket keeps a reference. Returns 0 with the socket in *out, SB_EAUTH when a
  * plugin refused it (`why`, PLUGINS_WHY_MAX bytes, holds the client's message; nothing was
  * created), or SB_ENOMEM. */
 int net_sock_attach(struct net *n, struct conn *c, const char *nsp, const char *user,
-                    json_t *claims, json_t *auth, struct sock **out, char *why);
+                    json_t *claims, uint64_t expires_ms, json_t *auth, struct sock **out,
+                    char *why);
 /* Runs the on_connect hooks of a socket that just joined its namespace. A hook that raises
  * refuses it: the client gets the `exception` event, then a server disconnect. */
 void net_sock_announce(struct net *n, struct sock *s);
@@ -193,13 +196,23 @@ char *net_close_reason(const char *message);
  * (copied, cut to fit a close frame), counted under `why`. */
 void net_close_refused(struct net *n, struct conn *c, const char *message, enum metric_refusal why);
 
+/* ---- refresh.c: token lifetimes ---- */
+
+/* Arms the expiry of socket `s`'s identity (`expires_ms`, Unix ms; 0 forgets it): then the
+ * client is asked for a new token. Returns 0 or SB_ENOMEM. */
+int net_refresh_arm(struct net *n, struct sock *s, uint64_t expires_ms);
+/* The socket leaves its namespace: its expiry, and a refresh being asked or checked, end
+ * (no callback reaches it afterwards). */
+void net_refresh_cancel(struct sock *s);
+
 /* ---- auth.c: tokens ---- */
 
 struct identity_result {
-    int outcome;    /* enum auth_outcome */
-    char *user;     /* owned */
-    json_t *claims; /* new reference */
-    char *message;  /* owned: why it was refused */
+    int outcome;         /* enum auth_outcome */
+    char *user;          /* owned */
+    json_t *claims;      /* new reference */
+    char *message;       /* owned: why it was refused */
+    uint64_t expires_ms; /* accepted: when the identity expires (Unix ms), 0 = never */
 };
 /* Called once when an authentication that went pending ends: accepted (id->user set),
  * refused, or timed out (refused with "authentication timed out"). `nsp`, `auth` (what

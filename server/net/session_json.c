@@ -15,7 +15,7 @@ void json_session_open(struct net *n, struct conn *c)
 {
     struct sock *s;
     char why[PLUGINS_WHY_MAX];
-    int rc = net_sock_attach(n, c, "/", c->user, c->claims, NULL, &s, why);
+    int rc = net_sock_attach(n, c, "/", c->user, c->claims, c->expires_ms, NULL, &s, why);
     if (rc == SB_EAUTH) {
         /* A plain WebSocket has no CONNECT to answer: its one namespace refused, it is closed
          * as for a handshake token refused after the upgrade. */

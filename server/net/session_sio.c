@@ -128,11 +128,11 @@ static void invalid(struct net *n, struct conn *c, const char *why)
 /* Joins `nsp` with an identity and the CONNECT's auth object (borrowed, or NULL), and tells
  * the client. */
 static void connect_accept(struct net *n, struct conn *c, const char *nsp, const char *user,
-                           json_t *claims, json_t *auth)
+                           json_t *claims, uint64_t expires_ms, json_t *auth)
 {
     struct sock *s;
     char why[PLUGINS_WHY_MAX];
-    int rc = net_sock_attach(n, c, nsp, user, claims, auth, &s, why);
+    int rc = net_sock_attach(n, c, nsp, user, claims, expires_ms, auth, &s, why);
     if (rc == SB_EAUTH) {
         /* Refused by a plugin (ABI 1.4 before_connect): as a refused token, the connection
          * stays open for other namespaces. */
@@ -177,7 +177,7 @@ static void connect_auth_done(struct net *n, struct conn *c, const char *nsp, js
         connect_error(c, nsp, "Invalid namespace", MR_INVALID_NAMESPACE);
         return;
     }
-    connect_accept(n, c, nsp, id->user, id->claims, auth);
+    connect_accept(n, c, nsp, id->user, id->claims, id->expires_ms, auth);
 }
 
 /*
@@ -226,6 +226,7 @@ static void handle_connect(struct net *n, struct conn *c, const char *nsp,
     /* The auth object's token wins over the one of the handshake. */
     const char *user = c->user;
     json_t *claims = c->claims;
+    uint64_t expires_ms = c->expires_ms;
     struct identity_result id = {0};
     json_t *token = p->data ? json_object_get(p->data, "token") : NULL;
     if (token && !json_is_null(token)) {
@@ -247,13 +248,14 @@ static void handle_connect(struct net *n, struct conn *c, const char *nsp,
         if (o == AUTH_ACCEPTED) {
             user = id.user;
             claims = id.claims;
+            expires_ms = id.expires_ms;
         }
     }
     if (!user && n->cfg->require_auth) {
         connect_error(c, nsp, "authentication required", MR_UNAUTHORIZED);
         goto done;
     }
-    connect_accept(n, c, nsp, user, claims, auth);
+    connect_accept(n, c, nsp, user, claims, expires_ms, auth);
 done:
     identity_result_clear(&id);
     json_decref(auth);

@@ -160,6 +160,11 @@ void pipeline_connect(struct pipeline *p, struct sock *s)
     log_context_set(&outer);
 }
 
+void pipeline_identity(struct pipeline *p, struct sock *s)
+{
+    luah_sock_identity(p->lua, s);
+}
+
 void pipeline_disconnect(struct pipeline *p, struct sock *s, const char *reason)
 {
     struct log_context outer = for_sock(s);

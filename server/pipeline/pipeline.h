@@ -34,6 +34,10 @@ void pipeline_event(struct pipeline *p, struct sock *s, const char *event, const
  * hook that raises refuses the socket: exception, then a server disconnect). */
 void pipeline_connect(struct pipeline *p, struct sock *s);
 
+/* A socket's identity changed (a refreshed token, ABI 1.5): what gateways read of it
+ * (socket.claims) is read afresh. */
+void pipeline_identity(struct pipeline *p, struct sock *s);
+
 /* A socket left: runs the on_disconnect hooks with socket.io's reason string. */
 void pipeline_disconnect(struct pipeline *p, struct sock *s, const char *reason);
 

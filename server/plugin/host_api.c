@@ -176,6 +176,14 @@ static int auth_set_message(sb_auth_req_t *r, const char *message)
     return 0;
 }
 
+static int auth_set_expiry(sb_auth_req_t *r, uint64_t unix_ms)
+{
+    if (!r)
+        return SB_EINVAL;
+    r->expires_ms = unix_ms;
+    return 0;
+}
+
 static sb_socket_t *event_socket(const sb_event_t *ev)
 {
     return ev ? (sb_socket_t *)(void *)ev->sock : NULL;
@@ -306,6 +314,7 @@ static void forget_user(struct sb_auth_req *req)
     req->user = NULL;
     json_decref(req->claims);
     req->claims = NULL;
+    req->expires_ms = 0;
 }
 
 /* The outcome of one plugin's verdict: AUTH_NONE means "ask the next one". */
@@ -433,6 +442,7 @@ const sb_host_api_t plugin_host_api = {
     .loop = host_loop,
     .auth_timeout_ms = host_auth_timeout_ms,
     .socket_set_error = plugins_guard_set_error,
+    .auth_set_expiry = auth_set_expiry,
 };
 
 int plugins_auth_start(struct plugins *ps, const char *token, const char *nsp, auth_done_fn done,
@@ -512,6 +522,7 @@ void auth_req_clear(struct sb_auth_req *req)
     req->user = NULL;
     req->claims = NULL;
     req->message = NULL;
+    req->expires_ms = 0;
 }
 
 void sb_event_clear(struct sb_event *ev)

@@ -90,11 +90,12 @@ typedef void (*auth_done_fn)(void *ud, struct sb_auth_req *req, enum auth_outcom
  * plugin was working on it.
  */
 struct sb_auth_req {
-    const char *token; /* borrowed, or a copy inside this allocation */
-    const char *nsp;   /* idem */
-    char *user;        /* owned: set by auth_set_user */
-    json_t *claims;    /* new reference: set by auth_set_user */
-    char *message;     /* owned: set by auth_set_message */
+    const char *token;   /* borrowed, or a copy inside this allocation */
+    const char *nsp;     /* idem */
+    char *user;          /* owned: set by auth_set_user */
+    json_t *claims;      /* new reference: set by auth_set_user */
+    char *message;       /* owned: set by auth_set_message */
+    uint64_t expires_ms; /* set by auth_set_expiry (ABI 1.5): Unix time in ms, 0 = never */
     /* Asynchronous attempts only (plugins_auth_start). */
     struct plugins *set;    /* borrowed */
     size_t next;            /* index in set->auth of the next plugin to ask */

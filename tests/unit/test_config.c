@@ -155,6 +155,8 @@ static const struct option_info options[] = {
     {"connect-timeout", "SWITCHBOARD_CONNECT_TIMEOUT", K_U32, OFF(connect_timeout_ms), 10,
      86400000},
     {"auth-timeout", "SWITCHBOARD_AUTH_TIMEOUT", K_U32, OFF(auth_timeout_ms), 10, 600000},
+    {"auth-refresh-grace", "SWITCHBOARD_AUTH_REFRESH_GRACE", K_U32, OFF(auth_refresh_grace_ms), 10,
+     3600000},
     {"max-payload", "SWITCHBOARD_MAX_PAYLOAD", K_U64, OFF(max_payload), 64, 1u << 30},
     {"max-queue", "SWITCHBOARD_MAX_QUEUE", K_U64, OFF(max_queue), 1024, 1u << 30},
     {"write-delay", "SWITCHBOARD_WRITE_DELAY", K_U32, OFF(write_delay_ms), 0, 100},
@@ -243,6 +245,7 @@ static void defaults(void **state)
     assert_int_equal(c.ping_timeout_ms, 20000);
     assert_int_equal(c.connect_timeout_ms, 45000);
     assert_int_equal(c.auth_timeout_ms, 5000);
+    assert_int_equal(c.auth_refresh_grace_ms, 30000);
     assert_int_equal(c.max_payload, 1000000);
     assert_int_equal(c.max_queue, 1048576);
     assert_int_equal(c.write_delay_ms, 0);
@@ -359,6 +362,7 @@ static const struct good goods[] = {
     {"ping-timeout", "777", 777, NULL, NULL},
     {"connect-timeout", "1000", 1000, NULL, NULL},
     {"auth-timeout", "250", 250, NULL, NULL},
+    {"auth-refresh-grace", "1500", 1500, NULL, NULL},
     {"max-payload", "4096", 4096, NULL, NULL},
     {"max-queue", "65536", 65536, NULL, NULL},
     {"write-delay", "5", 5, NULL, NULL},

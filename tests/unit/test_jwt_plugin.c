@@ -44,6 +44,7 @@ struct sb_host {
 struct sb_auth_req {
     const char *token;
     char *user, *claims, *message;
+    uint64_t expires_ms; /* auth_set_expiry (ABI 1.5); 0 when not called */
 };
 
 static struct sb_host host;
@@ -92,6 +93,12 @@ static int auth_set_message(sb_auth_req_t *req, const char *message)
     return 0;
 }
 
+static int auth_set_expiry(sb_auth_req_t *req, uint64_t unix_ms)
+{
+    req->expires_ms = unix_ms;
+    return 0;
+}
+
 static uint64_t now_ms(sb_host_t *h)
 {
     return h->now_ms;
@@ -107,6 +114,7 @@ static const sb_host_api_t api = {
     .auth_set_user = auth_set_user,
     .auth_set_message = auth_set_message,
     .now_ms = now_ms,
+    .auth_set_expiry = auth_set_expiry,
 };
 
 static void *start(const char *config)
@@ -138,10 +146,12 @@ static const char *start_fails(const char *config, const char *why)
 
 /* Authenticates `token` (freed). Returns the verdict; `user`/`message` hold what was set. */
 static char user[256], message[256];
+static uint64_t expiry; /* what the last authentication set with auth_set_expiry, or 0 */
 static sb_auth_verdict_t auth(void *state, char *token)
 {
     struct sb_auth_req req = {.token = token};
     sb_auth_verdict_t v = sb_plugin_entry.authenticate(state, &req);
+    expiry = req.expires_ms;
     snprintf(user, sizeof(user), "%s", req.user ? req.user : "");
     snprintf(message, sizeof(message), "%s", req.message ? req.message : "");
     free(req.user);
@@ -492,6 +502,51 @@ static void test_config_errors(void **unused)
     start_fails("secret=" SECRET ",leeway=-1", "auth-jwt: \"leeway\" wants an integer");
 }
 
+/* refresh=true hands the token's exp (in ms) to the host; by default nothing is set, and a host
+ * older than ABI 1.5 cannot take refresh=true. */
+static void test_refresh_sets_the_expiry(void **unused)
+{
+    void *st = start("secret=" SECRET);
+    accepted_as(st, token(NULL, SECRET, NULL, "\"sub\":\"a\""), "a");
+    assert_int_equal(expiry, 0);
+    sb_plugin_entry.fini(st);
+
+    st = start("secret=" SECRET ",refresh=true");
+    uint64_t before = (uint64_t)time(NULL) + 600;
+    accepted_as(st, token(NULL, SECRET, NULL, "\"sub\":\"a\""), "a");
+    uint64_t after = (uint64_t)time(NULL) + 600;
+    assert_true(expiry >= before * 1000 && expiry <= after * 1000);
+    assert_int_equal(expiry % 1000, 0);
+    /* A refused token sets nothing. */
+    refused(st, token(NULL, "another-secret-0123456789abcdefghijkl", NULL, "\"sub\":\"a\""),
+            "bad signature");
+    assert_int_equal(expiry, 0);
+    sb_plugin_entry.fini(st);
+
+    st = start("secret=" SECRET ",refresh=false");
+    accepted_as(st, token(NULL, SECRET, NULL, "\"sub\":\"a\""), "a");
+    assert_int_equal(expiry, 0);
+    sb_plugin_entry.fini(st);
+
+    start_fails("secret=" SECRET ",refresh=yes", "refresh");
+    start_fails("secret=" SECRET ",refresh=true,refresh=true", "refresh");
+
+    sb_host_api_t old = api;
+    old.size = (uint32_t)offsetof(sb_host_api_t, auth_set_expiry);
+    old.abi_minor = 4;
+    char err[512] = "";
+    void *state = NULL;
+    assert_int_equal(sb_plugin_entry.init(&old, &host, "secret=" SECRET ",refresh=true", &state,
+                                          err, sizeof(err)),
+                     SB_EABI);
+    assert_non_null(strstr(err, "ABI 1.5"));
+    assert_null(state);
+    /* Without refresh=true the plugin does not need it. */
+    assert_int_equal(sb_plugin_entry.init(&old, &host, "secret=" SECRET, &state, err, sizeof(err)),
+                     0);
+    sb_plugin_entry.fini(state);
+}
+
 static void test_claim_options(void **unused)
 {
     char config[512];
@@ -634,6 +689,7 @@ int main(void)
         cmocka_unit_test(test_hmac_with_public_key_refused_at_start),
         cmocka_unit_test(test_config_errors),
         cmocka_unit_test(test_claim_options),
+        cmocka_unit_test(test_refresh_sets_the_expiry),
         cmocka_unit_test(test_jwks_reloaded_when_it_changes),
         cmocka_unit_test(test_nothing_secret_in_the_log),
     };
