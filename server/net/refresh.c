@@ -127,8 +127,9 @@ static const char *answer_token(const json_t *args)
 
 /* The client's ack (err 0), the grace period's end (SB_ETIMEOUT, from timer_cb), or the
  * socket going away (SB_ECLOSED, from net_refresh_cancel(), which handles the rest). */
-static void ack_cb(void *ud, json_t *args, int err)
+static void ack_cb(void *ud, json_t *args, struct sio_bins *bins, int err)
 {
+    (void)bins; /* a token is text: an answer with attachments is read for its JSON alone */
     struct sock_refresh *r = ud;
     if (!r->s || r->state != R_ASKED)
         return;
@@ -186,7 +187,7 @@ static void ask(struct sock_refresh *r)
     uv_timer_start(&r->timer, timer_cb, r->net->cfg->auth_refresh_grace_ms, 0);
     LOG_DEBUG("net", "socket %s of %s in %s: token expired, asking for a new one", s->id,
               s->user ? s->user : "?", s->nsp_name);
-    sock_emit(s, "refresh", NULL, (int64_t)id);
+    sock_emit(s, "refresh", NULL, NULL, (int64_t)id);
 }
 
 static void timer_cb(uv_timer_t *t)
