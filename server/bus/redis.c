@@ -7,6 +7,13 @@
  * so a message for one user reaches only the instances that hold that user. Changes are
  * batched: a burst of joins becomes one SUBSCRIBE with many channels, sent once the current
  * loop iteration is done. After a reconnect every wanted channel is subscribed again.
+ *
+ * Across an outage (docs/cluster.md, "Delivery"): what is published while the publisher is down
+ * waits in a bounded backlog, and a PUBLISH written but not confirmed by its reply when the
+ * connection drops goes back to it (Redis may have got it: at least once, for those). The
+ * backlog goes out once this server is subscribed again and as many servers as before the
+ * outage are (the request channel's PUBSUB NUMSUB), so that the others, reconnecting too, do
+ * not miss it; after FLUSH_WAIT_MAX_MS it goes out anyway.
  */
 #include "redis.h"
 
@@ -24,6 +31,12 @@
 #define BACKLOG_MAX_MSGS  10000
 #define BUS_MAX_MESSAGE   (16u << 20)
 #define BACKLOG_MAX_BYTES (16u << 20)
+/* How long an outage's backlog waits for the other servers to be subscribed again: longer
+ * than their reconnect backoff (LINK_BACKOFF_CAP_MS) plus a handshake. */
+#define FLUSH_WAIT_MAX_MS 10000
+#define FLUSH_RECHECK_MS  100
+/* Every this many watchdog ticks a ready server counts the servers (servers_seen). */
+#define SERVERS_EVERY_TICKS 4
 
 /* ---- channels ---- */
 
@@ -202,6 +215,8 @@ static bool ready(const struct bus *b)
 
 /* ---- the subscriber ---- */
 
+static void try_flush(struct redis_engine *e);
+
 /* Every reply of the subscriber: subscribe confirmations and messages. */
 void redis_message_cb(redisAsyncContext *ac, void *r, void *privdata)
 {
@@ -222,6 +237,7 @@ void redis_message_cb(redisAsyncContext *ac, void *r, void *privdata)
              * every channel before it is live. */
             e->subscribed = true;
             update_ready(e);
+            try_flush(e);
         }
         return;
     }
@@ -253,15 +269,20 @@ static void subscribe_all(struct redis_engine *e)
     size_t n = 0;
     const char *k;
     void *v;
-    for (uint32_t it = 0; sb_map_next(&e->chans, &it, &k, &v);) {
-        struct chan *c = v;
-        c->have = c->want;
-        if (!c->want || c->kind == CHAN_WATCH)
-            continue;
-        batch[n++] = c->name;
-        if (n == SUBSCRIBE_BATCH) {
-            send_batch(e, "SUBSCRIBE", batch, n);
-            n = 0;
+    /* The request channels go after the others: a server that counts the subscribers of one
+     * (try_flush() of another server) then knows that this server's rooms are subscribed too,
+     * Redis running one connection's commands in order. */
+    for (int pass = 0; pass < 2; pass++) {
+        for (uint32_t it = 0; sb_map_next(&e->chans, &it, &k, &v);) {
+            struct chan *c = v;
+            c->have = c->want;
+            if (!c->want || c->kind == CHAN_WATCH || (c->kind == CHAN_REQUEST) != (pass == 1))
+                continue;
+            batch[n++] = c->name;
+            if (n == SUBSCRIBE_BATCH) {
+                send_batch(e, "SUBSCRIBE", batch, n);
+                n = 0;
+            }
         }
     }
     send_batch(e, "SUBSCRIBE", batch, n);
@@ -299,18 +320,180 @@ static void sub_probe(struct redis_link *l)
 
 /* ---- the publisher ---- */
 
-static void backlog_flush(struct redis_engine *e);
+static void queue_push(struct msg_queue *q, struct backlog_msg *m)
+{
+    m->next = NULL;
+    if (q->tail)
+        q->tail->next = m;
+    else
+        q->head = m;
+    q->tail = m;
+    q->count++;
+    q->bytes += m->len;
+}
+
+static struct backlog_msg *queue_pop(struct msg_queue *q)
+{
+    struct backlog_msg *m = q->head;
+    if (!m)
+        return NULL;
+    q->head = m->next;
+    if (!q->head)
+        q->tail = NULL;
+    q->count--;
+    q->bytes -= m->len;
+    return m;
+}
+
+static void queue_free(struct msg_queue *q)
+{
+    for (struct backlog_msg *m; (m = queue_pop(q));)
+        free(m);
+}
+
+/* The reply of a PUBLISH: its message reached Redis. Replies come in the order of the commands,
+ * so it is the oldest in flight. A NULL reply is the context being freed (pub_down() takes
+ * what is still in flight). */
+static void publish_cb(redisAsyncContext *ac, void *r, void *privdata)
+{
+    struct redis_engine *e = privdata;
+    if (!r || ac != e->pub.ac)
+        return;
+    free(queue_pop(&e->inflight));
+}
+
+/* Writes the PUBLISH of `m`, which is then in flight. Returns 0, or SB_EIO when hiredis refuses
+ * it (the connection is going: `m` is not taken). */
+static int send_publish(struct redis_engine *e, struct backlog_msg *m)
+{
+    if (redisAsyncCommand(e->pub.ac, publish_cb, e, "PUBLISH %s %b", m->data, m->data + m->clen + 1,
+                          m->len) != REDIS_OK)
+        return SB_EIO;
+    queue_push(&e->inflight, m);
+    return 0;
+}
+
+static void flush_now(struct redis_engine *e)
+{
+    size_t n = e->backlog.count;
+    e->flush_wait_since = 0;
+    uv_timer_stop(&e->flush_wait);
+    while (e->backlog.head && e->pub.state == LINK_UP) {
+        struct backlog_msg *m = e->backlog.head;
+        e->backlog.head = m->next; /* taken off first: send_publish() links it anew */
+        if (send_publish(e, m)) {
+            e->backlog.head = m; /* the connection is going: the rest waits for the next */
+            break;
+        }
+        if (!e->backlog.head)
+            e->backlog.tail = NULL;
+        e->backlog.count--;
+        e->backlog.bytes -= m->len;
+    }
+    n -= e->backlog.count;
+    if (n)
+        LOG_INFO("redis", "sent %zu message(s) published during the outage", n);
+    e->backlog_warned = false;
+}
+
+static void numsub_flush_cb(redisAsyncContext *ac, void *r, void *privdata)
+{
+    struct redis_engine *e = privdata;
+    redisReply *reply = r;
+    if (ac != e->pub.ac)
+        return;
+    e->numsub_out = false;
+    if (!reply || reply->type != REDIS_REPLY_ARRAY || reply->elements < 2 ||
+        reply->element[1]->type != REDIS_REPLY_INTEGER)
+        return;
+    long long n = reply->element[1]->integer;
+    if (!e->flush_wait_since) {
+        /* The periodic count of a ready server. */
+        if (e->ready)
+            e->servers_seen = n;
+        return;
+    }
+    if (n >= e->servers_seen && e->subscribed) {
+        LOG_DEBUG("redis", "%lld server(s) subscribed again: sending the outage's backlog", n);
+        flush_now(e);
+    }
+}
+
+static void count_servers(struct redis_engine *e, redisCallbackFn *cb)
+{
+    if (e->numsub_out || e->pub.state != LINK_UP)
+        return;
+    char channel[1024];
+    snprintf(channel, sizeof(channel), "%s-request#/#", e->prefix);
+    if (redisAsyncCommand(e->pub.ac, cb, e, "PUBSUB NUMSUB %s", channel) == REDIS_OK)
+        e->numsub_out = true;
+}
+
+static void flush_wait_cb(uv_timer_t *t)
+{
+    try_flush(t->data);
+}
+
+/* Sends the backlog once it may: the publisher up, this server subscribed again, and as many
+ * servers subscribed as before the outage (asked now, and again every FLUSH_RECHECK_MS). */
+static void try_flush(struct redis_engine *e)
+{
+    if (!e->backlog.head) {
+        e->flush_wait_since = 0;
+        uv_timer_stop(&e->flush_wait);
+        return;
+    }
+    if (e->pub.state != LINK_UP || e->closing)
+        return;
+    uint64_t now = uv_now(e->loop);
+    if (!e->flush_wait_since)
+        e->flush_wait_since = now ? now : 1;
+    if (now - e->flush_wait_since >= FLUSH_WAIT_MAX_MS) {
+        LOG_WARN("redis",
+                 "after %u ms, fewer servers are subscribed than before the outage (%lld): "
+                 "sending the backlog anyway",
+                 FLUSH_WAIT_MAX_MS, e->servers_seen);
+        flush_now(e);
+        return;
+    }
+    if (e->subscribed && e->servers_seen <= 1) {
+        flush_now(e); /* no other server was seen: nobody to wait for */
+        return;
+    }
+    if (e->subscribed)
+        count_servers(e, numsub_flush_cb);
+    uv_timer_start(&e->flush_wait, flush_wait_cb, FLUSH_RECHECK_MS, 0);
+}
 
 static void pub_up(struct redis_link *l)
 {
     struct redis_engine *e = l->data;
-    backlog_flush(e);
+    e->numsub_out = false;
+    try_flush(e);
     update_ready(e);
 }
 
 static void pub_down(struct redis_link *l)
 {
-    update_ready(l->data);
+    struct redis_engine *e = l->data;
+    e->numsub_out = false;
+    /* What was written and not confirmed may not have reached Redis: it goes out again, before
+     * what was published since. */
+    if (e->inflight.head) {
+        LOG_WARN("redis",
+                 "%zu message(s) unconfirmed when the connection dropped: sending them "
+                 "again once Redis is back",
+                 e->inflight.count);
+        metrics.bus_resent += e->inflight.count;
+        e->inflight.tail->next = e->backlog.head;
+        if (!e->backlog.tail)
+            e->backlog.tail = e->inflight.tail;
+        e->backlog.head = e->inflight.head;
+        e->backlog.count += e->inflight.count;
+        e->backlog.bytes += e->inflight.bytes;
+        e->inflight = (struct msg_queue){0};
+    }
+    update_ready(e);
 }
 
 static void probe_reply_cb(redisAsyncContext *ac, void *r, void *privdata)
@@ -333,62 +516,34 @@ static void watchdog_cb(uv_timer_t *t)
     if (e->cmd_started)
         link_watch(&e->cmd, pub_probe);
     update_ready(e);
+    if (++e->ticks % SERVERS_EVERY_TICKS == 0 && e->ready && !e->backlog.head)
+        count_servers(e, numsub_flush_cb);
 }
 
 int redis_publish_raw(struct redis_engine *e, const char *channel, const char *data, size_t len)
 {
-    if (e->pub.state == LINK_UP && !e->backlog.head) {
-        return redisAsyncCommand(e->pub.ac, NULL, NULL, "PUBLISH %s %b", channel, data, len) ==
-                       REDIS_OK
-                   ? 0
-                   : SB_EIO;
-    }
-    /* Redis is away: keep the message for a while, within bounds. */
-    if (e->backlog.count >= BACKLOG_MAX_MSGS || e->backlog.bytes + len > BACKLOG_MAX_BYTES) {
-        if (!e->backlog.warned)
+    /* What waits, in the backlog or for its reply, is bounded together. */
+    if (e->backlog.count + e->inflight.count >= BACKLOG_MAX_MSGS ||
+        e->backlog.bytes + e->inflight.bytes + len > BACKLOG_MAX_BYTES) {
+        if (!e->backlog_warned)
             LOG_WARN("redis",
                      "publish backlog full (%zu messages): dropping messages until "
                      "Redis is back",
-                     e->backlog.count);
-        e->backlog.warned = true;
+                     e->backlog.count + e->inflight.count);
+        e->backlog_warned = true;
         return SB_EFULL;
     }
     size_t clen = strlen(channel);
     struct backlog_msg *m = malloc(sizeof(*m) + clen + 1 + len);
     if (!m)
         return SB_ENOMEM;
-    m->next = NULL;
     m->clen = clen;
     m->len = len;
     memcpy(m->data, channel, clen + 1);
     memcpy(m->data + clen + 1, data, len);
-    if (e->backlog.tail)
-        e->backlog.tail->next = m;
-    else
-        e->backlog.head = m;
-    e->backlog.tail = m;
-    e->backlog.count++;
-    e->backlog.bytes += len;
+    if (e->pub.state != LINK_UP || e->backlog.head || send_publish(e, m))
+        queue_push(&e->backlog, m); /* Redis is away, or its backlog still waits */
     return 0;
-}
-
-static void backlog_flush(struct redis_engine *e)
-{
-    size_t n = e->backlog.count;
-    while (e->backlog.head && e->pub.state == LINK_UP) {
-        struct backlog_msg *m = e->backlog.head;
-        redisAsyncCommand(e->pub.ac, NULL, NULL, "PUBLISH %s %b", m->data, m->data + m->clen + 1,
-                          m->len);
-        e->backlog.head = m->next;
-        e->backlog.count--;
-        e->backlog.bytes -= m->len;
-        free(m);
-    }
-    if (!e->backlog.head)
-        e->backlog.tail = NULL;
-    if (n)
-        LOG_INFO("redis", "sent %zu message(s) published during the outage", n);
-    e->backlog.warned = false;
 }
 
 /* ---- broadcasts ---- */
@@ -487,11 +642,13 @@ static void engine_close(struct bus *b)
     e->closing = true;
     uv_timer_stop(&e->watchdog);
     uv_timer_stop(&e->flush_timer);
+    uv_timer_stop(&e->flush_wait);
     link_close(&e->pub);
     link_close(&e->sub);
     link_close(&e->cmd);
     uv_close((uv_handle_t *)&e->watchdog, NULL);
     uv_close((uv_handle_t *)&e->flush_timer, NULL);
+    uv_close((uv_handle_t *)&e->flush_wait, NULL);
     redis_requests_close(e);
     const char *k;
     void *v;
@@ -499,11 +656,8 @@ static void engine_close(struct bus *b)
         free(v);
     sb_map_free(&e->chans);
     free(e->dirty);
-    while (e->backlog.head) {
-        struct backlog_msg *m = e->backlog.head;
-        e->backlog.head = m->next;
-        free(m);
-    }
+    queue_free(&e->backlog);
+    queue_free(&e->inflight);
     free(e->prefix);
     free(e);
     b->engine_state = NULL;
@@ -554,6 +708,8 @@ int bus_init_redis(struct bus *b, struct registry *reg, uv_loop_t *loop, const c
     e->flush_timer.data = e;
     uv_timer_init(loop, &e->watchdog);
     e->watchdog.data = e;
+    uv_timer_init(loop, &e->flush_wait);
+    e->flush_wait.data = e;
     link_init(&e->pub, "publisher", loop, &e->url, pub_up, pub_down, e);
     link_init(&e->sub, "subscriber", loop, &e->url, sub_up, sub_down, e);
     link_init(&e->cmd, "commands", loop, &e->url, NULL, NULL, e);

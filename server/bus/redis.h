@@ -80,8 +80,11 @@ uint64_t link_backoff_ms(uint32_t attempt, uint32_t random);
 
 #define LINK_BACKOFF_BASE_MS 100
 #define LINK_BACKOFF_CAP_MS  5000
-#define LINK_PROBE_EVERY_MS  1000
-#define LINK_PROBE_LIMIT_MS  2500
+/* A silent Redis (stopped, hung) is noticed within LINK_PROBE_EVERY_MS + LINK_PROBE_LIMIT_MS:
+ * a PING every 250 ms, a link reset when one goes 750 ms unanswered, so within 1 s. A Redis so
+ * loaded that a PING waits 750 ms behind the commands before it is as good as down. */
+#define LINK_PROBE_EVERY_MS 250
+#define LINK_PROBE_LIMIT_MS 750
 
 /* ---- the engine (redis.c, redis_requests.c) ---- */
 
@@ -98,11 +101,18 @@ struct chan {
     char name[];
 };
 
-/* A message published while Redis was away. */
+/* A message to PUBLISH: waiting while Redis is away (the backlog), or written and not yet
+ * confirmed by its reply (in flight). */
 struct backlog_msg {
     struct backlog_msg *next;
     size_t clen, len;
     char data[]; /* channel, NUL, payload */
+};
+
+/* A FIFO of them. */
+struct msg_queue {
+    struct backlog_msg *head, *tail;
+    size_t count, bytes;
 };
 
 struct redis_engine {
@@ -122,12 +132,18 @@ struct redis_engine {
     bool subscribed; /* every wanted channel is confirmed on the current connection */
     bool closing;    /* engine_close() runs: the links go down on purpose */
     bool ready;
-    struct {
-        struct backlog_msg *head, *tail;
-        size_t count, bytes;
-        bool warned;
-    } backlog;
-    struct sb_map pending; /* requestId -> struct pending_request (redis_requests.c) */
+    struct msg_queue backlog;  /* published while the publisher was down, or waiting to flush */
+    struct msg_queue inflight; /* PUBLISHes written on the current connection, reply not seen */
+    bool backlog_warned;       /* the backlog is full and said so */
+    /* Subscribers of the request channel of "/" (every server of the cluster, this one
+     * included), last seen while the bus was ready: the backlog of an outage goes out once that
+     * many are subscribed again (or after FLUSH_WAIT_MAX_MS). 0 while unknown. */
+    long long servers_seen;
+    uint64_t flush_wait_since; /* loop time the backlog began waiting to go out; 0: not waiting */
+    bool numsub_out;           /* a PUBSUB NUMSUB of ours is unanswered */
+    uint32_t ticks;            /* watchdog ticks */
+    uv_timer_t flush_wait;     /* re-checks a waiting backlog */
+    struct sb_map pending;     /* requestId -> struct pending_request (redis_requests.c) */
     uint64_t next_request;
 };
 

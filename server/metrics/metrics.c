@@ -97,6 +97,9 @@ int metrics_render(struct sbuf *out)
            "Broadcasts received from other instances.", m->bus_received);
     scalar(out, "switchboard_bus_dropped_total", "counter",
            "Broadcasts that could not be sent to other instances.", m->bus_dropped);
+    scalar(out, "switchboard_bus_resent_total", "counter",
+           "Broadcasts written to Redis but unconfirmed when the connection dropped, sent again.",
+           m->bus_resent);
     scalar(out, "switchboard_http_requests_total", "counter", "Plain HTTP requests served.",
            m->http_requests);
     scalar(out, "switchboard_http_bad_requests_total", "counter",

@@ -75,6 +75,7 @@ struct metrics {
     uint64_t bus_published;       /* broadcasts handed to the bus */
     uint64_t bus_received;        /* broadcasts received from other instances */
     uint64_t bus_dropped;         /* broadcasts the bus could not deliver to other instances */
+    uint64_t bus_resent;          /* broadcasts published again: unconfirmed when Redis dropped */
     uint64_t http_requests;
     uint64_t http_bad_requests; /* refused with 400 for an ambiguous framing (smuggling shapes) */
     uint64_t api_emits;         /* POST /api/emit requests accepted */
