@@ -3,12 +3,16 @@
  * (config -> registry -> bus -> plugins -> gateways -> pipeline -> net; docs/architecture.md
  * follows one event through them), and taking them down in reverse on SIGTERM/SIGINT.
  */
+#include <errno.h>
 #include <libgen.h>
 #include <limits.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <uv.h>
@@ -40,6 +44,35 @@ struct app {
 
 static struct app app;
 
+/*
+ * systemd's readiness protocol (sd_notify(3), the unit's Type=notify): systemd names a datagram
+ * socket in $NOTIFY_SOCKET (a path, or '@' for an abstract name), and counts the service started
+ * when "READY=1" arrives there, stopping at "STOPPING=1". The protocol is one datagram, stable
+ * and documented for reimplementation, so it is written here rather than linking libsystemd.
+ * Without the variable (not started by systemd) it does nothing.
+ */
+static void notify_systemd(const char *state)
+{
+    const char *path = getenv("NOTIFY_SOCKET");
+    if (!path || (path[0] != '/' && path[0] != '@'))
+        return;
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    size_t len = strlen(path);
+    if (len >= sizeof(sa.sun_path)) {
+        LOG_WARN("main", "NOTIFY_SOCKET is too long: systemd is not told '%s'", state);
+        return;
+    }
+    memcpy(sa.sun_path, path, len);
+    if (sa.sun_path[0] == '@')
+        sa.sun_path[0] = '\0'; /* an abstract socket */
+    int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (fd < 0 || sendto(fd, state, strlen(state), MSG_NOSIGNAL, (struct sockaddr *)&sa,
+                         (socklen_t)(offsetof(struct sockaddr_un, sun_path) + len)) < 0)
+        LOG_WARN("main", "cannot tell systemd '%s' through %s: %s", state, path, strerror(errno));
+    if (fd >= 0)
+        close(fd);
+}
+
 static void stopped_cb(struct net *n)
 {
     LOG_INFO("main", "all connections closed; stopping");
@@ -60,6 +93,7 @@ static void signal_cb(uv_signal_t *h, int signum)
         exit(1);
     }
     LOG_INFO("main", "%s received: graceful shutdown", signum == SIGTERM ? "SIGTERM" : "SIGINT");
+    notify_systemd("STOPPING=1");
     net_shutdown(&app.net, stopped_cb);
 }
 
@@ -138,6 +172,8 @@ int main(int argc, char **argv)
     uv_signal_init(&app.loop, &app.sighup);
     uv_signal_start(&app.sighup, sighup_cb, SIGHUP);
 
+    /* Listening, with every gateway and plugin loaded: started, for systemd. */
+    notify_systemd("READY=1");
     uv_run(&app.loop, UV_RUN_DEFAULT);
     rc = 0;
     LOG_INFO("main", "stopped");

@@ -1,14 +1,16 @@
 // The command line: --help and --version, usage errors (exit 2 with the usage on stderr), the
 // config file's own errors (named file:line), and start-up failures that must name their cause
-// (a missing scripts directory, a gateway with a Lua syntax error, an address in use).
+// (a missing scripts directory, a gateway with a Lua syntax error, an address in use), and the
+// readiness notification systemd's Type=notify waits for.
 import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
 import fs from "node:fs";
 import net from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { after, before, describe, test } from "node:test";
 
-import { GATEWAYS, freePort } from "./helpers.mjs";
+import { BIN, GATEWAYS, freePort } from "./helpers.mjs";
 import { runBinary } from "./wire.mjs";
 
 const OK_SCRIPTS = path.join(GATEWAYS, "cli/ok");
@@ -186,6 +188,57 @@ describe("start-up failures name their cause", () => {
       assert.ok(r.stderr.includes(String(port)), r.stderr);
     } finally {
       blocker.close();
+    }
+  });
+});
+
+describe("systemd's readiness notification (the unit's Type=notify)", () => {
+  // Node has no Unix datagram sockets: Debian's Python listens where $NOTIFY_SOCKET points, as
+  // systemd does, and prints each datagram on a line of its own.
+  function listen(socketPath) {
+    const script = `
+import os, socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+s.bind(sys.argv[1])
+print("bound", flush=True)
+while True:
+    print(s.recv(4096).decode().replace("\\n", "|"), flush=True)
+`;
+    const p = spawn("/usr/bin/python3", ["-c", script, socketPath], { stdio: ["ignore", "pipe", "inherit"] });
+    const lines = [];
+    let buf = "";
+    p.stdout.on("data", (d) => {
+      buf += d;
+      for (let i; (i = buf.indexOf("\n")) >= 0; buf = buf.slice(i + 1)) lines.push(buf.slice(0, i));
+    });
+    return { p, lines };
+  }
+  const waitLine = async (lines, want, ms = 5000) => {
+    for (const t0 = Date.now(); !lines.includes(want); await new Promise((r) => setTimeout(r, 20)))
+      if (Date.now() - t0 > ms) throw new Error(`no ${want} in ${JSON.stringify(lines)}`);
+  };
+
+  test("READY=1 once it listens, STOPPING=1 at SIGTERM", async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "sb-notify-"));
+    const sock = path.join(dir, "notify");
+    const l = listen(sock);
+    try {
+      await waitLine(l.lines, "bound");
+      const args = await base();
+      const port = Number(args[1].split(":")[1]);
+      const proc = spawn(BIN, args, { env: { ...process.env, NOTIFY_SOCKET: sock }, stdio: "ignore" });
+      const exited = new Promise((r) => proc.on("close", (code) => r(code)));
+      await waitLine(l.lines, "READY=1");
+      // Ready means serving: the port answers by then.
+      const res = await fetch(`http://127.0.0.1:${port}/healthz`);
+      assert.equal(res.status, 200);
+      proc.kill("SIGTERM");
+      await waitLine(l.lines, "STOPPING=1");
+      assert.equal(await exited, 0);
+      assert.deepEqual(l.lines, ["bound", "READY=1", "STOPPING=1"]);
+    } finally {
+      l.p.kill();
+      fs.rmSync(dir, { recursive: true, force: true });
     }
   });
 });
