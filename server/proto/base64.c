@@ -57,7 +57,7 @@ void proto_base64_append(struct sbuf *out, const unsigned char *s, size_t len)
  * of 4, '=' only as the padding of the last group, and the spare bits of a padded group zero, so
  * that proto_base64_append() gives back the same text. Returns 0, SB_EPROTO or SB_ENOMEM.
  */
-int proto_base64_decode(struct sbuf *out, const unsigned char *s, size_t len)
+static int decode(struct sbuf *out, const unsigned char *s, size_t len)
 {
     if (len % 4)
         return SB_EPROTO;
@@ -86,4 +86,19 @@ int proto_base64_decode(struct sbuf *out, const unsigned char *s, size_t len)
         }
     }
     return sbuf_append(out, chunk, n) ? SB_ENOMEM : 0;
+}
+
+int proto_base64_decode_to(struct sbuf *bin, const char *s, size_t len, const char **data,
+                           size_t *dlen)
+{
+    if (bin->failed)
+        return SB_ENOMEM;
+    size_t start = bin->len;
+    int rc = sbuf_finish(bin, start, decode(bin, (const unsigned char *)s, len));
+    if (rc)
+        return rc;
+    /* No bytes may leave `bin` unallocated: point at something. */
+    *data = bin->base ? sbuf_data(bin) + start : "";
+    *dlen = bin->len - start;
+    return 0;
 }

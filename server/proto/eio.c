@@ -151,17 +151,7 @@ int eio_decode_base64(const char *buf, size_t len, struct sbuf *bin, const char 
 {
     if (len == 0 || buf[0] != 'b')
         return SB_EPROTO;
-    if (bin->failed)
-        return SB_ENOMEM;
-    size_t start = bin->len;
-    int rc =
-        sbuf_finish(bin, start, proto_base64_decode(bin, (const unsigned char *)buf + 1, len - 1));
-    if (rc)
-        return rc;
-    /* An empty binary message ("b") may leave `bin` unallocated: point at something. */
-    *data = bin->base ? sbuf_data(bin) + start : "";
-    *dlen = bin->len - start;
-    return 0;
+    return proto_base64_decode_to(bin, buf + 1, len - 1, data, dlen);
 }
 
 int eio_payload_append_binary(struct sbuf *out, const void *data, size_t len)

@@ -38,18 +38,11 @@ int eio3_decode(const char *buf, size_t len, struct sbuf *bin, struct eio3_packe
         return SB_EPROTO;
     if (!bin)
         return SB_EINVAL;
-    if (bin->failed)
-        return SB_ENOMEM;
-    size_t start = bin->len;
-    int rc =
-        sbuf_finish(bin, start, proto_base64_decode(bin, (const unsigned char *)buf + 2, len - 2));
+    int rc = proto_base64_decode_to(bin, buf + 2, len - 2, &out->data, &out->len);
     if (rc)
         return rc;
     out->type = (enum eio_type)(buf[1] - '0');
     out->binary = true;
-    /* An empty binary packet ("b4") leaves `bin` possibly unallocated: point at something. */
-    out->data = bin->base ? sbuf_data(bin) + start : "";
-    out->len = bin->len - start;
     return 0;
 }
 

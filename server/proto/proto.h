@@ -183,9 +183,12 @@ int eio_payload_append_binary(struct sbuf *out, const void *data, size_t len);
 size_t proto_base64_len(size_t n); /* the text length of n bytes */
 /* Appends the padded base64 of s[0..len) (an sbuf failure shows in out->failed). */
 void proto_base64_append(struct sbuf *out, const unsigned char *s, size_t len);
-/* Appends the bytes of canonical base64 text (standard alphabet, a multiple of 4, zero spare
- * bits: what proto_base64_append() writes, nothing else). Returns 0, SB_EPROTO or SB_ENOMEM. */
-int proto_base64_decode(struct sbuf *out, const unsigned char *s, size_t len);
+/* Appends to `bin` the bytes of canonical base64 text s[0..len) (standard alphabet, a multiple
+ * of 4, zero spare bits: what proto_base64_append() writes, nothing else), with `*data` pointing
+ * at them in `bin` (valid until `bin` next changes) and `*dlen` their number. Returns 0,
+ * SB_EPROTO or SB_ENOMEM; nothing is appended after a failure. */
+int proto_base64_decode_to(struct sbuf *bin, const char *s, size_t len, const char **data,
+                           size_t *dlen);
 
 /* Appends the JSON body of a handshake error: {"code":N,"message":"…"}. Returns 0, SB_EINVAL
  * (a code outside 0…5) or SB_ENOMEM. */

@@ -6,11 +6,19 @@
 // clients get a Buffer's JSON form. What crosses Redis is in cluster_mixed.test.mjs; the bad
 // input of the WebSocket framing in bad_input.test.mjs.
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
 import { after, before, describe, test } from "node:test";
 import io2 from "socket.io-client-v2";
 
-import { GATEWAYS, ROOT, connected, io, once, rawWs, startServer, stopClean } from "./helpers.mjs";
+import {
+  GATEWAYS,
+  connected,
+  io,
+  once,
+  rawWs,
+  runPython,
+  startServer,
+  stopClean,
+} from "./helpers.mjs";
 
 const SCRIPTS = `${GATEWAYS}/binary`;
 // Big enough for the 900 KB round trip over polling, whose POST carries it as base64 (the limit
@@ -158,18 +166,7 @@ print(repr(sio.call('inspect', b'\\x00\\x01\\xfe', timeout=5)))
 print(repr(sio.call('echo', {'k': b'\\xff\\x00'}, timeout=5)))
 sio.disconnect()
 `;
-  const out = await new Promise((resolve, reject) => {
-    // Debian's interpreter, where python3-socketio is installed (not one earlier on PATH).
-    const p = spawn("/usr/bin/python3", ["-c", script, server.url], { cwd: ROOT });
-    let text = "";
-    p.stdout.on("data", (d) => (text += d));
-    p.stderr.on("data", (d) => (text += d));
-    const timer = setTimeout(() => p.kill("SIGKILL"), 15000);
-    p.on("close", (code) => {
-      clearTimeout(timer);
-      code === 0 ? resolve(text) : reject(new Error(`python3 exited ${code}:\n${text}`));
-    });
-  });
+  const out = await runPython(script, [server.url]);
   assert.match(out, /'kind': 'binary'/);
   assert.match(out, /'len': 3/);
   assert.match(out, /\{'k': b'\\xff\\x00'\}/);

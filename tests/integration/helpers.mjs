@@ -292,6 +292,22 @@ export function rawWs(url, opts = {}) {
   return ws;
 }
 
+// Runs a Python script with Debian's interpreter, where python3-socketio is installed (not one
+// earlier on PATH), killed after `ms`. Resolves with its stdout and stderr when it exits 0.
+export function runPython(script, args = [], ms = 15000) {
+  return new Promise((resolve, reject) => {
+    const p = spawn("/usr/bin/python3", ["-c", script, ...args], { cwd: ROOT });
+    let text = "";
+    p.stdout.on("data", (d) => (text += d));
+    p.stderr.on("data", (d) => (text += d));
+    const timer = setTimeout(() => p.kill("SIGKILL"), ms);
+    p.on("close", (code) => {
+      clearTimeout(timer);
+      code === 0 ? resolve(text) : reject(new Error(`python3 exited ${code}:\n${text}`));
+    });
+  });
+}
+
 // Reads one metric value from /metrics (a line `name{labels} value`), 0 when absent.
 export async function metric(server, name) {
   const text = await (await fetch(`${server.url}/metrics`)).text();

@@ -3,19 +3,18 @@
 // polling only, Debian's python3-socketio with its defaults; and the bad input of the polling
 // transport (README, "Bad input"), sent by hand.
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
 import { after, before, describe, test } from "node:test";
 
 import {
   DEMO_PLUGINS,
   GATEWAYS,
-  ROOT,
   connected,
   io,
   metric,
   once,
   rawWs,
   record,
+  runPython,
   sleep,
   startServer,
   stopClean,
@@ -185,18 +184,7 @@ sio.connect(sys.argv[1], auth={'token': 'alice-token'}, wait_timeout=5)
 sio.wait()
 print('got', got, 'transport', sio.transport())
 `;
-    const out = await new Promise((resolve, reject) => {
-      // Debian's interpreter, where python3-socketio is installed (not one earlier on PATH).
-      const p = spawn("/usr/bin/python3", ["-c", script, server.url], { cwd: ROOT });
-      let text = "";
-      p.stdout.on("data", (d) => (text += d));
-      p.stderr.on("data", (d) => (text += d));
-      const timer = setTimeout(() => p.kill("SIGKILL"), 15000);
-      p.on("close", (code) => {
-        clearTimeout(timer);
-        code === 0 ? resolve(text) : reject(new Error(`python3 exited ${code}:\n${text}`));
-      });
-    });
+    const out = await runPython(script, [server.url]);
     assert.match(out, /got \[1, 2, 3\] transport websocket/);
   });
 });
