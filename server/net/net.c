@@ -265,6 +265,7 @@ int net_start(struct net *n, uv_loop_t *loop, const struct config *cfg, struct r
         info.options |=
             LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT | LWS_SERVER_OPTION_CREATE_VHOST_SSL_CTX;
         info.alpn = "http/1.1";
+        info.pt_serv_buf_size = LWS_COMPAT_TLS_SERV_BUF_SIZE; /* lws_compat.h, 5 */
     }
 
     /* The vhost is created on its own: lws_create_context() succeeds even when the default
