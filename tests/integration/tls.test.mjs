@@ -181,8 +181,9 @@ describe("serving https:// and wss:// with a verified certificate", () => {
   test("socket.io-client 4 with default options: polling over https, upgrade to wss, events both ways", async () => {
     const s = client(server, first.pem);
     open.push(s);
+    const opened = new Promise((r) => s.io.once("open", () => r(s.io.engine.transport.name)));
     await connect(s);
-    assert.equal(s.io.engine.transport.name, "polling", "socket.io-client starts on polling");
+    assert.equal(await opened, "polling", "socket.io-client starts on polling");
     await upgraded(s);
     assert.equal(s.io.engine.transport.name, "websocket");
     assert.deepEqual(await s.timeout(3000).emitWithAck("join", ["tls-room"]), [s.id, "tls-room"]);
