@@ -4,13 +4,15 @@
 //
 //   node bench/tls-cost.mjs [--bin build/switchboard] [--clients 500] [--broadcasts 400]
 //                           [--payload 100] [--handshakes 1000] [--concurrency 8] [--rounds 2]
+//                           [--modes plain,tls-rsa2048,tls-ecp256] [--perf DIR]
 //
 // Three servers one after the other, each fresh: plain (ws://), TLS with an RSA 2048 certificate,
 // TLS with an EC P-256 one (both self-signed, made here with the openssl CLI; clients verify
 // them). For each:
 //   delivery:  --clients plain-JSON WebSocket clients (npm `ws`) and one more that sends `blast`
 //              (bench/gateways/bench.lua broadcasts it to the others); each broadcast waits until
-//              every client has it. Server CPU over --broadcasts broadcasts / deliveries.
+//              every client has it. Server CPU over --broadcasts broadcasts / deliveries. Also
+//              the server's RSS growth per connection once they are all open (idle).
 //   handshake: --handshakes new WebSocket connections (--concurrency at a time), each opened and
 //              closed at once. Server CPU / connections. TLS handshakes are full ones: the
 //              clients keep no session to resume.
@@ -38,6 +40,8 @@ const PAYLOAD = Number(arg("payload", 100));
 const HANDSHAKES = Number(arg("handshakes", 1000));
 const CONCURRENCY = Number(arg("concurrency", 8));
 const ROUNDS = Number(arg("rounds", 2));
+const MODES = arg("modes", "plain,tls-rsa2048,tls-ecp256").split(",");
+const PERF = arg("perf", null); // a directory: `perf record` of each server's delivery phase
 
 const dir = mkdtempSync(path.join(os.tmpdir(), "sb-tls-bench-"));
 process.on("exit", () => rmSync(dir, { recursive: true, force: true }));
@@ -111,11 +115,17 @@ function open(server, tls) {
   });
 }
 
+// Resident memory of `pid`, bytes.
+const rss = (pid) => Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))[1]) * 1024;
+
 async function delivery(server, tls) {
+  const rss0 = rss(server.proc.pid);
   const clients = [];
   for (let i = 0; i < CLIENTS; i += 50)
     clients.push(...(await Promise.all(Array.from({ length: Math.min(50, CLIENTS - i) }, () => open(server, tls)))));
   const sender = await open(server, tls);
+  await sleep(300);
+  const bytesPerConnection = (rss(server.proc.pid) - rss0) / (CLIENTS + 1);
   let got = 0, want = 0, wake = null;
   for (const c of clients)
     c.on("message", () => {
@@ -129,13 +139,20 @@ async function delivery(server, tls) {
     await done;
   };
   for (let i = 0; i < 20; i++) await blast(i); // warm-up
+  const perf = PERF && spawn("perf", ["record", "-F", "1999", "-g", "-p", String(server.proc.pid),
+                                      "-o", path.join(PERF, `${server.mode}.data`)], { stdio: "ignore" });
+  if (perf) await sleep(500);
   const t0 = cpuNs(server.proc.pid);
   const w0 = Date.now();
   for (let i = 0; i < BROADCASTS; i++) await blast(i);
   const ns = cpuNs(server.proc.pid) - t0;
   const wall = Date.now() - w0;
+  if (perf) {
+    perf.kill("SIGINT");
+    await new Promise((r) => perf.once("close", r));
+  }
   for (const c of [...clients, sender]) c.terminate();
-  return { usPerDelivery: ns / 1000 / (BROADCASTS * CLIENTS), wallMs: wall };
+  return { usPerDelivery: ns / 1000 / (BROADCASTS * CLIENTS), wallMs: wall, bytesPerConnection };
 }
 
 async function handshakes(server, tls) {
@@ -157,25 +174,27 @@ async function handshakes(server, tls) {
 
 const rsa = makeCert("rsa", ["-newkey", "rsa:2048"]);
 const ec = makeCert("ec", ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1"]);
-const modes = [["plain", null], ["tls-rsa2048", rsa], ["tls-ecp256", ec]];
+const modes = [["plain", null], ["tls-rsa2048", rsa], ["tls-ecp256", ec]].filter(([m]) => MODES.includes(m));
 console.log(`# ${os.cpus().length} CPUs ${os.cpus()[0].model}, load ${os.loadavg().map((l) => l.toFixed(2)).join(" ")}`);
 console.log(`# clients ${CLIENTS}, broadcasts ${BROADCASTS}, payload ${PAYLOAD} B, handshakes ${HANDSHAKES} x${CONCURRENCY}`);
-console.log("round\tmode\tus/delivery\tbroadcast wall ms\tus/connection");
+console.log("round\tmode\tus/delivery\tbroadcast wall ms\tus/connection\tRSS bytes/connection (idle, after the handshake)");
 const results = {};
 for (let round = 1; round <= ROUNDS; round++) {
   for (const [name, tls] of modes) {
     const server = await start(tls);
+    server.mode = name;
     const d = await delivery(server, tls);
     await sleep(300);
     const h = await handshakes(server, tls);
     server.proc.kill("SIGTERM");
     await new Promise((r) => server.proc.once("close", r));
     (results[name] ??= []).push({ ...d, ...h });
-    console.log(`${round}\t${name}\t${d.usPerDelivery.toFixed(2)}\t${d.wallMs}\t${h.usPerConnection.toFixed(1)}`);
+    console.log(`${round}\t${name}\t${d.usPerDelivery.toFixed(2)}\t${d.wallMs}\t${h.usPerConnection.toFixed(1)}\t${Math.round(d.bytesPerConnection)}`);
   }
 }
 const mean = (a, k) => a.reduce((s, r) => s + r[k], 0) / a.length;
-const plainD = mean(results.plain, "usPerDelivery"), plainH = mean(results.plain, "usPerConnection");
+const plainD = results.plain ? mean(results.plain, "usPerDelivery") : 0;
+const plainH = results.plain ? mean(results.plain, "usPerConnection") : 0;
 console.log("# mean over rounds, and the TLS cost (TLS minus plain)");
 for (const [name] of modes) {
   const d = mean(results[name], "usPerDelivery"), h = mean(results[name], "usPerConnection");

@@ -100,4 +100,12 @@ static inline void *lws_compat_opaque_ptr(void *opaque)
  */
 #define LWS_COMPAT_TLS_SERV_BUF_SIZE (32 * 1024)
 
+/*
+ * 6. A TLS connection that closes without a request (its client's close_notify, as a browser's
+ * speculative connection or a TLS health check sends) makes lws 4.1.6 warn "Missing URI in HTTP
+ * request", twice. Nothing is wrong, and it would be two warnings per such client: net.c's log
+ * callback lowers this line to debug.
+ */
+#define LWS_COMPAT_QUIET_WARNING "Missing URI in HTTP request"
+
 #endif

@@ -177,6 +177,8 @@ static void lws_log_cb(int level, const char *line)
     size_t len = strlen(line);
     while (len && (line[len - 1] == '\n' || line[len - 1] == '\r'))
         len--;
+    if (level == LLL_WARN && strstr(line, LWS_COMPAT_QUIET_WARNING)) /* lws_compat.h, 6 */
+        level = LLL_NOTICE;
     log_write(level == LLL_ERR    ? SB_LOG_ERROR
               : level == LLL_WARN ? SB_LOG_WARN
                                   : SB_LOG_DEBUG,
