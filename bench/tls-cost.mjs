@@ -41,7 +41,7 @@ const HANDSHAKES = Number(arg("handshakes", 1000));
 const CONCURRENCY = Number(arg("concurrency", 8));
 const ROUNDS = Number(arg("rounds", 2));
 const MODES = arg("modes", "plain,tls-rsa2048,tls-ecp256").split(",");
-const PERF = arg("perf", null); // a directory: `perf record` of each server's delivery phase
+const PERF = arg("perf", null); // a directory: `perf record` of each server's two phases
 
 const dir = mkdtempSync(path.join(os.tmpdir(), "sb-tls-bench-"));
 process.on("exit", () => rmSync(dir, { recursive: true, force: true }));
@@ -161,7 +161,9 @@ async function handshakes(server, tls) {
       (ws) => new Promise((r) => (ws.once("close", r), ws.close())),
     );
   for (let i = 0; i < 20; i++) await once(); // warm-up
-  await sleep(200);
+  const perf = PERF && spawn("perf", ["record", "-F", "1999", "-g", "-p", String(server.proc.pid),
+                                      "-o", path.join(PERF, `${server.mode}-handshake.data`)], { stdio: "ignore" });
+  await sleep(perf ? 500 : 200);
   const t0 = cpuNs(server.proc.pid);
   let left = HANDSHAKES;
   await Promise.all(Array.from({ length: CONCURRENCY }, async () => {
@@ -169,6 +171,10 @@ async function handshakes(server, tls) {
   }));
   await sleep(200); // the closes finish on the server
   const ns = cpuNs(server.proc.pid) - t0;
+  if (perf) {
+    perf.kill("SIGINT");
+    await new Promise((r) => perf.once("close", r));
+  }
   return { usPerConnection: ns / 1000 / HANDSHAKES };
 }
 
