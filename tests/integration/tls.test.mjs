@@ -9,7 +9,8 @@
 // TLS 1.2 suite outside the default list. SIGHUP with new files: a connection opened before keeps
 // working, a new one sees the new certificate (SHA-256 fingerprints compared); a reload with a
 // bad key, a key of another certificate or another key type keeps the old certificate and says
-// why. At start: a missing, unreadable or mismatched file, one flag without the other and a
+// why. A chain file's intermediates are sent (a client trusting only the root verifies). At
+// start: a missing, unreadable or mismatched file, one flag without the other and a
 // cipher list OpenSSL does not know are errors naming what is wrong.
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
@@ -400,6 +401,57 @@ describe("serving https:// and wss:// with a verified certificate", () => {
       writeFileSync(file("live.key"), goodKey);
     }
     keep.close();
+  });
+});
+
+describe("a certificate chain: the server sends its intermediates", () => {
+  let server;
+  const ssl = (...args) => execFileSync("openssl", args, { cwd: dir, stdio: ["ignore", "ignore", "pipe"] });
+  const ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
+
+  before(async () => {
+    // A root CA, an intermediate it signs, a server certificate the intermediate signs.
+    writeFileSync(
+      file("chain.cnf"),
+      "[int]\nbasicConstraints=critical,CA:TRUE\nkeyUsage=critical,keyCertSign,cRLSign\n" +
+        "[leaf]\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n" +
+        "subjectAltName=IP:127.0.0.1,DNS:localhost\n",
+    );
+    ssl("req", "-x509", ...ec, "-keyout", "root.key", "-out", "root.pem", "-days", "1", "-subj", "/CN=test root");
+    ssl("req", ...ec, "-keyout", "int.key", "-out", "int.csr", "-subj", "/CN=test intermediate");
+    ssl("x509", "-req", "-in", "int.csr", "-CA", "root.pem", "-CAkey", "root.key", "-CAcreateserial",
+        "-days", "1", "-out", "int.pem", "-extfile", "chain.cnf", "-extensions", "int");
+    ssl("req", ...ec, "-keyout", "leaf.key", "-out", "leaf.csr", "-subj", "/CN=localhost");
+    ssl("x509", "-req", "-in", "leaf.csr", "-CA", "int.pem", "-CAkey", "int.key", "-CAcreateserial",
+        "-days", "1", "-out", "leaf.pem", "-extfile", "chain.cnf", "-extensions", "leaf");
+    writeFileSync(file("fullchain.pem"), Buffer.concat([readFileSync(file("leaf.pem")), readFileSync(file("int.pem"))]));
+    install(file("leaf.pem"), file("served.pem"));
+    server = await startTls({
+      scripts: SCRIPTS,
+      ca: [readFileSync(file("root.pem")), readFileSync(file("int.pem"))],
+      args: ["--tls-cert", file("served.pem"), "--tls-key", file("leaf.key")],
+    });
+  });
+  after(async (t) => {
+    if (server) await stopClean(t, server);
+  });
+
+  test("a client trusting only the root needs the intermediate from the server (after SIGHUP too)", async () => {
+    const root = readFileSync(file("root.pem"));
+    // The certificate alone: the client cannot build the chain to its root.
+    await assert.rejects(handshake(server.port, { ca: root }), (e) =>
+      /UNABLE_TO_VERIFY_LEAF_SIGNATURE|unable to verify the first certificate|local issuer/i.test(`${e.code} ${e.message}`),
+    );
+    install(file("fullchain.pem"), file("served.pem"));
+    process.kill(server.proc.pid, "SIGHUP");
+    await server.waitForLog(/TLS certificate reloaded/);
+    const ok = await handshake(server.port, { ca: root });
+    assert.equal(ok.fingerprint, new X509Certificate(readFileSync(file("leaf.pem"))).fingerprint256);
+    const s = client(server, root);
+    await connect(s);
+    await upgraded(s);
+    assert.equal(await s.timeout(3000).emitWithAck("id"), s.id);
+    s.close();
   });
 });
 
