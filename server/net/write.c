@@ -71,10 +71,9 @@ static void count_out(const struct conn *c, const struct frame *f)
 /* Sends `len` bytes of complete frames on c's socket; the part the kernel does not take goes to
  * lws, which sends it when the socket drains (under TLS, all of it goes through lws). Returns 0, or
  * -1 when the socket failed. */
-static int send_frames(const struct net *n, struct lws *wsi, const struct conn *c, unsigned char *p,
-                       size_t len)
+static int send_frames(struct lws *wsi, const struct conn *c, unsigned char *p, size_t len)
 {
-    if (n->tls) {
+    if (container_of(c->host, struct net, host)->tls) {
         metrics.writes[c->proto]++;
         return lws_write(wsi, p, len, LWS_WRITE_RAW) < 0 ? -1 : 0;
     }
@@ -109,7 +108,7 @@ int net_write_queued(struct net *n, struct lws *wsi, struct conn *c)
             unsigned char *payload = (unsigned char *)frame_payload(f), h[10];
             size_t hlen = ws_header(h, f->kind, f->len);
             memcpy(payload - hlen, h, hlen);
-            if (send_frames(n, wsi, c, payload - hlen, hlen + f->len) < 0)
+            if (send_frames(wsi, c, payload - hlen, hlen + f->len) < 0)
                 return -1;
             count_out(c, f);
             conn_queue_pop(c);
@@ -123,7 +122,7 @@ int net_write_queued(struct net *n, struct lws *wsi, struct conn *c)
             count_out(c, f);
             conn_queue_pop(c);
         }
-        if (send_frames(n, wsi, c, n->wbuf, used) < 0)
+        if (send_frames(wsi, c, n->wbuf, used) < 0)
             return -1;
     }
     if (c->q_len)
