@@ -332,6 +332,23 @@ describe("serving https:// and wss:// with a verified certificate", () => {
     assert.doesNotMatch(answer, /^HTTP\//);
   });
 
+  test("a TLS handshake that does not finish (nothing sent, half a ClientHello) is cut", async () => {
+    const cut = (bytes) =>
+      new Promise((resolve) => {
+        const t0 = Date.now();
+        const sock = net.connect(server.port, "127.0.0.1", () => bytes && sock.write(bytes));
+        const timer = setTimeout(() => (sock.destroy(), resolve(Infinity)), 15000);
+        sock.on("error", () => {});
+        sock.on("close", () => (clearTimeout(timer), resolve(Date.now() - t0)));
+      });
+    const [silent, half] = await Promise.all([
+      cut(null),
+      cut(Buffer.from([0x16, 0x03, 0x01, 0x00, 0xc8, 0x01, 0x00, 0x00, 0xc4])),
+    ]);
+    // lws's handshake deadline (5 s here); a sanitized server is slower to notice.
+    for (const ms of [silent, half]) assert.ok(ms >= 3000 && ms < 13000, `closed after ${ms} ms`);
+  });
+
   test("SIGHUP: a new certificate for new connections, the open ones stay", async () => {
     const second = { pem: readFileSync(file("second.pem")) };
     second.fingerprint = new X509Certificate(second.pem).fingerprint256;
