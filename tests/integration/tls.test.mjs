@@ -4,9 +4,10 @@
 // long-polling over https://, then the upgrade to wss://) and with each transport alone, https
 // GETs of /healthz, /metrics and a --static file, POST /api/emit, a plain `ws` client receiving
 // many large frames whole and in order (the write path goes through lws under TLS), client
-// messages and request bodies of several TLS records (lws_compat.h, 5). Refused: a
-// client that does not trust the certificate, plain HTTP on the TLS port, TLS 1.0 and 1.1, a
-// TLS 1.2 suite outside the default list. SIGHUP with new files: a connection opened before keeps
+// messages and request bodies of several TLS records (lws_compat.h, 5), 19 MB to a client that
+// stopped reading, once it reads again. Refused: a client that does not trust the certificate,
+// plain HTTP on the TLS port, TLS 1.0 and 1.1, a TLS 1.2 suite outside the default list, a
+// handshake that does not finish within 5 s. SIGHUP with new files: a connection opened before keeps
 // working, a new one sees the new certificate (SHA-256 fingerprints compared); a reload with a
 // bad key, a key of another certificate or another key type keeps the old certificate and says
 // why. A chain file's intermediates are sent (a client trusting only the root verifies). At
