@@ -276,6 +276,30 @@ describe("serving https:// and wss:// with a verified certificate", () => {
     const t12 = await handshake(server.port, { ca: first.pem, maxVersion: "TLSv1.2" });
     assert.equal(t12.protocol, "TLSv1.2");
     assert.match(t12.cipher, /^ECDHE-RSA-(AES(128|256)-GCM-SHA(256|384)|CHACHA20-POLY1305)$/);
+    // The server's order wins over the client's.
+    const pref = await handshake(server.port, {
+      ca: first.pem,
+      maxVersion: "TLSv1.2",
+      ciphers: "ECDHE-RSA-CHACHA20-POLY1305:ECDHE-RSA-AES128-GCM-SHA256",
+      honorCipherOrder: false,
+    });
+    assert.equal(pref.cipher, "ECDHE-RSA-AES128-GCM-SHA256");
+  });
+
+  test("TLS 1.2 renegotiation is refused", async () => {
+    // openssl s_client renegotiates when it reads `R`; the server answers no_renegotiation.
+    let out = "";
+    try {
+      out = execFileSync(
+        "sh",
+        ["-c", `(sleep 0.5; echo R; sleep 1) | openssl s_client -connect 127.0.0.1:${server.port} -tls1_2`],
+        { stdio: ["ignore", "pipe", "pipe"], timeout: 8000 },
+      ).toString();
+    } catch (e) {
+      out = `${e.stdout}${e.stderr}`;
+    }
+    assert.match(out, /RENEGOTIATING/);
+    assert.match(out, /no renegotiation/);
   });
 
   test("refused: TLS 1.0 and 1.1, a TLS 1.2 suite outside the default list", async () => {
