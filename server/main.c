@@ -99,9 +99,11 @@ static void signal_cb(uv_signal_t *h, int signum)
 
 static void sighup_cb(uv_signal_t *h, int signum)
 {
-    LOG_INFO("main", "SIGHUP received: reloading the gateways and the plugins");
+    LOG_INFO("main", "SIGHUP received: reloading the gateways, the plugins%s",
+             app.cfg.tls_cert ? " and the TLS certificate" : "");
     luah_reload_all(app.lua);
     plugins_reload(&app.plugins);
+    net_tls_reload(&app.net);
 }
 
 static char *exe_dir(void)

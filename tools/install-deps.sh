@@ -15,9 +15,11 @@ esac
 packages=(
   build-essential cmake pkg-config
   libwebsockets-dev libuv1-dev libluajit-5.1-dev luajit libjansson-dev
-  libhiredis-dev libmsgpack-dev libssl-dev libcmocka-dev
+  libhiredis-dev libmsgpack-dev libcmocka-dev
+  libssl-dev            # OpenSSL: --tls-cert (server/net/tls.c), the plugins' hashes and keys
   libcurl4-openssl-dev  # auth-http's HTTP(S) client (plugins/auth-http)
-  openssl               # the test certificates of tests/integration/auth_https.test.mjs
+  openssl               # the test certificates of tests/integration/auth_https.test.mjs and
+                        # tls.test.mjs (its s_client too), and of bench/tls-cost.mjs
   redis-server curl
   dpkg-dev  # make deb: CPack's dpkg-shlibdeps (the package's Depends)
   lintian   # the package's check (tests/integration/deb.test.mjs)

@@ -75,6 +75,14 @@ static const struct opt opts[] = {
      "refuse new sessions (both transports) whose Origin header is not in LIST with\n"
      "403 (comma-separated origins, or *; a request without Origin is allowed;\n"
      "default: any)"},
+    {"tls-cert", "SWITCHBOARD_TLS_CERT", "FILE", OT_STRING, OFF(tls_cert), 0, 0,
+     "serve https:// and wss:// (only) with this PEM certificate chain, the server's\n"
+     "certificate first; needs --tls-key; SIGHUP reloads it (default: plain http)"},
+    {"tls-key", "SWITCHBOARD_TLS_KEY", "FILE", OT_STRING, OFF(tls_key), 0, 0,
+     "the PEM private key of --tls-cert (not encrypted)"},
+    {"tls-ciphers", "SWITCHBOARD_TLS_CIPHERS", "LIST", OT_STRING, OFF(tls_ciphers), 0, 0,
+     "OpenSSL cipher list for TLS 1.2 (TLS 1.2 is the minimum; default: Mozilla's\n"
+     "intermediate list, ECDHE with AES-GCM or ChaCha20-Poly1305)"},
     {"config", "SWITCHBOARD_CONFIG", "FILE", OT_STRING, OFF(config_file), 0, 0,
      "read options from FILE: one `key value` per line, # comments"},
     {"log-level", "SWITCHBOARD_LOG_LEVEL", "LEVEL", OT_LEVEL, OFF(log_level), 0, 0,
@@ -152,6 +160,7 @@ static void set_defaults(struct config *c)
     c->scripts_dir = strdup("./scripts");
     c->redis_prefix = strdup("socket.io");
     c->handshake_headers = strdup("origin,user-agent,x-forwarded-for");
+    c->tls_ciphers = strdup(CONFIG_TLS_CIPHERS);
     c->log_level = SB_LOG_INFO;
     c->ping_interval_ms = 25000;
     c->ping_timeout_ms = 20000;
@@ -223,6 +232,9 @@ void config_free(struct config *c)
     free(c->allowed_origins);
     free(c->config_file);
     free(c->plugin_dir);
+    free(c->tls_cert);
+    free(c->tls_key);
+    free(c->tls_ciphers);
     free_plugins(c);
     free_interceptors(c);
     free_statics(c);
@@ -639,6 +651,14 @@ enum config_result config_load(struct config *c, int argc, char **argv, char **e
             return CONFIG_USAGE;
         }
         seen[idx] = true;
+    }
+    /* A certificate without its key (or a key without a certificate) cannot serve TLS, and
+     * serving plain HTTP instead would be a surprise: refused, whatever layer set it. */
+    if (!c->tls_cert != !c->tls_key) {
+        fprintf(stderr, "switchboard: %s given without %s: TLS needs both\n",
+                c->tls_cert ? "--tls-cert" : "--tls-key", c->tls_cert ? "--tls-key" : "--tls-cert");
+        config_usage(stderr);
+        return CONFIG_USAGE;
     }
     return CONFIG_OK;
 }

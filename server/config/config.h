@@ -11,6 +11,14 @@
 #include <stdint.h>
 #include <stdio.h>
 
+/* The default of --tls-ciphers: Mozilla's "intermediate" configuration (version 5.7) for TLS 1.2,
+ * forward-secret AEAD suites only, without its DHE suites (they need DH parameters, and every
+ * client that has them has ECDHE). TLS 1.3 uses its own suites, all of which are strong
+ * (net/tls.c). */
+#define CONFIG_TLS_CIPHERS                                                                         \
+    "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:"     \
+    "ECDHE-RSA-AES256-GCM-SHA384:ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305"
+
 /* The longest origin --cors-origin and --allowed-origins accept (and a request may match). */
 #define CONFIG_ORIGIN_MAX 200
 
@@ -38,6 +46,9 @@ struct config {
     char *allowed_origins;   /* owned, NULL = any: the Origin allow-list of new sessions */
     char *config_file;       /* owned, NULL = none */
     char *plugin_dir;        /* owned, NULL = next to the binary, then the install dir */
+    char *tls_cert;          /* owned, NULL = plain HTTP and WebSocket: PEM certificate chain */
+    char *tls_key;           /* owned: PEM private key of tls_cert (both or neither) */
+    char *tls_ciphers;       /* owned: OpenSSL cipher list for TLS 1.2 (CONFIG_TLS_CIPHERS) */
     int log_level;
     int log_format; /* enum log_format */
     uint32_t ping_interval_ms;

@@ -20,6 +20,7 @@
  *                 timers.c     ping, pong and connect deadlines
  *                 write.c      the WebSocket write path: coalescing, fd order, lws for the rest
  *                 http_reply.c responses and the request checks they share
+ *                 tls.c        --tls-cert: the certificate, its checks and reload, the TLS floor
  *
  * A file calls the ones below it only (a callback handed down, such as an authentication's
  * `done`, is the one way back up). The two transports, WebSocket (ws.c, write.c) and polling
@@ -56,6 +57,17 @@ static inline struct net *net_of(struct conn *c)
 {
     return container_of(c->host, struct net, host);
 }
+
+/* ---- tls.c: TLS, for net.c (net_tls_reload() is in net.h) ---- */
+
+/* Loads and checks --tls-cert and --tls-key and the cipher list, keeps the pair for the vhost
+ * and sets n->tls. Returns 0, or a negative sb_err_t after logging why (naming the file). */
+int net_tls_prepare(struct net *n);
+/* LWS_CALLBACK_OPENSSL_LOAD_EXTRA_SERVER_VERIFY_CERTS: the protocol floor, the ciphers and the
+ * prepared certificate on the vhost's SSL_CTX (borrowed). Returns 0, or -1 after logging. */
+int net_tls_ctx_init(struct net *n, void *ssl_ctx);
+/* Frees what net_tls_prepare() kept and the vhost did not take. */
+void net_tls_discard(struct net *n);
 
 /* ---- ws.c: a WebSocket connection, for the lws callback ---- */
 

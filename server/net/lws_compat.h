@@ -86,4 +86,26 @@ static inline void *lws_compat_opaque_ptr(void *opaque)
 #define LWS_COMPAT_PING_PAYLOAD     "sb"
 #define LWS_COMPAT_PING_PAYLOAD_LEN 2
 
+/*
+ * 5. Reads under TLS take a whole record. lws 4.1.6 reads at most pt_serv_buf_size (4096 by
+ * default) per service, and when SSL_read() fills that, the rest of the decrypted record waits
+ * inside OpenSSL, where the socket shows no POLLIN: lws's libuv idle handle is meant to service
+ * such connections, but 4.1.6 stops it after one forced service whatever is still pending
+ * (fixed upstream after 4.1.6: "libuv: fix idle being stopped when there is still pending
+ * stuff", lws PR 3008). A request body or a client message longer than two reads then stalls
+ * until the client sends something else. SSL_read() returns at most one record (16 KB of
+ * plaintext, RFC 8446 5.1), so with a buffer larger than that every read ends the record it
+ * read and nothing is left inside OpenSSL. net_start() sets this when TLS is on; the buffer is
+ * one per service thread, not per connection.
+ */
+#define LWS_COMPAT_TLS_SERV_BUF_SIZE (32 * 1024)
+
+/*
+ * 6. A TLS connection that closes without a request (its client's close_notify, as a browser's
+ * speculative connection or a TLS health check sends) makes lws 4.1.6 warn "Missing URI in HTTP
+ * request", twice. Nothing is wrong, and it would be two warnings per such client: net.c's log
+ * callback lowers this line to debug.
+ */
+#define LWS_COMPAT_QUIET_WARNING "Missing URI in HTTP request"
+
 #endif

@@ -64,6 +64,11 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
     bool body = kind == LWS_COMPAT_OPAQUE_BODY;
 
     switch (reason) {
+    case LWS_CALLBACK_OPENSSL_LOAD_EXTRA_SERVER_VERIFY_CERTS:
+        /* The vhost's SSL_CTX (`user`) is new: the certificate goes in (tls.c). `wsi` is a
+         * stand-in with only the context set. */
+        return n->tls ? net_tls_ctx_init(n, user) : 0;
+
     case LWS_CALLBACK_HTTP:
         return http_request(n, wsi, in);
 
@@ -172,6 +177,8 @@ static void lws_log_cb(int level, const char *line)
     size_t len = strlen(line);
     while (len && (line[len - 1] == '\n' || line[len - 1] == '\r'))
         len--;
+    if (level == LLL_WARN && strstr(line, LWS_COMPAT_QUIET_WARNING)) /* lws_compat.h, 6 */
+        level = LLL_NOTICE;
     log_write(level == LLL_ERR    ? SB_LOG_ERROR
               : level == LLL_WARN ? SB_LOG_WARN
                                   : SB_LOG_DEBUG,
@@ -207,6 +214,11 @@ int net_start(struct net *n, uv_loop_t *loop, const struct config *cfg, struct r
         return SB_ENOMEM;
     uv_timer_init(loop, &n->shutdown_timer);
     n->shutdown_timer.data = n;
+    if (cfg->tls_cert) {
+        int err = net_tls_prepare(n);
+        if (err)
+            return err;
+    }
 
     lws_set_log_level(log_level >= SB_LOG_DEBUG ? LLL_ERR | LLL_WARN | LLL_NOTICE
                                                 : LLL_ERR | LLL_WARN,
@@ -243,18 +255,36 @@ int net_start(struct net *n, uv_loop_t *loop, const struct config *cfg, struct r
     info.timeout_secs = 10;
     info.fd_limit_per_thread = n->max_conns + 256;
     info.user = n;
+    if (n->tls) {
+        /*
+         * TLS on the one port: lws creates the vhost's SSL_CTX and hands it to the callback
+         * (LWS_CALLBACK_OPENSSL_LOAD_EXTRA_SERVER_VERIFY_CERTS), which puts in the certificate
+         * tls.c checked, the TLS 1.2 floor and the ciphers. A plain-HTTP request on the port is
+         * refused (no LWS_SERVER_OPTION_ALLOW_NON_SSL_ON_SSL_PORT): a client of wss:// must not
+         * be downgraded silently. ALPN offers http/1.1 only: lws 4.1.6 would otherwise offer h2
+         * to browsers, and the HTTP long-polling and the WebSocket upgrade here are HTTP/1.1's.
+         */
+        info.options |=
+            LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT | LWS_SERVER_OPTION_CREATE_VHOST_SSL_CTX;
+        info.alpn = "http/1.1";
+        info.pt_serv_buf_size = LWS_COMPAT_TLS_SERV_BUF_SIZE; /* lws_compat.h, 5 */
+    }
 
     /* The vhost is created on its own: lws_create_context() succeeds even when the default
      * vhost cannot listen (a port in use), lws_create_vhost() says so. */
     info.options |= LWS_SERVER_OPTION_EXPLICIT_VHOSTS;
     n->ctx = lws_create_context(&info);
     if (!n->ctx || !lws_create_vhost(n->ctx, &info)) {
-        LOG_ERROR("net", "cannot listen on %s:%d (address in use, or not an address here?)",
-                  cfg->listen_host, cfg->listen_port);
+        /* The TLS set-up logged its own failure; a vhost that got its certificate failed to
+         * listen. */
+        if (!n->tls || n->tls_ctx || n->tls_pending)
+            LOG_ERROR("net", "cannot listen on %s:%d (address in use, or not an address here?)",
+                      cfg->listen_host, cfg->listen_port);
+        net_tls_discard(n);
         return SB_EIO;
     }
-    LOG_INFO("net", "listening on %s:%d (max %u connections)", cfg->listen_host, cfg->listen_port,
-             n->max_conns);
+    LOG_INFO("net", "listening on %s:%d%s (max %u connections)", cfg->listen_host, cfg->listen_port,
+             n->tls ? " with TLS: https:// and wss:// only" : "", n->max_conns);
     return 0;
 }
 
@@ -318,6 +348,7 @@ void net_destroy(struct net *n)
         lws_context_destroy(n->ctx);
         n->ctx = NULL;
     }
+    net_tls_discard(n);
     polling_destroy(n);
     net_timers_close(n);
     net_write_close(n);

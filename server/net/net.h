@@ -27,6 +27,7 @@ struct pipeline;
 struct polling;
 struct plugins;
 struct registry;
+struct tls_pair;
 
 struct net {
     struct lws_context *ctx;
@@ -67,6 +68,11 @@ struct net {
     uv_timer_t flush_timer;
     unsigned char *wbuf; /* owned: NET_COALESCE_MAX bytes, where queued frames are joined */
 
+    /* TLS (--tls-cert): every connection is TLS, and frames go through lws_write() (write.c). */
+    bool tls;
+    void *tls_ctx;                /* borrowed: the vhost's SSL_CTX (lws owns it), once set up */
+    struct tls_pair *tls_pending; /* owned: the checked certificate until the vhost takes it */
+
     /* Graceful shutdown. */
     bool shutting_down;
     uv_timer_t shutdown_timer;
@@ -81,6 +87,11 @@ int net_start(struct net *n, uv_loop_t *loop, const struct config *cfg, struct r
 /* Starts a graceful shutdown: stop accepting, tell every client (Socket.IO DISCONNECT, close
  * 1001), flush queues until cfg->shutdown_timeout_ms, then call n->stopped_cb. */
 void net_shutdown(struct net *n, void (*stopped_cb)(struct net *n));
+
+/* SIGHUP: reads --tls-cert and --tls-key again and serves them to the connections accepted from
+ * now on (open ones keep their session). A pair that fails to load is logged and the certificate
+ * in use stays. Returns 0 (also without TLS) or a negative sb_err_t. */
+int net_tls_reload(struct net *n);
 
 /* Destroys the lws context and closes the handles; run the loop afterwards until it ends. */
 void net_destroy(struct net *n);

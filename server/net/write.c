@@ -36,6 +36,11 @@ _Static_assert(CONN_HEADROOM >= LWS_PRE, "conn's frame headroom is smaller than 
  * POLLOUT, and nothing is sent directly while lws holds bytes (lws_partial_buffered(): our
  * remainder, or a pong or close of its own), so the byte order on the wire is always the order
  * of the queue.
+ *
+ * Under TLS (--tls-cert) the socket carries TLS records that only lws's SSL may write, so the
+ * same bytes go through lws_write(LWS_WRITE_RAW) whole: lws encrypts them and keeps what the
+ * kernel does not take, as above. The coalescing and the fd order stay; only the direct send()
+ * is skipped.
  */
 
 static size_t ws_header(unsigned char *h, uint8_t kind, size_t len)
@@ -73,9 +78,14 @@ static void count_out(const struct conn *c, const struct frame *f)
 }
 
 /* Sends `len` bytes of complete frames on c's socket; the part the kernel does not take goes to
- * lws, which sends it when the socket drains. Returns 0, or -1 when the socket failed. */
+ * lws, which sends it when the socket drains (under TLS, all of it goes through lws). Returns 0, or
+ * -1 when the socket failed. */
 static int send_frames(struct lws *wsi, const struct conn *c, unsigned char *p, size_t len)
 {
+    if (container_of(c->host, struct net, host)->tls) {
+        metrics.writes[c->proto]++;
+        return lws_write(wsi, p, len, LWS_WRITE_RAW) < 0 ? -1 : 0;
+    }
     ssize_t k;
     do
         k = send(c->fd, p, len, MSG_NOSIGNAL | MSG_DONTWAIT);

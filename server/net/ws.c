@@ -223,7 +223,9 @@ int ws_writable(struct net *n, struct lws *wsi, struct conn *c)
  * client's. Nothing else closes a connection this way with nothing decided: every close switchboard
  * asks for has its code (conn_close(), or lws_close_reason() before a callback returns -1), and a
  * client that ended the TCP connection (a read of 0, which lws closes the same way) is told apart
- * by a peek at the socket. Those frames then get 1002 as RFC 6455 says.
+ * by a peek at the socket. Those frames then get 1002 as RFC 6455 says. Under TLS the peek sees
+ * records, not frames, but it only asks whether the TCP stream has ended (a read of 0) and takes
+ * nothing from it, so it is as safe there.
  */
 void ws_refused_frame(struct lws *wsi, struct conn *c)
 {

@@ -147,6 +147,9 @@ static const struct option_info options[] = {
     {"cors-origin", "SWITCHBOARD_CORS_ORIGIN", K_ORIGINS, OFF(cors_origin), 0, 0},
     {"cors-credentials", "SWITCHBOARD_CORS_CREDENTIALS", K_BOOL, OFF(cors_credentials), 0, 0},
     {"allowed-origins", "SWITCHBOARD_ALLOWED_ORIGINS", K_ORIGINS, OFF(allowed_origins), 0, 0},
+    {"tls-cert", "SWITCHBOARD_TLS_CERT", K_STR, OFF(tls_cert), 0, 0},
+    {"tls-key", "SWITCHBOARD_TLS_KEY", K_STR, OFF(tls_key), 0, 0},
+    {"tls-ciphers", "SWITCHBOARD_TLS_CIPHERS", K_STR, OFF(tls_ciphers), 0, 0},
     {"config", "SWITCHBOARD_CONFIG", K_STR, OFF(config_file), 0, 0},
     {"log-level", "SWITCHBOARD_LOG_LEVEL", K_LEVEL, 0, 0, 0},
     {"log-format", "SWITCHBOARD_LOG_FORMAT", K_LOG_FORMAT, OFF(log_format), 0, 0},
@@ -260,6 +263,9 @@ static void defaults(void **state)
     assert_false(c.cors_credentials);
     assert_null(c.cors_origin);
     assert_null(c.allowed_origins);
+    assert_null(c.tls_cert);
+    assert_null(c.tls_key);
+    assert_string_equal(c.tls_ciphers, CONFIG_TLS_CIPHERS);
     config_free(&c);
     assert_null(c.listen_host);
 }
@@ -329,6 +335,8 @@ static const struct good goods[] = {
     {"redis", "redis://:pw@h:6390/2", 0, "redis://:pw@h:6390/2", NULL},
     {"redis-prefix", "app", 0, "app", NULL},
     {"api-key", "k3y", 0, "k3y", NULL},
+    {"tls-ciphers", "ECDHE-RSA-AES128-GCM-SHA256:HIGH:!aNULL", 0,
+     "ECDHE-RSA-AES128-GCM-SHA256:HIGH:!aNULL", NULL},
     {"handshake-headers", "host,cookie", 0, "host,cookie", NULL},
     {"cors-origin", "*", 0, "*", NULL},
     {"cors-origin", "https://a.example, http://b:8080", 0, "https://a.example, http://b:8080",
@@ -458,6 +466,9 @@ static void every_option_takes_its_good_values(void **state)
     (void)state;
     bool covered[NOPTIONS] = {0};
     covered[option("config") - options] = true; /* config_file_is_found */
+    /* One without the other is refused: tls_cert_and_key_go_together. */
+    covered[option("tls-cert") - options] = true;
+    covered[option("tls-key") - options] = true;
     for (size_t i = 0; i < sizeof(goods) / sizeof(goods[0]); i++) {
         const struct option_info *o = option(goods[i].name);
         covered[o - options] = true;
@@ -479,6 +490,44 @@ static void every_option_takes_its_good_values(void **state)
     for (size_t i = 0; i < NOPTIONS; i++)
         if (!covered[i])
             fail_msg("no good value for --%s", options[i].name);
+}
+
+/* --tls-cert and --tls-key: both in any form, and layers may give one each; one alone, from any
+ * layer, is a usage error naming both. */
+static void tls_cert_and_key_go_together(void **state)
+{
+    (void)state;
+    struct config c;
+    assert_int_equal(LOAD(&c, "--tls-cert", "/c.pem", "--tls-key=/k.pem"), CONFIG_OK);
+    assert_string_equal(out, "");
+    assert_string_equal(c.tls_cert, "/c.pem");
+    assert_string_equal(c.tls_key, "/k.pem");
+    config_free(&c);
+
+    char *path = temp_file("tls-cert /file/c.pem\n");
+    char arg[512];
+    snprintf(arg, sizeof(arg), "--config=%s", path);
+    setenv("SWITCHBOARD_TLS_KEY", "/env/k.pem", 1);
+    assert_int_equal(LOAD(&c, arg), CONFIG_OK);
+    assert_string_equal(c.tls_cert, "/file/c.pem");
+    assert_string_equal(c.tls_key, "/env/k.pem");
+    config_free(&c);
+    unsetenv("SWITCHBOARD_TLS_KEY");
+
+    assert_int_equal(LOAD(&c, arg), CONFIG_USAGE);
+    assert_out_has("switchboard: --tls-cert given without --tls-key: TLS needs both");
+    assert_out_has("usage: switchboard");
+    config_free(&c);
+    drop_temp_file(path);
+
+    assert_int_equal(LOAD(&c, "--tls-key", "/k.pem"), CONFIG_USAGE);
+    assert_out_has("switchboard: --tls-key given without --tls-cert: TLS needs both");
+    config_free(&c);
+    setenv("SWITCHBOARD_TLS_CERT", "/env/c.pem", 1);
+    assert_int_equal(LOAD(&c, "--log-level", "warn"), CONFIG_USAGE);
+    assert_out_has("--tls-cert given without --tls-key");
+    config_free(&c);
+    unsetenv("SWITCHBOARD_TLS_CERT");
 }
 
 /* A bare bool flag means true; a later flag of the same option wins. */
@@ -1096,6 +1145,7 @@ int main(void)
         cmocka_unit_test_setup(defaults, clean_env),
         cmocka_unit_test_setup(every_option_takes_its_good_values, clean_env),
         cmocka_unit_test_setup(bare_bool_flags_and_repeated_flags, clean_env),
+        cmocka_unit_test_setup(tls_cert_and_key_go_together, clean_env),
         cmocka_unit_test_setup(every_bad_value_is_refused, clean_env),
         cmocka_unit_test_setup(a_missing_argument_is_refused, clean_env),
         cmocka_unit_test_setup(unknown_options_and_arguments_are_refused, clean_env),
