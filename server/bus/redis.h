@@ -36,6 +36,29 @@ struct redis_url {
  * `err` (which never contains the password). */
 int redis_url_parse(const char *url, struct redis_url *out, char *err, size_t errlen);
 
+#define SENTINEL_MAX          8
+#define SENTINEL_DEFAULT_PORT 26379
+
+/* redis+sentinel:// URLs: where the sentinels are and which master to ask them for. The password
+ * (and db) are the master's; the sentinels are asked without authentication. */
+struct sentinel_url {
+    struct {
+        char host[256];
+        int port;
+    } sentinels[SENTINEL_MAX];
+    int nsentinels;
+    char master[128];
+    char password[256]; /* "" when none */
+    int db;
+};
+
+/* True when `url` starts with redis+sentinel://. */
+bool redis_url_is_sentinel(const char *url);
+/* Parses redis+sentinel://[[user]:password@]host[:port][,host[:port]…]/mastername[/db], up to
+ * SENTINEL_MAX sentinels, port SENTINEL_DEFAULT_PORT by default. Returns 0 or SB_EINVAL with a
+ * reason in `err` (which never contains the password). Pure. */
+int sentinel_url_parse(const char *url, struct sentinel_url *out, char *err, size_t errlen);
+
 /* ---- one connection (redis_link.c) ---- */
 
 enum link_state { LINK_DOWN, LINK_CONNECTING, LINK_HANDSHAKE, LINK_UP };
