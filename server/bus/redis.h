@@ -89,6 +89,10 @@ void link_start(struct redis_link *l);
 /* Drops the connection (pending callbacks get NULL replies) and schedules a reconnect.
  * `why` is logged. Not callable from inside a hiredis callback of this link. */
 void link_reset(struct redis_link *l, const char *why);
+/* Reconnects now, to what `url` says now: link_reset() when connected or connecting, else at
+ * once instead of after the backoff. Not callable from inside a hiredis callback of this
+ * link. */
+void link_restart(struct redis_link *l, const char *why);
 /* Closes for good (no reconnect); the retry timer handle is closed. */
 void link_close(struct redis_link *l);
 /* Records that the link answered (a probe reply or any traffic). */
@@ -138,10 +142,13 @@ struct msg_queue {
     size_t count, bytes;
 };
 
+struct sentinel;
+
 struct redis_engine {
     struct bus *bus; /* borrowed */
     uv_loop_t *loop;
-    struct redis_url url;
+    struct redis_url url;      /* the master; with Sentinel, updated when it moves */
+    struct sentinel *sentinel; /* owned; NULL without Sentinel (redis_sentinel.c) */
     char *prefix;
     char uid[7]; /* this server's id in the adapter protocol */
     char watch_channel[64];
@@ -169,6 +176,20 @@ struct redis_engine {
     struct sb_map pending;     /* requestId -> struct pending_request (redis_requests.c) */
     uint64_t next_request;
 };
+
+/* ---- Sentinel (redis_sentinel.c) ---- */
+
+/* Parses a redis+sentinel:// `url` into e->sentinel (owned by the engine) and sets e->url's
+ * password and db; the master's address stays unknown. Returns 0, SB_EINVAL with a reason in
+ * `err` (never the password) or SB_ENOMEM. */
+int sentinel_init(struct redis_engine *e, const char *url, char *err, size_t errlen);
+/* Starts asking the sentinels; the publisher, subscriber and command links are started once the
+ * master is known, and reconnected each time it moves. */
+void sentinel_start(struct redis_engine *e);
+/* The watchdog's tick for the sentinel link. */
+void sentinel_watch(struct redis_engine *e);
+/* Closes the sentinel link and frees e->sentinel (nothing without Sentinel). */
+void sentinel_close(struct redis_engine *e);
 
 /* hiredis callback of every subscriber reply. */
 void redis_message_cb(struct redisAsyncContext *ac, void *reply, void *privdata);

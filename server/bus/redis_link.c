@@ -170,6 +170,20 @@ void link_reset(struct redis_link *l, const char *why)
         went_down(l, why);
 }
 
+void link_restart(struct redis_link *l, const char *why)
+{
+    if (l->closed)
+        return;
+    if (l->ac) {
+        link_reset(l, why);
+        return;
+    }
+    /* Down and waiting for its backoff: the new address is tried now. */
+    uv_timer_stop(&l->retry);
+    l->attempt = 0;
+    link_start(l);
+}
+
 void link_close(struct redis_link *l)
 {
     l->closed = true;

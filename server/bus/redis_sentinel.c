@@ -1,0 +1,228 @@
+/*
+ * Redis Sentinel for a single master (docs/cluster.md, "Redis Sentinel"). One more link, to one
+ * sentinel at a time: once it is up it asks `SENTINEL get-master-addr-by-name <name>`, then
+ * SUBSCRIBEs to `+switch-master` on the same connection. The answer, and every switch of our
+ * master, updates the engine's master address (e->url, which the publisher, subscriber and
+ * command links read at each connect) and drops those links so that they reconnect to the new
+ * master; what is published meanwhile follows the outage rules of redis.c.
+ *
+ * A sentinel that cannot be reached, goes silent (the watchdog probes it with a repeated
+ * SUBSCRIBE, as the subscriber is probed) or does not know the master is left for the next one
+ * of the list, with the links' usual backoff. Each time the link comes up the master is asked
+ * again, so a switch announced while it was down is not missed. Until a master is known the
+ * three links are not started, and the bus is not ready.
+ */
+#include "redis.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <hiredis/async.h>
+#include <hiredis/hiredis.h>
+
+#include "../log/log.h"
+
+#define SWITCH_CHANNEL "+switch-master"
+
+struct sentinel {
+    struct sentinel_url cfg;
+    struct redis_url addr; /* the sentinel asked now: cfg.sentinels[cur], no password, db 0 */
+    int cur;
+    struct redis_link link;
+    bool master_known; /* e->url holds the master's address */
+};
+
+/* Points the engine at `host`:`port` (the master of our name, as a sentinel says). */
+static void set_master(struct redis_engine *e, const char *host, size_t hlen, int port)
+{
+    struct sentinel *s = e->sentinel;
+    if (hlen == 0 || hlen >= sizeof(e->url.host) || port < 1 || port > 65535) {
+        LOG_WARN("redis", "sentinel %s:%d gave an unusable address for master '%s'", s->addr.host,
+                 s->addr.port, s->cfg.master);
+        return;
+    }
+    if (s->master_known && strlen(e->url.host) == hlen && memcmp(e->url.host, host, hlen) == 0 &&
+        e->url.port == port)
+        return;
+    char old[sizeof(e->url.host) + 8];
+    snprintf(old, sizeof(old), "%s:%d", e->url.host, e->url.port);
+    memcpy(e->url.host, host, hlen);
+    e->url.host[hlen] = '\0';
+    e->url.port = port;
+    if (!s->master_known) {
+        LOG_INFO("redis", "master '%s' is at %s:%d (sentinel %s:%d)", s->cfg.master, e->url.host,
+                 e->url.port, s->addr.host, s->addr.port);
+        s->master_known = true;
+        link_start(&e->pub);
+        link_start(&e->sub);
+        /* Gateways' redis.call() gets its own connection, as without Sentinel. */
+        e->cmd_started = true;
+        link_start(&e->cmd);
+        return;
+    }
+    LOG_INFO("redis", "master '%s' changed: %s -> %s:%d (sentinel %s:%d)", s->cfg.master, old,
+             e->url.host, e->url.port, s->addr.host, s->addr.port);
+    link_restart(&e->pub, "the master moved");
+    link_restart(&e->sub, "the master moved");
+    link_restart(&e->cmd, "the master moved");
+}
+
+/* Reads a port given as a string (the sentinels' replies and messages). */
+static int port_of(const char *s, size_t n)
+{
+    int v = 0;
+    if (n == 0 || n > 5)
+        return -1;
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] < '0' || s[i] > '9')
+            return -1;
+        v = v * 10 + (s[i] - '0');
+    }
+    return v;
+}
+
+static void master_cb(redisAsyncContext *ac, void *r, void *privdata)
+{
+    struct redis_engine *e = privdata;
+    struct sentinel *s = e->sentinel;
+    redisReply *reply = r;
+    if (!reply || ac != s->link.ac)
+        return;
+    link_alive(&s->link);
+    if (reply->type == REDIS_REPLY_ARRAY && reply->elements == 2 &&
+        reply->element[0]->type == REDIS_REPLY_STRING &&
+        reply->element[1]->type == REDIS_REPLY_STRING) {
+        set_master(e, reply->element[0]->str, reply->element[0]->len,
+                   port_of(reply->element[1]->str, reply->element[1]->len));
+        return;
+    }
+    /* A nil reply: this sentinel does not monitor our master; an error: it is no sentinel.
+     * Either way the next sentinel of the list is asked (sen_down()). */
+    LOG_WARN("redis", "sentinel %s:%d does not know master '%s'%s%s", s->addr.host, s->addr.port,
+             s->cfg.master, reply->type == REDIS_REPLY_ERROR ? ": " : "",
+             reply->type == REDIS_REPLY_ERROR ? reply->str : "");
+    redisAsyncDisconnect(ac);
+}
+
+/* `<name> <old-ip> <old-port> <new-ip> <new-port>`: the new address when it is about our
+ * master. */
+static void switch_received(struct redis_engine *e, const char *msg, size_t len)
+{
+    struct sentinel *s = e->sentinel;
+    const char *part[5];
+    size_t plen[5];
+    size_t n = 0;
+    const char *p = msg, *end = msg + len;
+    while (n < 5 && p < end) {
+        const char *sp = memchr(p, ' ', (size_t)(end - p));
+        const char *q = sp ? sp : end;
+        part[n] = p;
+        plen[n++] = (size_t)(q - p);
+        p = q + 1;
+    }
+    if (n != 5) {
+        LOG_DEBUG("redis", "ignoring a malformed %s message", SWITCH_CHANNEL);
+        return;
+    }
+    if (plen[0] != strlen(s->cfg.master) || memcmp(part[0], s->cfg.master, plen[0]) != 0)
+        return; /* another master of these sentinels */
+    set_master(e, part[3], plen[3], port_of(part[4], plen[4]));
+}
+
+/* Every reply on the subscribed connection: confirmations (the probe's answer too) and the
+ * +switch-master messages. */
+static void switch_cb(redisAsyncContext *ac, void *r, void *privdata)
+{
+    struct redis_engine *e = privdata;
+    struct sentinel *s = e->sentinel;
+    redisReply *reply = r;
+    if (!reply || ac != s->link.ac)
+        return;
+    if (reply->type != REDIS_REPLY_ARRAY || reply->elements < 3 ||
+        reply->element[0]->type != REDIS_REPLY_STRING)
+        return;
+    link_alive(&s->link);
+    if (strcmp(reply->element[0]->str, "message") == 0 &&
+        reply->element[2]->type == REDIS_REPLY_STRING)
+        switch_received(e, reply->element[2]->str, reply->element[2]->len);
+}
+
+static void subscribe_switch(struct redis_engine *e)
+{
+    redisAsyncCommand(e->sentinel->link.ac, switch_cb, e, "SUBSCRIBE " SWITCH_CHANNEL);
+}
+
+static void sen_up(struct redis_link *l)
+{
+    struct redis_engine *e = l->data;
+    /* The master's reply comes before the subscription's confirmation: hiredis 0.14 answers
+     * the callbacks of commands sent before a SUBSCRIBE first. */
+    redisAsyncCommand(l->ac, master_cb, e, "SENTINEL get-master-addr-by-name %s",
+                      e->sentinel->cfg.master);
+    subscribe_switch(e);
+}
+
+/* The connection is gone (or never came): the next sentinel is tried, after the backoff. */
+static void sen_down(struct redis_link *l)
+{
+    struct redis_engine *e = l->data;
+    struct sentinel *s = e->sentinel;
+    if (l->closed || s->cfg.nsentinels < 2)
+        return;
+    s->cur = (s->cur + 1) % s->cfg.nsentinels;
+    snprintf(s->addr.host, sizeof(s->addr.host), "%s", s->cfg.sentinels[s->cur].host);
+    s->addr.port = s->cfg.sentinels[s->cur].port;
+}
+
+/* The probe of the subscribed connection: subscribing again is confirmed without a command
+ * reply (sub_probe() in redis.c says why). */
+static void sen_probe(struct redis_link *l)
+{
+    subscribe_switch(l->data);
+}
+
+int sentinel_init(struct redis_engine *e, const char *url, char *err, size_t errlen)
+{
+    struct sentinel *s = calloc(1, sizeof(*s));
+    if (!s)
+        return SB_ENOMEM;
+    if (sentinel_url_parse(url, &s->cfg, err, errlen)) {
+        free(s);
+        return SB_EINVAL;
+    }
+    /* The master's address is unknown until a sentinel tells it; its password and db are
+     * the URL's. */
+    memset(&e->url, 0, sizeof(e->url));
+    memcpy(e->url.password, s->cfg.password, sizeof(e->url.password));
+    e->url.db = s->cfg.db;
+    snprintf(s->addr.host, sizeof(s->addr.host), "%s", s->cfg.sentinels[0].host);
+    s->addr.port = s->cfg.sentinels[0].port;
+    e->sentinel = s;
+    return 0;
+}
+
+void sentinel_start(struct redis_engine *e)
+{
+    struct sentinel *s = e->sentinel;
+    link_init(&s->link, "sentinel", e->loop, &s->addr, sen_up, sen_down, e);
+    LOG_INFO("redis", "bus: Redis master '%s' through %d sentinel(s), db %d", s->cfg.master,
+             s->cfg.nsentinels, s->cfg.db);
+    link_start(&s->link);
+}
+
+void sentinel_watch(struct redis_engine *e)
+{
+    link_watch(&e->sentinel->link, sen_probe);
+}
+
+void sentinel_close(struct redis_engine *e)
+{
+    struct sentinel *s = e->sentinel;
+    if (!s)
+        return;
+    /* Freed at once after its timer's uv_close(), as engine_close() frees the engine. */
+    link_close(&s->link);
+    free(s);
+    e->sentinel = NULL;
+}
