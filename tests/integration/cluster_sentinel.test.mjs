@@ -3,13 +3,15 @@
 // `redis+sentinel://S1,S2,S3/mymaster`. The instances find the master through the sentinels,
 // follow a SENTINEL FAILOVER and then the failover the sentinels start themselves when the
 // master is SIGKILLed; clients stay connected, /readyz says 503 while no master is reachable
-// and 200 once both follow, and the delivery gap of each failover is reported.
+// and 200 once both follow, and the delivery gap of each failover is reported. Without an
+// answering sentinel at start an instance serves its own clients, is not ready, and keeps
+// asking (the next sentinel of the list, with backoff).
 import assert from "node:assert/strict";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { after, before, describe, test } from "node:test";
-import { ROOT, SANITIZED, connected, freePort, record, sio, sleep } from "./helpers.mjs";
+import { ROOT, SANITIZED, closedPort, connected, freePort, record, sio, sleep } from "./helpers.mjs";
 import {
   CLUSTER_GATEWAYS,
   SETTLE_MS,
@@ -40,15 +42,15 @@ function client(server, opts = {}) {
 
 // One sentinel watching the master at `masterPort`, with a writable config file (sentinels
 // rewrite theirs).
-async function startSentinel(dir, masterPort) {
-  const port = await freePort();
+async function startSentinel(dir, masterPort, { port, quorum = 2 } = {}) {
+  port = port || (await freePort());
   const config = path.join(dir, `sentinel-${port}.conf`);
   fs.writeFileSync(
     config,
     [
       `port ${port}`,
       "bind 127.0.0.1",
-      `sentinel monitor ${NAME} 127.0.0.1 ${masterPort} 2`,
+      `sentinel monitor ${NAME} 127.0.0.1 ${masterPort} ${quorum}`,
       `sentinel down-after-milliseconds ${NAME} ${DOWN_AFTER_MS}`,
       `sentinel failover-timeout ${NAME} 5000`,
       "",
@@ -220,5 +222,54 @@ describe("Redis Sentinel: one master, one replica, three sentinels", () => {
     // Nobody was disconnected.
     assert.deepEqual(disconnects, []);
     assert.equal(sender.connected && a2.connected, true);
+  });
+});
+
+describe("Redis Sentinel: no sentinel answers at start", () => {
+  let dir, master, sentinel, s1, s2;
+  before(async () => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), "sb-sentinel-"));
+    master = await startRedis();
+  });
+  after(async (t) => {
+    for (const s of open.splice(0)) s.close();
+    try {
+      await stopAll(t, [s1, s2]);
+    } finally {
+      for (const r of [sentinel, master]) await r?.kill();
+      if (dir) fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test("the instance serves its clients, is not ready, and finds the master once a sentinel is up", async () => {
+    // The first sentinel of the list never answers; the second is started later.
+    const closed = await closedPort();
+    const port = await freePort();
+    s1 = await startInstance(`redis+sentinel://127.0.0.1:${closed},127.0.0.1:${port}/${NAME}`, {
+      ...OPTS,
+      waitReady: false,
+    });
+    const a = await client(s1, { auth: { token: "alice-token" } });
+    const b = await client(s1, { auth: { token: "bob-token" } });
+    const got = record(b, "news");
+    assert.equal(await a.timeout(SETTLE_MS).emitWithAck("all", "local"), 2, "local delivery without Redis");
+    await waitFor(() => got.length === 1, SETTLE_MS, "the local broadcast");
+    assert.equal(await readyz(s1), 503);
+    assert.equal((await fetch(`${s1.url}/healthz`)).status, 200);
+    await sleep(1000);
+    assert.equal(await readyz(s1), 503, "still not ready: no master is known");
+    assert.match(s1.log(), /sentinel cannot connect to 127\.0\.0\.1/);
+
+    sentinel = await startSentinel(dir, master.port, { port, quorum: 1 });
+    await waitReadyz(s1, 200);
+    assert.match(s1.log(), new RegExp(`master '${NAME}' is at 127\\.0\\.0\\.1:${master.port} \\(sentinel 127\\.0\\.0\\.1:${port}\\)`));
+    assert.equal(a.connected && b.connected, true);
+  });
+
+  test("a master the sentinels do not know: not ready, and said", async () => {
+    s2 = await startInstance(`redis+sentinel://127.0.0.1:${sentinel.port}/nosuch`, { ...OPTS, waitReady: false });
+    await waitFor(() => /sentinel 127\.0\.0\.1:\d+ does not know master 'nosuch'/.test(s2.log()), SETTLE_MS, "the log line");
+    assert.equal(await readyz(s2), 503);
+    await client(s2);
   });
 });
