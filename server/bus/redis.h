@@ -79,7 +79,11 @@ struct redis_link {
     uv_timer_t retry;      /* reconnect timer */
     link_event_cb on_up;   /* the handshake succeeded */
     link_event_cb on_down; /* the connection is gone (a reconnect is scheduled) */
-    void *data;            /* the engine */
+    /* With Sentinel: the handshake asks ROLE and refuses a server that is not a master (a
+     * demoted master the sentinels' switch was missed for), calling on_not_master. */
+    bool need_master;
+    link_event_cb on_not_master;
+    void *data; /* the engine */
 };
 
 void link_init(struct redis_link *l, const char *name, uv_loop_t *loop, const struct redis_url *url,

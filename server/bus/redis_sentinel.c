@@ -9,8 +9,10 @@
  * A sentinel that cannot be reached, goes silent (the watchdog probes it with a repeated
  * SUBSCRIBE, as the subscriber is probed) or does not know the master is left for the next one
  * of the list, with the links' usual backoff. Each time the link comes up the master is asked
- * again, so a switch announced while it was down is not missed. Until a master is known the
- * three links are not started, and the bus is not ready.
+ * again, so a switch announced while it was down is not missed; and the three links check ROLE
+ * in their handshake (redis_link.c), refusing a demoted master and making the master asked
+ * again (not_master()). Until a master is known the three links are not started, and the bus
+ * is not ready.
  */
 #include "redis.h"
 
@@ -30,8 +32,12 @@ struct sentinel {
     struct redis_url addr; /* the sentinel asked now: cfg.sentinels[cur], no password, db 0 */
     int cur;
     struct redis_link link;
-    bool master_known; /* e->url holds the master's address */
+    bool master_known;     /* e->url holds the master's address */
+    uint64_t last_recheck; /* loop time the master was last asked again for a wrong role */
 };
+
+/* Asks again at most this often when a link finds no master at the address. */
+#define RECHECK_MIN_MS 1000
 
 /* Points the engine at `host`:`port` (the master of our name, as a sentinel says). */
 static void set_master(struct redis_engine *e, const char *host, size_t hlen, int port)
@@ -202,9 +208,29 @@ int sentinel_init(struct redis_engine *e, const char *url, char *err, size_t err
     return 0;
 }
 
+/* A link found a replica (or anything but a master) at the master's address: a switch was
+ * missed, or the sentinels are promoting. The sentinel connection is made anew, which asks for
+ * the master again; at most once per RECHECK_MIN_MS, the links retrying with their backoff. */
+static void not_master(struct redis_link *l)
+{
+    struct redis_engine *e = l->data;
+    struct sentinel *s = e->sentinel;
+    uint64_t now = uv_now(e->loop);
+    if (s->last_recheck && now - s->last_recheck < RECHECK_MIN_MS)
+        return;
+    s->last_recheck = now;
+    if (s->link.state == LINK_UP)
+        link_restart(&s->link, "asking for the master again");
+}
+
 void sentinel_start(struct redis_engine *e)
 {
     struct sentinel *s = e->sentinel;
+    struct redis_link *links[] = {&e->pub, &e->sub, &e->cmd};
+    for (size_t i = 0; i < ARRAY_SIZE(links); i++) {
+        links[i]->need_master = true;
+        links[i]->on_not_master = not_master;
+    }
     link_init(&s->link, "sentinel", e->loop, &s->addr, sen_up, sen_down, e);
     LOG_INFO("redis", "bus: Redis master '%s' through %d sentinel(s), db %d", s->cfg.master,
              s->cfg.nsentinels, s->cfg.db);

@@ -273,3 +273,44 @@ describe("Redis Sentinel: no sentinel answers at start", () => {
     await client(s2);
   });
 });
+
+describe("Redis Sentinel: a switch the instance missed", () => {
+  let dir, master, replica, sentinel, mc, rcl, sc, s1;
+  before(async () => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), "sb-sentinel-"));
+    master = await startRedis();
+    replica = await startRedis({ args: ["--replicaof", "127.0.0.1", String(master.port)] });
+    sentinel = await startSentinel(dir, master.port, { quorum: 1 });
+    [mc, rcl, sc] = [await redisClient(master.url), await redisClient(replica.url), await redisClient(sentinel.url)];
+  });
+  after(async (t) => {
+    try {
+      await stopAll(t, [s1]);
+    } finally {
+      for (const c of [mc, rcl, sc]) await c?.close();
+      for (const r of [sentinel, master, replica]) await r?.kill();
+      if (dir) fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test("a demoted master is refused (ROLE), and the sentinels are asked again", async () => {
+    s1 = await startInstance(`redis+sentinel://127.0.0.1:${sentinel.port}/${NAME}`, OPTS);
+    // The roles swap behind the instance's back, with no +switch-master: the sentinel is told
+    // to forget the master and to monitor the replica, which is promoted by hand; the old
+    // master becomes its replica and drops its clients, as a sentinel's reconfiguration does.
+    await sc.sendCommand(["SENTINEL", "REMOVE", NAME]);
+    await rcl.sendCommand(["REPLICAOF", "NO", "ONE"]);
+    await mc.sendCommand(["REPLICAOF", "127.0.0.1", String(replica.port)]);
+    assert.equal(await sc.sendCommand(["SENTINEL", "MONITOR", NAME, "127.0.0.1", String(replica.port), "1"]), "OK");
+    await mc.sendCommand(["CLIENT", "KILL", "TYPE", "pubsub"]);
+    await mc.sendCommand(["CLIENT", "KILL", "TYPE", "normal"]);
+
+    const moved = new RegExp(`master '${NAME}' changed: 127\\.0\\.0\\.1:${master.port} -> 127\\.0\\.0\\.1:${replica.port}`);
+    await waitFor(() => moved.test(s1.log()), SETTLE_MS, "the instance to ask again and follow");
+    assert.match(s1.log(), new RegExp(`127\\.0\\.0\\.1:${master.port} is not a master \\(role slave\\)`));
+    await waitReadyz(s1, 200);
+    // Its subscriptions are on the new master.
+    await waitFor(async () => Number((await rcl.numsub(["socket.io-request#/#"]))["socket.io-request#/#"]) === 1,
+      SETTLE_MS, "the subscriptions on the new master");
+  });
+});
