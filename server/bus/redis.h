@@ -59,6 +59,15 @@ bool redis_url_is_sentinel(const char *url);
  * reason in `err` (which never contains the password). Pure. */
 int sentinel_url_parse(const char *url, struct sentinel_url *out, char *err, size_t errlen);
 
+/* Reads a `+switch-master` message, `<name> <old-ip> <old-port> <new-ip> <new-port>`
+ * (redis_sentinel_msg.c, pure). Returns 0 with the new address in `host` (`size` bytes,
+ * NUL-terminated) and `port` when it is about `master`, 1 when it is about another master,
+ * SB_EINVAL when malformed. */
+int sentinel_switch_parse(const char *msg, size_t len, const char *master, char *host, size_t size,
+                          int *port);
+/* A port given as `n` digits: 1 to 65535, else -1. Pure. */
+int sentinel_port_parse(const char *s, size_t n);
+
 /* ---- one connection (redis_link.c) ---- */
 
 enum link_state { LINK_DOWN, LINK_CONNECTING, LINK_HANDSHAKE, LINK_UP };

@@ -74,20 +74,6 @@ static void set_master(struct redis_engine *e, const char *host, size_t hlen, in
     link_restart(&e->cmd, "the master moved");
 }
 
-/* Reads a port given as a string (the sentinels' replies and messages). */
-static int port_of(const char *s, size_t n)
-{
-    int v = 0;
-    if (n == 0 || n > 5)
-        return -1;
-    for (size_t i = 0; i < n; i++) {
-        if (s[i] < '0' || s[i] > '9')
-            return -1;
-        v = v * 10 + (s[i] - '0');
-    }
-    return v;
-}
-
 static void master_cb(redisAsyncContext *ac, void *r, void *privdata)
 {
     struct redis_engine *e = privdata;
@@ -100,7 +86,7 @@ static void master_cb(redisAsyncContext *ac, void *r, void *privdata)
         reply->element[0]->type == REDIS_REPLY_STRING &&
         reply->element[1]->type == REDIS_REPLY_STRING) {
         set_master(e, reply->element[0]->str, reply->element[0]->len,
-                   port_of(reply->element[1]->str, reply->element[1]->len));
+                   sentinel_port_parse(reply->element[1]->str, reply->element[1]->len));
         return;
     }
     /* A nil reply: this sentinel does not monitor our master; an error: it is no sentinel.
@@ -111,29 +97,16 @@ static void master_cb(redisAsyncContext *ac, void *r, void *privdata)
     redisAsyncDisconnect(ac);
 }
 
-/* `<name> <old-ip> <old-port> <new-ip> <new-port>`: the new address when it is about our
- * master. */
+/* A +switch-master message: the new address when it is about our master. */
 static void switch_received(struct redis_engine *e, const char *msg, size_t len)
 {
-    struct sentinel *s = e->sentinel;
-    const char *part[5];
-    size_t plen[5];
-    size_t n = 0;
-    const char *p = msg, *end = msg + len;
-    while (n < 5 && p < end) {
-        const char *sp = memchr(p, ' ', (size_t)(end - p));
-        const char *q = sp ? sp : end;
-        part[n] = p;
-        plen[n++] = (size_t)(q - p);
-        p = q + 1;
-    }
-    if (n != 5) {
-        LOG_DEBUG("redis", "ignoring a malformed %s message", SWITCH_CHANNEL);
-        return;
-    }
-    if (plen[0] != strlen(s->cfg.master) || memcmp(part[0], s->cfg.master, plen[0]) != 0)
-        return; /* another master of these sentinels */
-    set_master(e, part[3], plen[3], port_of(part[4], plen[4]));
+    char host[sizeof(e->url.host)];
+    int port;
+    int rc = sentinel_switch_parse(msg, len, e->sentinel->cfg.master, host, sizeof(host), &port);
+    if (rc == 0)
+        set_master(e, host, strlen(host), port);
+    else if (rc < 0)
+        LOG_WARN("redis", "ignoring a malformed %s message", SWITCH_CHANNEL);
 }
 
 /* Every reply on the subscribed connection: confirmations (the probe's answer too) and the

@@ -1,4 +1,5 @@
-/* Unit tests of the Redis engine's pure parts: redis:// URLs and the reconnect backoff. */
+/* Unit tests of the Redis engine's pure parts: redis:// and redis+sentinel:// URLs, the
+ * sentinels' +switch-master messages, and the reconnect backoff. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -125,6 +126,40 @@ static void refuses_bad_sentinel_urls_without_the_password(void **state)
                      SB_EINVAL);
 }
 
+static void reads_switch_master_messages(void **state)
+{
+    char host[64];
+    int port = 0;
+    const char *m = "mymaster 127.0.0.1 6379 10.0.0.6 6380";
+    assert_int_equal(sentinel_switch_parse(m, strlen(m), "mymaster", host, sizeof(host), &port), 0);
+    assert_string_equal(host, "10.0.0.6");
+    assert_int_equal(port, 6380);
+    m = "other 127.0.0.1 6379 10.0.0.6 6380";
+    assert_int_equal(sentinel_switch_parse(m, strlen(m), "mymaster", host, sizeof(host), &port), 1);
+    /* A name that only starts like ours is another master. */
+    m = "mymaster2 127.0.0.1 6379 10.0.0.6 6380";
+    assert_int_equal(sentinel_switch_parse(m, strlen(m), "mymaster", host, sizeof(host), &port), 1);
+    const char *bad[] = {
+        "",
+        "mymaster 127.0.0.1 6379 10.0.0.6",
+        "mymaster 127.0.0.1 6379 10.0.0.6 6380 x",
+        "mymaster 127.0.0.1 6379 10.0.0.6 0",
+        "mymaster 127.0.0.1 6379 10.0.0.6 65536",
+        "mymaster 127.0.0.1 6379 10.0.0.6 63x",
+        "mymaster 127.0.0.1  6379 10.0.0.6 6380",
+        "mymaster 127.0.0.1 6379 10.0.0.6 6380 ",
+        "mymaster 127.0.0.1 6379 "
+        "a-host-name-longer-than-the-buffer-of-this-test-which-is-64-bytes-long 1",
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        assert_int_equal(
+            sentinel_switch_parse(bad[i], strlen(bad[i]), "mymaster", host, sizeof(host), &port),
+            SB_EINVAL);
+    assert_int_equal(sentinel_port_parse("26379", 5), 26379);
+    assert_int_equal(sentinel_port_parse("", 0), -1);
+    assert_int_equal(sentinel_port_parse("123456", 6), -1);
+}
+
 static void backoff_doubles_to_the_cap_with_jitter(void **state)
 {
     /* The delay lies in the upper half of min(cap, base * 2^attempt). */
@@ -153,6 +188,7 @@ int main(void)
         cmocka_unit_test(refuses_bad_urls_without_the_password),
         cmocka_unit_test(parses_sentinel_urls),
         cmocka_unit_test(refuses_bad_sentinel_urls_without_the_password),
+        cmocka_unit_test(reads_switch_master_messages),
         cmocka_unit_test(backoff_doubles_to_the_cap_with_jitter),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
