@@ -62,8 +62,22 @@ async function startSentinel(dir, masterPort, { port, quorum = 2 } = {}) {
 // SENTINEL replies are flat [key, value, …] arrays.
 const fields = (flat) => Object.fromEntries(flat.reduce((a, v, i) => (i % 2 ? a : [...a, [v, flat[i + 1]]]), []));
 
+// One command of the test's own; retried for a while, as the sentinels' reconfiguration of a
+// server drops its clients (CLIENT KILL TYPE normal), the test's too.
+async function cmd(client, args, ms = 5000) {
+  const end = Date.now() + ms;
+  for (;;) {
+    try {
+      return await client.sendCommand(args);
+    } catch (e) {
+      if (Date.now() > end) throw e;
+      await sleep(50);
+    }
+  }
+}
+
 async function role(client) {
-  return client.sendCommand(["ROLE"]);
+  return cmd(client, ["ROLE"]);
 }
 
 // The gaps between consecutive arrivals of `times` that start at or after `from`: the longest.
@@ -93,9 +107,9 @@ describe("Redis Sentinel: one master, one replica, three sentinels", () => {
     // Every sentinel knows the master, sees the replica and the two other sentinels.
     await waitFor(async () => {
       for (const c of sc) {
-        const addr = await c.sendCommand(["SENTINEL", "get-master-addr-by-name", NAME]);
-        const replicas = (await c.sendCommand(["SENTINEL", "replicas", NAME])).map(fields);
-        const others = await c.sendCommand(["SENTINEL", "sentinels", NAME]);
+        const addr = await cmd(c, ["SENTINEL", "get-master-addr-by-name", NAME]);
+        const replicas = (await cmd(c, ["SENTINEL", "replicas", NAME])).map(fields);
+        const others = await cmd(c, ["SENTINEL", "sentinels", NAME]);
         if (!addr || addr[1] !== String(master.port)) return false;
         if (!replicas.some((r) => r.port === String(replica.port) && r.flags === "slave")) return false;
         if (others.length !== 2) return false;
@@ -154,7 +168,7 @@ describe("Redis Sentinel: one master, one replica, three sentinels", () => {
       // 1. A SENTINEL FAILOVER: the replica becomes the master, both instances follow.
       const t1 = Date.now();
       const sent1 = i;
-      assert.equal(await sc[0].sendCommand(["SENTINEL", "FAILOVER", NAME]), "OK");
+      assert.equal(await cmd(sc[0], ["SENTINEL", "FAILOVER", NAME]), "OK");
       await waitFor(async () => (await role(rcl))[0] === "master", FAILOVER_MS, "the replica promoted");
       const moved = new RegExp(`master '${NAME}' changed: 127\\.0\\.0\\.1:${master.port} -> 127\\.0\\.0\\.1:${replica.port}`);
       await waitFor(() => moved.test(s1.log()) && moved.test(s2.log()), FAILOVER_MS, "both instances to follow");
@@ -168,14 +182,14 @@ describe("Redis Sentinel: one master, one replica, three sentinels", () => {
 
       // The demoted master becomes the new master's replica: the sentinels do it themselves
       // after 8 s and an INFO; the test does it now, to stay short.
-      await mc.sendCommand(["REPLICAOF", "127.0.0.1", String(replica.port)]);
+      await cmd(mc, ["REPLICAOF", "127.0.0.1", String(replica.port)]);
       await waitFor(async () => {
         const r = await role(mc);
         return r[0] === "slave" && r[3] === "connected";
       }, SETTLE_MS, "the old master in sync as a replica");
       await waitFor(async () => {
         for (const c of sc) {
-          const replicas = (await c.sendCommand(["SENTINEL", "replicas", NAME])).map(fields);
+          const replicas = (await cmd(c, ["SENTINEL", "replicas", NAME])).map(fields);
           if (!replicas.some((r) => r.port === String(master.port) && r.flags === "slave" && r["master-link-status"] === "ok"))
             return false;
         }
@@ -303,12 +317,12 @@ describe("Redis Sentinel: a switch the instance missed", () => {
     // The roles swap behind the instance's back, with no +switch-master: the sentinel is told
     // to forget the master and to monitor the replica, which is promoted by hand; the old
     // master becomes its replica and drops its clients, as a sentinel's reconfiguration does.
-    await sc.sendCommand(["SENTINEL", "REMOVE", NAME]);
-    await rcl.sendCommand(["REPLICAOF", "NO", "ONE"]);
-    await mc.sendCommand(["REPLICAOF", "127.0.0.1", String(replica.port)]);
-    assert.equal(await sc.sendCommand(["SENTINEL", "MONITOR", NAME, "127.0.0.1", String(replica.port), "1"]), "OK");
-    await mc.sendCommand(["CLIENT", "KILL", "TYPE", "pubsub"]);
-    await mc.sendCommand(["CLIENT", "KILL", "TYPE", "normal"]);
+    await cmd(sc, ["SENTINEL", "REMOVE", NAME]);
+    await cmd(rcl, ["REPLICAOF", "NO", "ONE"]);
+    await cmd(mc, ["REPLICAOF", "127.0.0.1", String(replica.port)]);
+    assert.equal(await cmd(sc, ["SENTINEL", "MONITOR", NAME, "127.0.0.1", String(replica.port), "1"]), "OK");
+    await cmd(mc, ["CLIENT", "KILL", "TYPE", "pubsub"]);
+    await cmd(mc, ["CLIENT", "KILL", "TYPE", "normal"]);
 
     const moved = new RegExp(`master '${NAME}' changed: 127\\.0\\.0\\.1:${master.port} -> 127\\.0\\.0\\.1:${replica.port}`);
     await waitFor(() => moved.test(s1.log()), SETTLE_MS, "the instance to ask again and follow");
