@@ -33,6 +33,7 @@ struct sentinel {
     int cur;
     struct redis_link link;
     bool master_known;     /* e->url holds the master's address */
+    uint32_t misses;       /* answers in a row without the master (nil or an error) */
     uint64_t last_recheck; /* loop time the master was last asked again for a wrong role */
 };
 
@@ -85,15 +86,22 @@ static void master_cb(redisAsyncContext *ac, void *r, void *privdata)
     if (reply->type == REDIS_REPLY_ARRAY && reply->elements == 2 &&
         reply->element[0]->type == REDIS_REPLY_STRING &&
         reply->element[1]->type == REDIS_REPLY_STRING) {
+        s->misses = 0;
         set_master(e, reply->element[0]->str, reply->element[0]->len,
                    sentinel_port_parse(reply->element[1]->str, reply->element[1]->len));
         return;
     }
     /* A nil reply: this sentinel does not monitor our master; an error: it is no sentinel.
-     * Either way the next sentinel of the list is asked (sen_down()). */
-    LOG_WARN("redis", "sentinel %s:%d does not know master '%s'%s%s", s->addr.host, s->addr.port,
-             s->cfg.master, reply->type == REDIS_REPLY_ERROR ? ": " : "",
-             reply->type == REDIS_REPLY_ERROR ? reply->str : "");
+     * Either way the next sentinel of the list is asked (sen_down()). The link was up, which
+     * zeroed its attempts: they count the misses instead, so that the backoff grows, and each
+     * sentinel's refusal is said once (then at debug level). */
+    if (s->misses < 31)
+        s->misses++;
+    if (s->misses <= (uint32_t)s->cfg.nsentinels || log_enabled(SB_LOG_DEBUG))
+        LOG_WARN("redis", "sentinel %s:%d does not know master '%s'%s%s", s->addr.host,
+                 s->addr.port, s->cfg.master, reply->type == REDIS_REPLY_ERROR ? ": " : "",
+                 reply->type == REDIS_REPLY_ERROR ? reply->str : "");
+    s->link.attempt = s->misses;
     redisAsyncDisconnect(ac);
 }
 

@@ -290,6 +290,13 @@ describe("Redis Sentinel: no sentinel answers at start", () => {
     await waitFor(() => /sentinel 127\.0\.0\.1:\d+ does not know master 'nosuch'/.test(s2.log()), SETTLE_MS, "the log line");
     assert.equal(await readyz(s2), 503);
     await client(s2);
+    // It keeps asking, with a growing backoff (about 5 times in the first 2 s, not every 100 ms),
+    // and says so once.
+    await sleep(2000);
+    const asked = s2.log().match(/sentinel connected to/g).length;
+    assert.ok(asked >= 2 && asked <= 10, `asked ${asked} times`);
+    assert.equal(s2.log().match(/does not know master/g).length, 1);
+    assert.equal(await readyz(s2), 503);
   });
 });
 
