@@ -1,8 +1,8 @@
 // Redis Sentinel (issue 14.3): one master, one replica and three sentinels, all Debian's
 // redis-server 7 (`redis-server <conf> --sentinel`), and two switchboard instances on
 // `redis+sentinel://S1,S2,S3/mymaster`. The instances find the master through the sentinels,
-// follow a SENTINEL FAILOVER and then the failover the sentinels start themselves when the
-// master is SIGKILLed; clients stay connected, /readyz says 503 while no master is reachable
+// follow a SENTINEL FAILOVER, the death of the sentinel they listen to, and then the failover
+// the sentinels start themselves when the master is SIGKILLed; clients stay connected, /readyz says 503 while no master is reachable
 // and 200 once both follow, and the delivery gap of each failover is reported. Without an
 // answering sentinel at start an instance serves its own clients, is not ready, and keeps
 // asking (the next sentinel of the list, with backoff).
@@ -195,6 +195,16 @@ describe("Redis Sentinel: one master, one replica, three sentinels", () => {
         }
         return true;
       }, SETTLE_MS * 2, "the sentinels to see the old master as a replica");
+
+      // The sentinel both instances listen to dies: they go on with the next one of the list
+      // (two of three still make the quorum and the majority of a vote), staying ready.
+      const logMarks = [s1.log().length, s2.log().length];
+      await sentinels[0].kill();
+      const next = new RegExp(`sentinel connected to 127\\.0\\.0\\.1:${sentinels[1].port}`);
+      await waitFor(() => next.test(s1.log().slice(logMarks[0])) && next.test(s2.log().slice(logMarks[1])),
+        SETTLE_MS, "both instances on the second sentinel");
+      assert.equal(await readyz(s1), 200);
+      assert.equal(await readyz(s2), 200);
 
       // 2. The master is SIGKILLed: both instances say they are not ready, the sentinels fail
       // over to the old master after down-after, the instances follow and are ready again.
