@@ -52,7 +52,7 @@ static void set_master(struct redis_engine *e, const char *host, size_t hlen, in
     if (s->master_known && strlen(e->url.host) == hlen && memcmp(e->url.host, host, hlen) == 0 &&
         e->url.port == port)
         return;
-    char old[sizeof(e->url.host) + 8];
+    char old[sizeof(e->url.host) + 16]; /* host:port */
     snprintf(old, sizeof(old), "%s:%d", e->url.host, e->url.port);
     memcpy(e->url.host, host, hlen);
     e->url.host[hlen] = '\0';
