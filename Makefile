@@ -98,8 +98,8 @@ test-fuzz:
 	  echo "== libFuzzer targets (clang): replaying the seed corpora"; \
 	  CC=clang cmake -S . -B $(FUZZ_BUILD) -DSB_FUZZ=ON -DSB_TESTS=ON >/dev/null && \
 	  cmake --build $(FUZZ_BUILD) -j $(JOBS) --target fuzz_eio fuzz_sio fuzz_wsjson fuzz_query fuzz_adapter fuzz_payload \
-	    fuzz_payload3 fuzz_binpayload3 fuzz_sio4 fuzz_bins fuzz_pattern && \
-	  for t in eio sio wsjson query adapter payload payload3 binpayload3 sio4 bins pattern; do \
+	    fuzz_payload3 fuzz_binpayload3 fuzz_sio4 fuzz_bins fuzz_pattern fuzz_redis_url && \
+	  for t in eio sio wsjson query adapter payload payload3 binpayload3 sio4 bins pattern redis_url; do \
 	    ./$(FUZZ_BUILD)/tests/fuzz/fuzz_$$t -runs=0 tests/fuzz/corpus/$$t 2>&1 | tail -1 || exit 1; \
 	  done; \
 	else echo "== clang not found: libFuzzer targets skipped (corpora replayed by ctest)"; fi

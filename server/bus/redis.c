@@ -515,6 +515,8 @@ static void watchdog_cb(uv_timer_t *t)
     link_watch(&e->sub, sub_probe);
     if (e->cmd_started)
         link_watch(&e->cmd, pub_probe);
+    if (e->sentinel)
+        sentinel_watch(e);
     update_ready(e);
     if (++e->ticks % SERVERS_EVERY_TICKS == 0 && e->ready && !e->backlog.head)
         count_servers(e, numsub_flush_cb);
@@ -646,6 +648,7 @@ static void engine_close(struct bus *b)
     link_close(&e->pub);
     link_close(&e->sub);
     link_close(&e->cmd);
+    sentinel_close(e);
     uv_close((uv_handle_t *)&e->watchdog, NULL);
     uv_close((uv_handle_t *)&e->flush_timer, NULL);
     uv_close((uv_handle_t *)&e->flush_wait, NULL);
@@ -683,12 +686,15 @@ int bus_init_redis(struct bus *b, struct registry *reg, uv_loop_t *loop, const c
     struct redis_engine *e = calloc(1, sizeof(*e));
     if (!e)
         return SB_ENOMEM;
-    if (redis_url_parse(url, &e->url, err, errlen)) {
+    int rc = redis_url_is_sentinel(url) ? sentinel_init(e, url, err, errlen)
+                                        : redis_url_parse(url, &e->url, err, errlen);
+    if (rc) {
         free(e);
-        return SB_EINVAL;
+        return rc;
     }
     if (!*prefix || strchr(prefix, '#')) {
         snprintf(err, errlen, "the channel prefix must be non-empty and without '#'");
+        free(e->sentinel);
         free(e);
         return SB_EINVAL;
     }
@@ -716,12 +722,18 @@ int bus_init_redis(struct bus *b, struct registry *reg, uv_loop_t *loop, const c
     b->engine = &redis_engine_ops;
     b->engine_state = e;
     namespace_add(b, "/");
+    uv_timer_start(&e->watchdog, watchdog_cb, LINK_PROBE_EVERY_MS, LINK_PROBE_EVERY_MS);
+    if (e->sentinel) {
+        /* The links start once a sentinel has named the master. */
+        LOG_INFO("redis", "bus: channel prefix '%s', server id %s", e->prefix, e->uid);
+        sentinel_start(e);
+        return 0;
+    }
     link_start(&e->pub);
     link_start(&e->sub);
     /* Gateways' redis.call() gets its own connection, ready before the first handler runs. */
     e->cmd_started = true;
     link_start(&e->cmd);
-    uv_timer_start(&e->watchdog, watchdog_cb, LINK_PROBE_EVERY_MS, LINK_PROBE_EVERY_MS);
     LOG_INFO("redis", "bus: Redis at %s:%d db %d, channel prefix '%s', server id %s", e->url.host,
              e->url.port, e->url.db, e->prefix, e->uid);
     return 0;

@@ -36,6 +36,38 @@ struct redis_url {
  * `err` (which never contains the password). */
 int redis_url_parse(const char *url, struct redis_url *out, char *err, size_t errlen);
 
+#define SENTINEL_MAX          8
+#define SENTINEL_DEFAULT_PORT 26379
+
+/* redis+sentinel:// URLs: where the sentinels are and which master to ask them for. The password
+ * (and db) are the master's; the sentinels are asked without authentication. */
+struct sentinel_url {
+    struct {
+        char host[256];
+        int port;
+    } sentinels[SENTINEL_MAX];
+    int nsentinels;
+    char master[128];
+    char password[256]; /* "" when none */
+    int db;
+};
+
+/* True when `url` starts with redis+sentinel://. */
+bool redis_url_is_sentinel(const char *url);
+/* Parses redis+sentinel://[[user]:password@]host[:port][,host[:port]…]/mastername[/db], up to
+ * SENTINEL_MAX sentinels, port SENTINEL_DEFAULT_PORT by default. Returns 0 or SB_EINVAL with a
+ * reason in `err` (which never contains the password). Pure. */
+int sentinel_url_parse(const char *url, struct sentinel_url *out, char *err, size_t errlen);
+
+/* Reads a `+switch-master` message, `<name> <old-ip> <old-port> <new-ip> <new-port>`
+ * (redis_sentinel_msg.c, pure). Returns 0 with the new address in `host` (`size` bytes,
+ * NUL-terminated) and `port` when it is about `master`, 1 when it is about another master,
+ * SB_EINVAL when malformed. */
+int sentinel_switch_parse(const char *msg, size_t len, const char *master, char *host, size_t size,
+                          int *port);
+/* A port given as `n` digits: 1 to 65535, else -1. Pure. */
+int sentinel_port_parse(const char *s, size_t n);
+
 /* ---- one connection (redis_link.c) ---- */
 
 enum link_state { LINK_DOWN, LINK_CONNECTING, LINK_HANDSHAKE, LINK_UP };
@@ -56,7 +88,11 @@ struct redis_link {
     uv_timer_t retry;      /* reconnect timer */
     link_event_cb on_up;   /* the handshake succeeded */
     link_event_cb on_down; /* the connection is gone (a reconnect is scheduled) */
-    void *data;            /* the engine */
+    /* With Sentinel: the handshake asks ROLE and refuses a server that is not a master (a
+     * demoted master the sentinels' switch was missed for), calling on_not_master. */
+    bool need_master;
+    link_event_cb on_not_master;
+    void *data; /* the engine */
 };
 
 void link_init(struct redis_link *l, const char *name, uv_loop_t *loop, const struct redis_url *url,
@@ -66,6 +102,10 @@ void link_start(struct redis_link *l);
 /* Drops the connection (pending callbacks get NULL replies) and schedules a reconnect.
  * `why` is logged. Not callable from inside a hiredis callback of this link. */
 void link_reset(struct redis_link *l, const char *why);
+/* Reconnects now, to what `url` says now: link_reset() when connected or connecting, else at
+ * once instead of after the backoff. Not callable from inside a hiredis callback of this
+ * link. */
+void link_restart(struct redis_link *l, const char *why);
 /* Closes for good (no reconnect); the retry timer handle is closed. */
 void link_close(struct redis_link *l);
 /* Records that the link answered (a probe reply or any traffic). */
@@ -115,10 +155,13 @@ struct msg_queue {
     size_t count, bytes;
 };
 
+struct sentinel;
+
 struct redis_engine {
     struct bus *bus; /* borrowed */
     uv_loop_t *loop;
-    struct redis_url url;
+    struct redis_url url;      /* the master; with Sentinel, updated when it moves */
+    struct sentinel *sentinel; /* owned; NULL without Sentinel (redis_sentinel.c) */
     char *prefix;
     char uid[7]; /* this server's id in the adapter protocol */
     char watch_channel[64];
@@ -146,6 +189,20 @@ struct redis_engine {
     struct sb_map pending;     /* requestId -> struct pending_request (redis_requests.c) */
     uint64_t next_request;
 };
+
+/* ---- Sentinel (redis_sentinel.c) ---- */
+
+/* Parses a redis+sentinel:// `url` into e->sentinel (owned by the engine) and sets e->url's
+ * password and db; the master's address stays unknown. Returns 0, SB_EINVAL with a reason in
+ * `err` (never the password) or SB_ENOMEM. */
+int sentinel_init(struct redis_engine *e, const char *url, char *err, size_t errlen);
+/* Starts asking the sentinels; the publisher, subscriber and command links are started once the
+ * master is known, and reconnected each time it moves. */
+void sentinel_start(struct redis_engine *e);
+/* The watchdog's tick for the sentinel link. */
+void sentinel_watch(struct redis_engine *e);
+/* Closes the sentinel link and frees e->sentinel (nothing without Sentinel). */
+void sentinel_close(struct redis_engine *e);
 
 /* hiredis callback of every subscriber reply. */
 void redis_message_cb(struct redisAsyncContext *ac, void *reply, void *privdata);

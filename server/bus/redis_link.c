@@ -85,6 +85,39 @@ static void handshake_cb(redisAsyncContext *ac, void *r, void *privdata)
     }
 }
 
+/* ROLE's reply: ["master", …], ["slave", …] or ["sentinel", …]. */
+static void role_cb(redisAsyncContext *ac, void *r, void *privdata)
+{
+    struct redis_link *l = privdata;
+    redisReply *reply = r;
+    if (!reply || l->ac != ac || l->state != LINK_HANDSHAKE)
+        return;
+    if (reply->type == REDIS_REPLY_ERROR) {
+        /* After a refused AUTH, handshake_cb() disconnects; an ACL user without the right to
+         * ROLE (an @admin command) just goes unchecked. */
+        LOG_DEBUG("redis", "%s: ROLE refused: %s", l->name, reply->str);
+        return;
+    }
+    if (reply->type == REDIS_REPLY_ARRAY && reply->elements > 0 &&
+        reply->element[0]->type == REDIS_REPLY_STRING &&
+        strcmp(reply->element[0]->str, "master") == 0)
+        return;
+    const char *role = reply->type == REDIS_REPLY_ARRAY && reply->elements > 0 &&
+                               reply->element[0]->type == REDIS_REPLY_STRING
+                           ? reply->element[0]->str
+                           : "unknown";
+    /* Said on the first attempt after the link was up or started, not at every retry. */
+    if (l->attempt <= 1 || log_enabled(SB_LOG_DEBUG))
+        LOG_WARN("redis", "%s: %s:%d is not a master (role %s)", l->name, l->url->host,
+                 l->url->port, role);
+    /* Back to connecting, so that the PING's reply, queued behind, does not make the link up
+     * (ready_cb() wants the handshake state). */
+    set_state(l, LINK_CONNECTING);
+    redisAsyncDisconnect(ac);
+    if (l->on_not_master)
+        l->on_not_master(l);
+}
+
 static void ready_cb(redisAsyncContext *ac, void *r, void *privdata)
 {
     struct redis_link *l = privdata;
@@ -120,6 +153,8 @@ static void connect_cb(const redisAsyncContext *cac, int status)
         redisAsyncCommand(ac, handshake_cb, l, "AUTH %s", l->url->password);
     if (l->url->db)
         redisAsyncCommand(ac, handshake_cb, l, "SELECT %d", l->url->db);
+    if (l->need_master)
+        redisAsyncCommand(ac, role_cb, l, "ROLE");
     redisAsyncCommand(ac, ready_cb, l, "PING");
 }
 
@@ -168,6 +203,20 @@ void link_reset(struct redis_link *l, const char *why)
     redisAsyncFree(ac);
     if (l->ac == ac)
         went_down(l, why);
+}
+
+void link_restart(struct redis_link *l, const char *why)
+{
+    if (l->closed)
+        return;
+    if (l->ac) {
+        link_reset(l, why);
+        return;
+    }
+    /* Down and waiting for its backoff: the new address is tried now. */
+    uv_timer_stop(&l->retry);
+    l->attempt = 0;
+    link_start(l);
 }
 
 void link_close(struct redis_link *l)

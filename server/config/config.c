@@ -53,8 +53,9 @@ static const struct opt opts[] = {
      "where shipped plugins are found (default: plugins/ next to the binary, then the\n"
      "install directory)"},
     {"redis", "SWITCHBOARD_REDIS", "URL", OT_STRING, OFF(redis_url), 0, 0,
-     "redis://[:password@]host:port[/db]: the cluster bus through Redis\n"
-     "(default: the local bus); also SWITCHBOARD_REDIS_URL"},
+     "redis://[:password@]host:port[/db]: the cluster bus through Redis, or\n"
+     "redis+sentinel://[:password@]host:port[,host:port...]/mastername[/db]: the master\n"
+     "Redis Sentinel names (default: the local bus); also SWITCHBOARD_REDIS_URL"},
     {"redis-prefix", "SWITCHBOARD_REDIS_PREFIX", "PREFIX", OT_STRING, OFF(redis_prefix), 0, 0,
      "channel prefix of the socket.io Redis adapter protocol (default socket.io)"},
     {"api-key", "SWITCHBOARD_API_KEY", "KEY", OT_STRING, OFF(api_key), 0, 0,

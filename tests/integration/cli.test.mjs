@@ -108,6 +108,16 @@ describe("--redis", () => {
     assert.doesNotMatch(r.stderr + r.stdout, /s3cr3t-pw/);
   });
 
+  test("a bad redis+sentinel:// URL exits 2 with the reason, never the password", async () => {
+    const r = await run([...(await base()), "--redis", "redis+sentinel://:s3cr3t-pw@127.0.0.1:26379"]);
+    assert.equal(r.code, 2, r.stderr);
+    assert.match(r.stderr, /--redis: missing \/mastername/);
+    assert.doesNotMatch(r.stderr + r.stdout, /s3cr3t-pw/);
+    const r2 = await run([...(await base()), "--redis", "redis+sentinel://h:1,h:0/m"]);
+    assert.equal(r2.code, 2, r2.stderr);
+    assert.match(r2.stderr, /--redis: bad port/);
+  });
+
   test("an empty or '#' prefix is refused", async () => {
     const r = await run([...(await base()), "--redis", "redis://127.0.0.1:1", "--redis-prefix", "a#b"]);
     assert.equal(r.code, 2, r.stderr);

@@ -70,8 +70,9 @@ export function pingRedis(port, ms = 500) {
 }
 
 // Starts `redis-server` on a free loopback port (or `port`), without persistence. Resolves
-// once it answers PING. `args` are extra redis-server arguments (e.g. ["--requirepass", "x"]).
-export async function startRedis({ port, args = [], password } = {}) {
+// once it answers PING. `args` are extra redis-server arguments (e.g. ["--requirepass", "x"]);
+// `config` a config file, which redis-server wants as its first argument (a sentinel's).
+export async function startRedis({ port, args = [], password, config } = {}) {
   port = port || (await freePort());
   const extra = [...args];
   if (password) extra.push("--requirepass", password);
@@ -80,7 +81,7 @@ export async function startRedis({ port, args = [], password } = {}) {
   async function spawnIt() {
     proc = spawn(
       REDIS_BIN,
-      ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+      [...(config ? [config] : []), "--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
        "--daemonize", "no", ...extra],
       { cwd: "/tmp", stdio: ["ignore", "pipe", "pipe"] },
     );
