@@ -17,6 +17,7 @@ import {
   startInstance,
   startRedis,
   stopAll,
+  tickToUser,
   waitFor,
   waitNumsub,
   waitReadyz,
@@ -102,22 +103,15 @@ describe("Redis killed and restarted on the same port mid-traffic", () => {
 
     // Traffic: the sender on instance 1 writes to alice (whose other socket is on instance 2)
     // every 20 ms, before, during and after the outage.
-    let i = 0;
-    let sending = true;
     let marks = [0, 0];
-    const ticker = (async () => {
-      while (sending) {
-        sender.emit("to_user", { user: "alice", event: "tick", data: ++i });
-        await sleep(20);
-      }
-    })();
+    const ticker = tickToUser(sender, "alice");
     try {
       await waitFor(() => ticks.length >= 5, SETTLE_MS, "ticks before the outage");
       const dropped0 = await metric(s1, "switchboard_bus_dropped_total");
 
       marks = [s1.log().length, s2.log().length];
       await redis.kill();
-      const killedAt = i;
+      const killedAt = ticker.sent;
       // Both instances notice at once (the connections close) and say they are not ready.
       await Promise.all([waitReadyz(s1, 503, NOTICE_MS), waitReadyz(s2, 503, NOTICE_MS)]);
       assert.equal((await fetch(`${s1.url}/healthz`)).status, 200, "alive while not ready");
@@ -135,7 +129,7 @@ describe("Redis killed and restarted on the same port mid-traffic", () => {
       await redis.restart();
       await Promise.all([waitReadyz(s1, 200, RECOVER_MS), waitReadyz(s2, 200, RECOVER_MS)]);
       // At most this many ticks were sent while the publisher was away.
-      const duringOutage = i - killedAt;
+      const duringOutage = ticker.sent - killedAt;
       // Everything is subscribed again, as the rooms are now.
       await waitNumsub(rc, ["socket.io#/#", "socket.io-request#/#"], 2);
       await waitNumsub(rc, ["socket.io#/#user:alice#"], 2);
@@ -151,8 +145,7 @@ describe("Redis killed and restarted on the same port mid-traffic", () => {
       const n0 = ticks.length;
       await waitFor(() => ticks.length > n0 + 3, SETTLE_MS, "ticks after the recovery");
     } finally {
-      sending = false;
-      await ticker;
+      await ticker.stop();
     }
     const last = record(a2, "after");
     await ack(sender, "to_user", { user: "alice", event: "after", data: "back" });
@@ -359,14 +352,7 @@ describe("Redis frozen with SIGSTOP", () => {
     const ticks = record(a2, "tick");
     const dropped0 = await metric(s1, "switchboard_bus_dropped_total");
     const resent0 = await metric(s1, "switchboard_bus_resent_total");
-    let i = 0;
-    let sending = true;
-    const ticker = (async () => {
-      while (sending && i < 5000) {
-        sender.emit("to_user", { user: "alice", event: "tick", data: ++i });
-        await sleep(4);
-      }
-    })();
+    const ticker = tickToUser(sender, "alice", { everyMs: 4, max: 5000 });
     let sent;
     try {
       await waitFor(() => ticks.length >= 20, SETTLE_MS, "ticks before the freeze");
@@ -379,9 +365,8 @@ describe("Redis frozen with SIGSTOP", () => {
       await Promise.all([waitReadyz(s1, 200, RECOVER_MS), waitReadyz(s2, 200, RECOVER_MS)]);
       await sleep(500);
     } finally {
-      sending = false;
-      await ticker;
-      sent = i;
+      await ticker.stop();
+      sent = ticker.sent;
     }
     await waitFor(() => new Set(ticks).size >= sent, SETTLE_MS * 2,
       `all ${sent} ticks (${new Set(ticks).size} arrived)`);

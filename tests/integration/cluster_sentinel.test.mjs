@@ -20,6 +20,7 @@ import {
   startInstance,
   startRedis,
   stopAll,
+  tickToUser,
   waitFor,
   waitReadyz,
 } from "./redis.mjs";
@@ -152,14 +153,7 @@ describe("Redis Sentinel: one master, one replica, three sentinels", () => {
         await sleep(50);
       }
     })();
-    let i = 0;
-    let sending = true;
-    const ticker = (async () => {
-      while (sending) {
-        sender.emit("to_user", { user: "alice", event: "tick", data: ++i });
-        await sleep(20);
-      }
-    })();
+    const ticker = tickToUser(sender, "alice");
 
     try {
       // A send-to-user from instance 1 reaches alice on instance 2.
@@ -167,7 +161,7 @@ describe("Redis Sentinel: one master, one replica, three sentinels", () => {
 
       // 1. A SENTINEL FAILOVER: the replica becomes the master, both instances follow.
       const t1 = Date.now();
-      const sent1 = i;
+      const sent1 = ticker.sent;
       assert.equal(await cmd(sc[0], ["SENTINEL", "FAILOVER", NAME]), "OK");
       await waitFor(async () => (await role(rcl))[0] === "master", FAILOVER_MS, "the replica promoted");
       const moved = new RegExp(`master '${NAME}' changed: 127\\.0\\.0\\.1:${master.port} -> 127\\.0\\.0\\.1:${replica.port}`);
@@ -176,8 +170,8 @@ describe("Redis Sentinel: one master, one replica, three sentinels", () => {
       const n1 = ticks.length;
       await waitFor(() => ticks.length > n1 + 5, SETTLE_MS, "ticks through the new master");
       const gap1 = longestGap(times, t1);
-      const lost1 = i - sent1 - ticks.filter((v) => v > sent1).length;
-      t.diagnostic(`SENTINEL FAILOVER: delivery gap ${gap1} ms, at most ${Math.max(0, lost1)} tick(s) missing of ${i - sent1}`);
+      const lost1 = ticker.sent - sent1 - ticks.filter((v) => v > sent1).length;
+      t.diagnostic(`SENTINEL FAILOVER: delivery gap ${gap1} ms, at most ${Math.max(0, lost1)} tick(s) missing of ${ticker.sent - sent1}`);
       assert.ok(gap1 < GAP_MAX_MS, `delivery gap ${gap1} ms`);
 
       // The demoted master becomes the new master's replica: the sentinels do it themselves
@@ -210,7 +204,7 @@ describe("Redis Sentinel: one master, one replica, three sentinels", () => {
       // over to the old master after down-after, the instances follow and are ready again.
       const marks = [statuses[0].length, statuses[1].length];
       const t2 = Date.now();
-      const sent2 = i;
+      const sent2 = ticker.sent;
       await replica.kill();
       const killedAt = Date.now();
       const back = new RegExp(`master '${NAME}' changed: 127\\.0\\.0\\.1:${replica.port} -> 127\\.0\\.0\\.1:${master.port}`);
@@ -221,8 +215,8 @@ describe("Redis Sentinel: one master, one replica, three sentinels", () => {
       const n2 = ticks.length;
       await waitFor(() => ticks.length > n2 + 5, SETTLE_MS, "ticks through the third master");
       const gap2 = longestGap(times, t2);
-      const lost2 = i - sent2 - ticks.filter((v) => v > sent2).length;
-      t.diagnostic(`SIGKILL failover: delivery gap ${gap2} ms, at most ${Math.max(0, lost2)} tick(s) missing of ${i - sent2}`);
+      const lost2 = ticker.sent - sent2 - ticks.filter((v) => v > sent2).length;
+      t.diagnostic(`SIGKILL failover: delivery gap ${gap2} ms, at most ${Math.max(0, lost2)} tick(s) missing of ${ticker.sent - sent2}`);
       assert.ok(gap2 < GAP_MAX_MS * 1.5, `delivery gap ${gap2} ms`);
       // /readyz was honest: 503 on both while the killed master was the only one named.
       for (const k of [0, 1]) {
@@ -231,9 +225,8 @@ describe("Redis Sentinel: one master, one replica, three sentinels", () => {
         assert.equal(after.at(-1)[1], 200);
       }
     } finally {
-      sending = false;
       polling = false;
-      await ticker;
+      await ticker.stop();
       await poller;
     }
     // /readyz answered throughout both failovers (200 or 503, never a failed request).
@@ -247,7 +240,7 @@ describe("Redis Sentinel: one master, one replica, three sentinels", () => {
     // A PUBLISH unconfirmed when a link is dropped goes out again (docs/cluster.md, "Delivery":
     // at least once for those), so a tick may come twice; say how often.
     const dups = ticks.length - new Set(ticks).size;
-    t.diagnostic(`${ticks.length} tick(s) received of ${i} sent, ${dups} duplicate(s)`);
+    t.diagnostic(`${ticks.length} tick(s) received of ${ticker.sent} sent, ${dups} duplicate(s)`);
     // Nobody was disconnected.
     assert.deepEqual(disconnects, []);
     assert.equal(sender.connected && a2.connected, true);

@@ -276,6 +276,28 @@ export async function startInstance(redisUrl, { args = [], waitReady = true, ...
   return server;
 }
 
+// Sends `to_user` {user, event: "tick", data: n} from socket.io client `sender` every `everyMs`
+// (n = 1, 2, …, at most `max`), until stop() resolves. `sent` is the last n sent.
+export function tickToUser(sender, user, { everyMs = 20, max = Infinity } = {}) {
+  let sent = 0;
+  let on = true;
+  const loop = (async () => {
+    while (on && sent < max) {
+      sender.emit("to_user", { user, event: "tick", data: ++sent });
+      await sleep(everyMs);
+    }
+  })();
+  return {
+    get sent() {
+      return sent;
+    },
+    async stop() {
+      on = false;
+      await loop;
+    },
+  };
+}
+
 // Stops every server of `servers` (each checked for a clean exit) even if some fail; throws
 // the first failure afterwards.
 export async function stopAll(t, servers) {
