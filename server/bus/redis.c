@@ -419,13 +419,13 @@ static void numsub_flush_cb(redisAsyncContext *ac, void *r, void *privdata)
     }
 }
 
-static void count_servers(struct redis_engine *e, redisCallbackFn *cb)
+static void count_servers(struct redis_engine *e)
 {
     if (e->numsub_out || e->pub.state != LINK_UP)
         return;
     char channel[1024];
     snprintf(channel, sizeof(channel), "%s-request#/#", e->prefix);
-    if (redisAsyncCommand(e->pub.ac, cb, e, "PUBSUB NUMSUB %s", channel) == REDIS_OK)
+    if (redisAsyncCommand(e->pub.ac, numsub_flush_cb, e, "PUBSUB NUMSUB %s", channel) == REDIS_OK)
         e->numsub_out = true;
 }
 
@@ -461,7 +461,7 @@ static void try_flush(struct redis_engine *e)
         return;
     }
     if (e->subscribed)
-        count_servers(e, numsub_flush_cb);
+        count_servers(e);
     uv_timer_start(&e->flush_wait, flush_wait_cb, FLUSH_RECHECK_MS, 0);
 }
 
@@ -519,7 +519,7 @@ static void watchdog_cb(uv_timer_t *t)
         sentinel_watch(e);
     update_ready(e);
     if (++e->ticks % SERVERS_EVERY_TICKS == 0 && e->ready && !e->backlog.head)
-        count_servers(e, numsub_flush_cb);
+        count_servers(e);
 }
 
 int redis_publish_raw(struct redis_engine *e, const char *channel, const char *data, size_t len)
